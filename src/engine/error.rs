@@ -1,0 +1,24 @@
+//! Errors of the MPC engine. Every variant says what was expected and what was found, so a
+//! party operator can tell a faulty peer from a network failure.
+
+use thiserror::Error;
+
+/// An error raised by an engine operation. The session that raised it must be abandoned.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The transport failed (connection closed, stream reset, timeout).
+    #[error("transport to the {peer} party failed: {reason}")]
+    Transport { peer: &'static str, reason: String },
+    /// A peer sent a message of the wrong size or shape.
+    #[error("malformed message from the {peer} party: expected {expected}, found {found}")]
+    Malformed {
+        peer: &'static str,
+        expected: String,
+        found: String,
+    },
+    /// Inputs to an operation do not fit together (caller bug, never network input).
+    #[error("invalid operation: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;

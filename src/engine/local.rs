@@ -1,0 +1,214 @@
+//! An in-process [`Transport`] over tokio unbounded channels, and [`run3`], which runs one
+//! closure per party on three tokio tasks: the harness for tests, examples and benchmarks.
+//!
+//! A dropped peer closes its channels, so the survivors get `EngineError::Transport`, never
+//! a hang. This module holds no protocol logic and no real networking.
+
+use std::future::Future;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::error::{EngineError, Result};
+use super::session::Session;
+use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+
+/// One party's end of the in-process links to its two neighbours.
+#[derive(Debug)]
+pub struct LocalTransport {
+    id: PartyId,
+    to_next: UnboundedSender<Vec<u8>>,
+    to_prev: UnboundedSender<Vec<u8>>,
+    from_next: UnboundedReceiver<Vec<u8>>,
+    from_prev: UnboundedReceiver<Vec<u8>>,
+}
+
+impl LocalTransport {
+    /// The party this end belongs to.
+    pub fn id(&self) -> PartyId {
+        self.id
+    }
+}
+
+/// Transports for parties 0, 1 and 2, linked in a ring.
+pub fn local_transports() -> [LocalTransport; 3] {
+    let mut to_next = [None, None, None];
+    let mut from_next = [None, None, None];
+    let mut to_prev = [None, None, None];
+    let mut from_prev = [None, None, None];
+    for i in 0..3 {
+        let j = (i + 1) % 3;
+        // Party i to its next party j, and party j to its previous party i.
+        let (tx, rx) = unbounded_channel();
+        (to_next[i], from_prev[j]) = (Some(tx), Some(rx));
+        let (tx, rx) = unbounded_channel();
+        (to_prev[j], from_next[i]) = (Some(tx), Some(rx));
+    }
+    [0, 1, 2].map(|id| LocalTransport {
+        id,
+        to_next: to_next[id].take().expect("one link per direction"),
+        to_prev: to_prev[id].take().expect("one link per direction"),
+        from_next: from_next[id].take().expect("one link per direction"),
+        from_prev: from_prev[id].take().expect("one link per direction"),
+    })
+}
+
+fn closed(peer: Peer) -> EngineError {
+    EngineError::Transport {
+        peer: peer.name(),
+        reason: "in-process channel closed".into(),
+    }
+}
+
+impl Transport for LocalTransport {
+    async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
+        // Unbounded sends never block, so sending first cannot deadlock.
+        if let Some(m) = out.next {
+            self.to_next.send(m).map_err(|_| closed(Peer::Next))?;
+        }
+        if let Some(m) = out.prev {
+            self.to_prev.send(m).map_err(|_| closed(Peer::Prev))?;
+        }
+        let mut incoming = Incoming::default();
+        if expect.next {
+            incoming.next = Some(
+                self.from_next
+                    .recv()
+                    .await
+                    .ok_or_else(|| closed(Peer::Next))?,
+            );
+        }
+        if expect.prev {
+            incoming.prev = Some(
+                self.from_prev
+                    .recv()
+                    .await
+                    .ok_or_else(|| closed(Peer::Prev))?,
+            );
+        }
+        Ok(incoming)
+    }
+}
+
+/// Starts three sessions over `transports` (party i gets `transports[i]` and a ChaCha RNG
+/// seeded from `seed` and i) on three tokio tasks and runs `f` for each party.
+/// A panic in a party's task is propagated.
+pub async fn run3_over<T, F, Fut, O>(seed: u64, transports: [T; 3], f: F) -> [Result<O>; 3]
+where
+    T: Transport + 'static,
+    F: Fn(Session<T>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+    O: Send + 'static,
+{
+    let mut handles = Vec::with_capacity(3);
+    for (id, transport) in transports.into_iter().enumerate() {
+        let f = f.clone();
+        handles.push(tokio::spawn(async move {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(id as u64);
+            let session = Session::start(id, transport, &mut rng).await?;
+            f(session).await
+        }));
+    }
+    let mut results = Vec::with_capacity(3);
+    for h in handles {
+        results.push(match h.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(EngineError::Transport {
+                peer: "local",
+                reason: format!("party task failed: {e}"),
+            }),
+        });
+    }
+    let mut results = results.into_iter();
+    [0, 1, 2].map(|_| results.next().expect("three results"))
+}
+
+/// [`run3_over`] the in-process transports of [`local_transports`].
+pub async fn run3<F, Fut, O>(seed: u64, f: F) -> [Result<O>; 3]
+where
+    F: Fn(Session<LocalTransport>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+    O: Send + 'static,
+{
+    run3_over(seed, local_transports(), f).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn messages_reach_the_right_neighbour() {
+        let ts = local_transports();
+        let mut joins = Vec::new();
+        for mut t in ts {
+            joins.push(tokio::spawn(async move {
+                let id = t.id() as u8;
+                let inc = t
+                    .round(
+                        Outgoing {
+                            next: Some(vec![id, 1]),
+                            prev: Some(vec![id, 2]),
+                        },
+                        Expect {
+                            next: true,
+                            prev: true,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                (id, inc)
+            }));
+        }
+        for j in joins {
+            let (id, inc) = j.await.unwrap();
+            // From next: it sent to its prev (tag 2); from prev: it sent to its next (tag 1).
+            assert_eq!(inc.next, Some(vec![(id + 1) % 3, 2]));
+            assert_eq!(inc.prev, Some(vec![(id + 2) % 3, 1]));
+        }
+    }
+
+    #[tokio::test]
+    async fn dropped_peer_is_a_transport_error() {
+        let [t0, t1, t2] = local_transports();
+        drop(t1);
+        let mut t0 = t0;
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            t0.round(
+                Outgoing::default(),
+                Expect {
+                    next: true,
+                    prev: false,
+                },
+            ),
+        )
+        .await
+        .expect("no hang");
+        assert!(matches!(
+            r,
+            Err(EngineError::Transport { peer: "next", .. })
+        ));
+        let mut t2 = t2;
+        let r = t2
+            .round(
+                Outgoing {
+                    next: None,
+                    prev: Some(vec![1]),
+                },
+                Expect::default(),
+            )
+            .await;
+        assert!(matches!(
+            r,
+            Err(EngineError::Transport {
+                peer: "previous",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,35 @@
+//! The MPC engine: 3-party honest-majority computation over replicated secret sharing.
+//!
+//! A value x = x_0 + x_1 + x_2 in Z_2^k; party i holds (x_i, x_{i+1}). Protocol logic is
+//! plain state and functions over messages; the network is the abstract [`Transport`], so
+//! every protocol runs in-process and deterministically in tests ([`local`]) and over QUIC
+//! (`net`) unchanged.
+//!
+//! Layout:
+//! * [`error`] — the one error enum of the engine.
+//! * [`transport`] — the abstract per-round transport, party ids and neighbours.
+//! * [`ring`] — Z_2^64 and Z_2^128 behind the [`Ring`] trait, wire encoding.
+//! * [`share`] — replicated shares, local operations, client-side split and reconstruct.
+//! * [`prf`] — correlated randomness (zero shares, random shares) from pairwise seeds.
+//! * [`session`] — one party's session: seed agreement, round and byte counters.
+//! * [`arith`] — input, open, multiplication, dot products, resharing: one round per vector.
+//! * [`local`] — in-process transport and a three-party test harness.
+//!
+//! This module holds no code of its own, only declarations and re-exports.
+
+pub mod arith;
+pub mod error;
+pub mod local;
+pub mod prf;
+pub mod ring;
+pub mod session;
+pub mod share;
+pub mod transport;
+
+pub use arith::local_cross;
+pub use error::{EngineError, Result};
+pub use prf::Correlated;
+pub use ring::{z128_to_z64, Ring, Z128, Z64};
+pub use session::{Counters, Session};
+pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
+pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};

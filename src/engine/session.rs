@@ -1,0 +1,196 @@
+//! One MPC session of one party: its id, its transport, its correlated randomness and its
+//! communication counters. Seeds are agreed in one round at [`Session::start`].
+//!
+//! Every message of every protocol goes through [`Session::exchange`], which counts one round
+//! and the bytes. This module holds no protocol arithmetic (see `arith`) and no networking
+//! code (the transport is abstract).
+
+use std::fmt;
+
+use rand::RngCore;
+
+use super::error::{EngineError, Result};
+use super::prf::{Correlated, Seed};
+use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+
+/// Communication cost of a session so far, as seen by one party.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rounds: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} rounds, {} bytes sent, {} bytes received",
+            self.rounds, self.bytes_sent, self.bytes_received
+        )
+    }
+}
+
+/// One MPC session of party `id` over transport `T`.
+pub struct Session<T: Transport> {
+    id: PartyId,
+    transport: T,
+    correlated: Correlated,
+    counters: Counters,
+}
+
+impl<T: Transport> Session<T> {
+    /// Agrees on seeds in one round: each party draws its seed k_i and sends it to its
+    /// previous neighbour, so party i knows k_i and k_{i+1} (see `prf`). The round counts.
+    pub async fn start<G: RngCore>(id: PartyId, mut transport: T, rng: &mut G) -> Result<Self> {
+        if id > 2 {
+            return Err(EngineError::Invalid(format!(
+                "party id {id}, expected 0, 1 or 2"
+            )));
+        }
+        let mut own: Seed = [0; 32];
+        rng.fill_bytes(&mut own);
+        let out = Outgoing {
+            next: None,
+            prev: Some(own.to_vec()),
+        };
+        let expect = Expect {
+            next: true,
+            prev: false,
+        };
+        let mut counters = Counters::default();
+        let incoming = counted_round(&mut transport, &mut counters, out, expect).await?;
+        let bytes = take(incoming.next, Peer::Next)?;
+        let next: Seed = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| EngineError::Malformed {
+                peer: Peer::Next.name(),
+                expected: "a 32-byte seed".into(),
+                found: format!("{} bytes", bytes.len()),
+            })?;
+        Ok(Session {
+            id,
+            transport,
+            correlated: Correlated::new(own, next),
+            counters,
+        })
+    }
+
+    /// This party's id, 0, 1 or 2.
+    pub fn id(&self) -> PartyId {
+        self.id
+    }
+
+    /// Rounds and bytes so far, including the seed agreement round.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Ends the session and hands back the transport.
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
+    /// The correlated randomness; every party must draw from it in the same order.
+    pub fn correlated(&mut self) -> &mut Correlated {
+        &mut self.correlated
+    }
+
+    /// One communication round through the transport, counted.
+    pub async fn exchange(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
+        counted_round(&mut self.transport, &mut self.counters, out, expect).await
+    }
+}
+
+async fn counted_round<T: Transport>(
+    transport: &mut T,
+    counters: &mut Counters,
+    out: Outgoing,
+    expect: Expect,
+) -> Result<Incoming> {
+    let sent = out.next.as_ref().map_or(0, Vec::len) + out.prev.as_ref().map_or(0, Vec::len);
+    counters.rounds += 1;
+    counters.bytes_sent += sent as u64;
+    let incoming = transport.round(out, expect).await?;
+    let received =
+        incoming.next.as_ref().map_or(0, Vec::len) + incoming.prev.as_ref().map_or(0, Vec::len);
+    counters.bytes_received += received as u64;
+    Ok(incoming)
+}
+
+/// The message expected from `peer`; its absence is a malformed round.
+pub(crate) fn take(msg: Option<Vec<u8>>, peer: Peer) -> Result<Vec<u8>> {
+    msg.ok_or_else(|| EngineError::Malformed {
+        peer: peer.name(),
+        expected: "a message".into(),
+        found: "none".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::local::{local_transports, run3};
+    use crate::engine::ring::Z64;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[tokio::test]
+    async fn start_agrees_on_seeds_in_one_round() {
+        let out = run3(11, |mut s| async move {
+            assert_eq!(
+                s.counters(),
+                Counters {
+                    rounds: 1,
+                    bytes_sent: 32,
+                    bytes_received: 32
+                }
+            );
+            Ok(s.correlated().zero_shares::<Z64>(10))
+        })
+        .await;
+        let z: Vec<Vec<Z64>> = out.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(z[2].len(), 10);
+        for ((p, q), r) in z[0].iter().zip(&z[1]).zip(&z[2]) {
+            assert_eq!(*p + *q + *r, Z64(0));
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_id_and_short_seed_are_errors() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let [other, _, _] = local_transports();
+        assert!(matches!(
+            Session::start(3, other, &mut rng).await,
+            Err(EngineError::Invalid(_))
+        ));
+        let [_t0, t1, t2] = local_transports();
+        // Party 1 expects a seed from party 2, which sends only 5 bytes.
+        let mut t2 = t2;
+        t2.round(
+            Outgoing {
+                next: None,
+                prev: Some(vec![0; 5]),
+            },
+            Expect::default(),
+        )
+        .await
+        .unwrap();
+        let err = Session::start(1, t1, &mut rng).await.err().unwrap();
+        assert!(
+            matches!(err, EngineError::Malformed { peer: "next", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn counters_display() {
+        let c = Counters {
+            rounds: 2,
+            bytes_sent: 3,
+            bytes_received: 4,
+        };
+        assert_eq!(c.to_string(), "2 rounds, 3 bytes sent, 4 bytes received");
+    }
+}
