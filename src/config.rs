@@ -1,0 +1,215 @@
+//! The public cluster file, `cluster.toml`: addresses and certificate pins of every server
+//! role, and the dataset definitions. It holds nothing secret and is copied to every host and
+//! laptop. Private keys live in separate files next to it (see `roles::init`).
+//!
+//! Every role finds the file by `--cluster`, then `MPCSTATS_CLUSTER`, then `./cluster.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::decimal;
+use crate::net::pin::{pin_from_hex, Pin};
+
+/// Default smallest cohort a statistic may be computed over.
+pub const DEFAULT_MIN_COHORT: u64 = 5;
+
+/// The whole cluster file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub coordinator: Server,
+    /// Exactly three parties, in id order.
+    pub parties: Vec<Server>,
+    pub notary: Server,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default, rename = "dataset")]
+    pub datasets: Vec<Dataset>,
+}
+
+/// Where a server role listens and the SHA-256 pin of its certificate (hex).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub pin: String,
+}
+
+/// Admission limits enforced by the coordinator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests (share intents and queries) one client address may make per minute.
+    pub requests_per_minute: u32,
+    /// Contributions being checked at once; further intents wait in a queue.
+    pub concurrent_contributions: u32,
+    /// Queries computing at once; further queries wait in a queue.
+    pub concurrent_queries: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_minute: 600,
+            concurrent_contributions: 64,
+            concurrent_queries: 4,
+        }
+    }
+}
+
+/// How contributions to a dataset must be proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofPolicy {
+    /// Values are taken on the provider's word (for trying a cluster out).
+    None,
+}
+
+/// One dataset: what a value means and the rules a contribution and a query must meet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Decimal places of a value; values are stored as integers times 10^scale.
+    pub scale: u32,
+    /// Largest allowed value, as a decimal string in the dataset's units.
+    pub max: String,
+    /// Smallest number of contributions a statistic may be computed over.
+    #[serde(default = "default_min_cohort")]
+    pub min_cohort: u64,
+    pub proof: ProofPolicy,
+}
+
+fn default_min_cohort() -> u64 {
+    DEFAULT_MIN_COHORT
+}
+
+impl Dataset {
+    /// The largest allowed value as a scaled integer.
+    pub fn max_scaled(&self) -> Result<u128> {
+        decimal::parse(&self.max, self.scale, decimal::Excess::Reject)
+            .with_context(|| format!("dataset {}: bad max {:?}", self.name, self.max))
+    }
+
+    /// Parses a value given by a provider: exact decimal, at most `scale` decimals, in range.
+    pub fn parse_value(&self, text: &str) -> Result<u128> {
+        let v = decimal::parse(text, self.scale, decimal::Excess::Reject).with_context(|| {
+            format!(
+                "{text:?} is not a value of dataset {}: expected a non-negative decimal with at most {} decimal places",
+                self.name, self.scale
+            )
+        })?;
+        let max = self.max_scaled()?;
+        if v > max {
+            bail!(
+                "{text} is above the maximum {} of dataset {}",
+                self.max,
+                self.name
+            );
+        }
+        Ok(v)
+    }
+}
+
+impl Cluster {
+    /// Finds the cluster file: the flag, then `MPCSTATS_CLUSTER`, then `./cluster.toml`.
+    pub fn locate(flag: Option<&Path>) -> PathBuf {
+        if let Some(p) = flag {
+            return p.to_path_buf();
+        }
+        if let Some(p) = std::env::var_os("MPCSTATS_CLUSTER") {
+            return PathBuf::from(p);
+        }
+        PathBuf::from("cluster.toml")
+    }
+
+    /// Reads and validates a cluster file.
+    pub fn load(path: &Path) -> Result<Cluster> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the cluster file {} (give --cluster FILE, set MPCSTATS_CLUSTER, or run `mpcstats init`)",
+                path.display()
+            )
+        })?;
+        let cluster: Cluster =
+            toml::from_str(&text).with_context(|| format!("{} is not a valid cluster file", path.display()))?;
+        cluster
+            .validate()
+            .with_context(|| format!("{} is not a valid cluster file", path.display()))?;
+        Ok(cluster)
+    }
+
+    /// Writes the cluster file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Checks the invariants the roles rely on.
+    pub fn validate(&self) -> Result<()> {
+        if self.parties.len() != 3 {
+            bail!("expected exactly 3 parties, found {}", self.parties.len());
+        }
+        for s in self.servers() {
+            pin_from_hex(&s.pin).with_context(|| format!("bad pin for {}", s.addr))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for d in &self.datasets {
+            if !names.insert(d.name.as_str()) {
+                bail!("dataset {} is defined twice", d.name);
+            }
+            if d.scale > 18 {
+                bail!("dataset {}: scale {} is above 18", d.name, d.scale);
+            }
+            let max = d.max_scaled()?;
+            if max == 0 || max >= 1u128 << 64 {
+                bail!(
+                    "dataset {}: max × 10^scale must be between 1 and 2^64 − 1",
+                    d.name
+                );
+            }
+            if d.min_cohort < 1 {
+                bail!("dataset {}: min_cohort must be at least 1", d.name);
+            }
+        }
+        Ok(())
+    }
+
+    fn servers(&self) -> impl Iterator<Item = &Server> {
+        std::iter::once(&self.coordinator)
+            .chain(self.parties.iter())
+            .chain(std::iter::once(&self.notary))
+    }
+
+    /// Looks up a dataset by name, with an error that lists the known ones.
+    pub fn dataset(&self, name: &str) -> Result<&Dataset> {
+        self.datasets.iter().find(|d| d.name == name).with_context(|| {
+            let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "unknown dataset {name:?}; this cluster has: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+    }
+
+    pub fn coordinator_pin(&self) -> Pin {
+        pin_from_hex(&self.coordinator.pin).expect("validated")
+    }
+
+    pub fn party_pin(&self, id: usize) -> Pin {
+        pin_from_hex(&self.parties[id].pin).expect("validated")
+    }
+
+    pub fn party_pins(&self) -> [Pin; 3] {
+        [self.party_pin(0), self.party_pin(1), self.party_pin(2)]
+    }
+}

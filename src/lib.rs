@@ -1,0 +1,23 @@
+//! mpcstats: private statistics over proven web data.
+//!
+//! # Layout
+//!
+//! * [`engine`] — 3-party replicated secret sharing over Z_2^64 / Z_2^128: shares, correlated
+//!   randomness, vectorised arithmetic, all over an abstract [`engine::Transport`]. No I/O.
+//! * [`net`] — QUIC (quinn) endpoints with certificate pinning, length-limited bincode frames,
+//!   the party mesh, and the QUIC implementation of the engine transport.
+//! * [`stats`] — statistic definitions, their MPC programs and the consumer's final step.
+//! * [`store`] — the SQLite stores of the parties and the coordinator.
+//! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
+//!   `demo`, and the client they share.
+//! * [`config`] — the public `cluster.toml`; [`wire`] — the messages between roles;
+//!   [`decimal`] — exact decimal text ⇄ scaled integers.
+
+pub mod config;
+pub mod decimal;
+pub mod engine;
+pub mod net;
+pub mod roles;
+pub mod stats;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,67 @@
+//! The `mpcstats` command line: one binary, one subcommand per role.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use mpcstats::roles;
+
+/// Private statistics over proven web data: three MPC parties compute count, sum, mean,
+/// variance … over values that nobody but their owner ever sees.
+#[derive(Parser)]
+#[command(name = "mpcstats", version, about, long_about = None)]
+struct Cli {
+    /// The public cluster file [default: $MPCSTATS_CLUSTER, else ./cluster.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    cluster: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new deployment: keys and certificates per server role, and cluster.toml.
+    Init(roles::init::Args),
+    /// Run the coordinator: admission, tickets, queues and rate limits. Sees no shares.
+    Coordinator(roles::coordinator::Args),
+    /// Run computation party N (0, 1 or 2): stores shares and computes in MPC.
+    Party(roles::party::Args),
+    /// Contribute a private value to a dataset (secret-shared to the three parties).
+    Share(roles::share::Args),
+    /// Ask for a statistic over a dataset; prints exactly that statistic.
+    Query(roles::query::Args),
+    /// Run a whole cluster on loopback with simulated providers and check every statistic.
+    Demo(roles::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let server = matches!(cli.command, Command::Coordinator(_) | Command::Party(_));
+    roles::logging::init(server);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cluster = cli.cluster;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init(a) => roles::init::run(a),
+            Command::Coordinator(a) => roles::coordinator::run(cluster.as_deref(), a).await,
+            Command::Party(a) => roles::party::run(cluster.as_deref(), a).await,
+            Command::Share(a) => roles::share::run(cluster.as_deref(), a).await,
+            Command::Query(a) => roles::query::run(cluster.as_deref(), a).await,
+            Command::Demo(a) => roles::demo::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The client side shared by `share`, `query` and the demo: anonymous QUIC connections to the
+//! coordinator and the three parties, each server verified against its pin in `cluster.toml`.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use quinn::{Connection, Endpoint};
+use rand::SeedableRng;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::config::{Cluster, ProofPolicy};
+use crate::engine::{share, Share, Z128};
+use crate::net::endpoint::{client_endpoint, connect};
+use crate::net::pin::Pin;
+use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
+use crate::stats::answer::{finish, Answer};
+use crate::stats::Stat;
+use crate::wire::{FromCoordinator, FromParty, Id, QuerySpec, ToCoordinator, ToParty};
+
+/// Default bound on waiting for any one answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connections to the coordinator and the three parties.
+pub struct Client {
+    pub cluster: Cluster,
+    _endpoint: Endpoint,
+    coordinator: Connection,
+    parties: Vec<Connection>,
+    pub timeout: Duration,
+}
+
+/// A contribution the cluster admitted.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    pub contribution: Id,
+    /// Contributions of the dataset, this one included.
+    pub count: u64,
+}
+
+/// One request on a fresh stream: sends `req`, returns the streams and the first answer.
+pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    conn: &Connection,
+    req: &Req,
+) -> Result<(quinn::SendStream, quinn::RecvStream, Resp)> {
+    let (mut send, mut recv) = conn.open_bi().await?;
+    send_msg(&mut send, req).await?;
+    let resp = recv_msg(&mut recv, MAX_CONTROL_FRAME).await?;
+    Ok((send, recv, resp))
+}
+
+impl Client {
+    /// Connects to the coordinator and every party, within the default timeout.
+    pub async fn connect(cluster: &Cluster) -> Result<Client> {
+        let endpoint = client_endpoint()?;
+        let coordinator = reach(&endpoint, "the coordinator", &cluster.coordinator.addr, cluster.coordinator_pin()).await?;
+        let mut parties = Vec::new();
+        for (i, p) in cluster.parties.iter().enumerate() {
+            parties.push(reach(&endpoint, &format!("party {i}"), &p.addr, cluster.party_pin(i)).await?);
+        }
+        Ok(Client {
+            cluster: cluster.clone(),
+            _endpoint: endpoint,
+            coordinator,
+            parties,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    async fn timed<T>(&self, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r,
+            Err(_) => bail!("{what}: no answer within {} s", self.timeout.as_secs()),
+        }
+    }
+
+    /// Secret-shares `value` (decimal text in the dataset's units) to the parties and waits
+    /// until the coordinator admits it.
+    pub async fn share(&self, dataset: &str, value: &str) -> Result<Admission> {
+        let ds = self.cluster.dataset(dataset)?;
+        if ds.proof != ProofPolicy::None {
+            bail!("dataset {dataset} needs a proof; unproven sharing is for proof policy \"none\"");
+        }
+        let v = ds.parse_value(value)?;
+        let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+        let pairs: [Share<Z128>; 3] = share::split(Z128(v), &mut rng);
+        let (_send, mut recv, first) = self
+            .timed("coordinator", call(&self.coordinator, &ToCoordinator::ShareIntent { dataset: dataset.into() }))
+            .await
+            .context("the coordinator did not take the contribution")?;
+        let (contribution, ticket) = match first {
+            FromCoordinator::Ticket { contribution, ticket } => (contribution, ticket),
+            FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
+            other => bail!("unexpected answer from the coordinator: {other:?}"),
+        };
+        let submits = pairs.iter().enumerate().map(|(i, s)| {
+            let msg = ToParty::Submit { contribution, ticket, a: s.a.0, b: s.b.0 };
+            async move {
+                let (_s, _r, resp) = self
+                    .timed(&format!("party {i}"), call::<_, FromParty>(&self.parties[i], &msg))
+                    .await
+                    .with_context(|| format!("party {i} did not take the share"))?;
+                match resp {
+                    FromParty::Stored => Ok(()),
+                    FromParty::Refused { reason } => Err(anyhow!("party {i} refused: {reason}")),
+                    other => Err(anyhow!("unexpected answer from party {i}: {other:?}")),
+                }
+            }
+        });
+        let results = futures::future::join_all(submits).await;
+        let party_error = results.into_iter().find_map(|r| r.err());
+        let decision: Result<FromCoordinator> = self
+            .timed("coordinator", async {
+                Ok(recv_msg(&mut recv, MAX_CONTROL_FRAME).await?)
+            })
+            .await;
+        if let Some(e) = party_error {
+            return Err(e);
+        }
+        match decision? {
+            FromCoordinator::Admitted { contribution, count } => Ok(Admission { contribution, count }),
+            FromCoordinator::Refused { reason } => bail!("not admitted: {reason}"),
+            other => bail!("unexpected answer from the coordinator: {other:?}"),
+        }
+    }
+
+    /// Asks for a statistic; checks the parties' share pairs against each other and returns
+    /// the answer in the dataset's units.
+    pub async fn query(&self, spec: &QuerySpec) -> Result<Answer> {
+        let ds = self.cluster.dataset(&spec.dataset)?;
+        let stat = Stat::parse(&spec.stat)?;
+        let (_s, _r, first) = self
+            .timed("coordinator", call(&self.coordinator, &ToCoordinator::Query(spec.clone())))
+            .await
+            .context("the coordinator did not take the query")?;
+        let (session, ticket) = match first {
+            FromCoordinator::QueryStarted { session, ticket, .. } => (session, ticket),
+            FromCoordinator::Refused { reason } => bail!("query refused: {reason}"),
+            other => bail!("unexpected answer from the coordinator: {other:?}"),
+        };
+        let fetches = (0..3).map(|i| async move {
+            let msg = ToParty::FetchResult { session, ticket };
+            let (_s, _r, resp) = self
+                .timed(&format!("party {i}"), call::<_, FromParty>(&self.parties[i], &msg))
+                .await
+                .with_context(|| format!("party {i} did not deliver its result"))?;
+            match resp {
+                FromParty::Result { count, pairs } => Ok((count, pairs)),
+                FromParty::Refused { reason } => Err(anyhow!("party {i} failed: {reason}")),
+                other => Err(anyhow!("unexpected answer from party {i}: {other:?}")),
+            }
+        });
+        let mut results = Vec::new();
+        for r in futures::future::join_all(fetches).await {
+            results.push(r?);
+        }
+        let count = results[0].0;
+        for (i, r) in results.iter().enumerate() {
+            if r.0 != count {
+                bail!(
+                    "the parties disagree on the number of contributions ({} from party 0, {} from party {i}); one of them is faulty",
+                    count, r.0
+                );
+            }
+            if r.1.len() != stat.opened_len() {
+                bail!(
+                    "party {i} sent {} result pairs, expected {}; it is faulty",
+                    r.1.len(),
+                    stat.opened_len()
+                );
+            }
+        }
+        let mut opened = Vec::new();
+        for k in 0..stat.opened_len() {
+            let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| Share {
+                a: Z128(results[i].1[k].0),
+                b: Z128(results[i].1[k].1),
+            });
+            let v = share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
+            opened.push(v.0);
+        }
+        finish(stat, spec.population, count, ds.scale, &opened)
+    }
+}
+
+/// Connects to a server role, verified by its pin, within 10 seconds.
+async fn reach(endpoint: &Endpoint, what: &str, addr: &std::net::SocketAddr, pin: Pin) -> Result<Connection> {
+    match tokio::time::timeout(Duration::from_secs(10), connect(endpoint, *addr, pin, None)).await {
+        Ok(r) => r.with_context(|| format!("cannot reach {what} at {addr}")),
+        Err(_) => bail!("cannot reach {what} at {addr}: no answer within 10 s"),
+    }
+}

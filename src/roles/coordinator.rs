@@ -1,0 +1,454 @@
+//! `mpcstats coordinator`: admission and orchestration. It issues single-use tickets, tells
+//! the parties what to expect, decides (two-phase) whether a contribution counts, admits
+//! queries over a snapshot of committed contributions, queues and rate-limits. It never
+//! receives a share, a key share or a result.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use rand::RngCore;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use super::client::call;
+use super::party::ticket_hash;
+use crate::config::{Cluster, ProofPolicy};
+use crate::net::endpoint::{connect, server_endpoint};
+use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
+use crate::net::identity::Identity;
+use crate::stats::Stat;
+use crate::store::coordinator::CoordinatorStore;
+use crate::wire::{short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator};
+
+/// Bound on one control exchange with a party (connect, send, first answer).
+const PARTY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on a provider's whole submission, from ticket to the parties' verdicts.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Example (after `mpcstats init --out deploy`):
+  mpcstats coordinator --cluster deploy/cluster.toml
+Key, certificate and database default to coordinator.key.pem, coordinator.cert.pem and
+coordinator.db beside the cluster file. Rate limits and queue sizes are in [limits] of
+cluster.toml.")]
+pub struct Args {
+    /// Private key [default: coordinator.key.pem beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Certificate [default: coordinator.cert.pem beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// SQLite database [default: coordinator.db beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on [default: the coordinator's address in the cluster file]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub struct CoordinatorOptions {
+    pub cluster: Cluster,
+    pub identity: Identity,
+    pub db: PathBuf,
+}
+
+pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
+    let file = Cluster::locate(cluster_flag);
+    let cluster = Cluster::load(&file)?;
+    let cert = args.cert.unwrap_or_else(|| super::beside(&file, "coordinator.cert.pem"));
+    let key = args.key.unwrap_or_else(|| super::beside(&file, "coordinator.key.pem"));
+    let identity = Identity::load(&cert, &key)?;
+    if identity.pin() != cluster.coordinator_pin() {
+        bail!("{} is not the coordinator's certificate in {}", cert.display(), file.display());
+    }
+    let db = args.db.unwrap_or_else(|| super::beside(&file, "coordinator.db"));
+    let listen = args.listen.unwrap_or(cluster.coordinator.addr);
+    let endpoint = server_endpoint(listen, &identity, vec![])
+        .with_context(|| format!("the coordinator cannot listen on {listen}"))?;
+    let server = serve(CoordinatorOptions { cluster, identity, db }, endpoint).await?;
+    info!("coordinator listening on {}", server.addr);
+    super::shutdown_signal().await;
+    info!("coordinator shutting down");
+    server.stop().await;
+    Ok(())
+}
+
+/// A running coordinator.
+pub struct CoordinatorServer {
+    pub addr: SocketAddr,
+    endpoint: Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl CoordinatorServer {
+    pub async fn stop(self) {
+        self.endpoint.close(0u32.into(), b"coordinator shutting down");
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// The coordinator's connection to one party, redialled when it is gone.
+struct PartyLink {
+    id: usize,
+    addr: SocketAddr,
+    pin: crate::net::pin::Pin,
+    endpoint: Endpoint,
+    identity: Arc<Identity>,
+    conn: tokio::sync::Mutex<Option<Connection>>,
+}
+
+impl PartyLink {
+    async fn connection(&self) -> Result<Connection> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.close_reason().is_none() {
+                return Ok(c.clone());
+            }
+        }
+        let c = tokio::time::timeout(
+            PARTY_TIMEOUT,
+            connect(&self.endpoint, self.addr, self.pin, Some(&self.identity)),
+        )
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", PARTY_TIMEOUT.as_secs()))??;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Sends one control request; returns the streams and the first reply.
+    async fn call(&self, msg: &Control) -> Result<(SendStream, RecvStream, ControlReply)> {
+        let r = tokio::time::timeout(PARTY_TIMEOUT, async {
+            let conn = self.connection().await?;
+            call(&conn, msg).await
+        })
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", PARTY_TIMEOUT.as_secs()))
+        .and_then(|r| r);
+        r.with_context(|| format!("party {} at {} is unreachable", self.id, self.addr))
+    }
+
+    /// A request with a single `Ack`-style answer.
+    async fn simple(&self, msg: &Control) -> Result<ControlReply> {
+        let (_s, _r, reply) = self.call(msg).await?;
+        match reply {
+            ControlReply::Failed { reason } => bail!("party {} failed: {reason}", self.id),
+            other => Ok(other),
+        }
+    }
+}
+
+struct RateLimiter {
+    per_minute: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Token bucket per client address, refilled at `per_minute`, capacity `per_minute`.
+    fn allow(&self, ip: IpAddr) -> bool {
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if b.len() > 100_000 {
+            b.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(120));
+        }
+        let (tokens, last) = b.entry(ip).or_insert((self.per_minute, Instant::now()));
+        *tokens = (*tokens + last.elapsed().as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
+        *last = Instant::now();
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct State {
+    cluster: Cluster,
+    store: CoordinatorStore,
+    parties: Vec<PartyLink>,
+    limiter: RateLimiter,
+    contributions: Semaphore,
+    queries: Semaphore,
+}
+
+pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<CoordinatorServer> {
+    let store = CoordinatorStore::open(&opts.db)?;
+    let aborted = store.abort_undecided()?;
+    if !aborted.is_empty() {
+        info!("aborted {} contributions left undecided by a restart", aborted.len());
+    }
+    let identity = Arc::new(opts.identity);
+    let parties = (0..3)
+        .map(|i| PartyLink {
+            id: i,
+            addr: opts.cluster.parties[i].addr,
+            pin: opts.cluster.party_pin(i),
+            endpoint: endpoint.clone(),
+            identity: identity.clone(),
+            conn: tokio::sync::Mutex::new(None),
+        })
+        .collect();
+    let limits = opts.cluster.limits.clone();
+    let state = Arc::new(State {
+        cluster: opts.cluster,
+        store,
+        parties,
+        limiter: RateLimiter {
+            per_minute: f64::from(limits.requests_per_minute.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        },
+        contributions: Semaphore::new(limits.concurrent_contributions.max(1) as usize),
+        queries: Semaphore::new(limits.concurrent_queries.max(1) as usize),
+    });
+    for id in aborted {
+        let state = state.clone();
+        tokio::spawn(async move { abort_everywhere(&state, &id).await });
+    }
+    let addr = endpoint.local_addr()?;
+    let accept = tokio::spawn(accept_loop(endpoint.clone(), state.clone()));
+    let deliver = tokio::spawn({
+        let state = state.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                for p in 0..3 {
+                    if let Err(e) = deliver_commits(&state, p).await {
+                        debug!("commit delivery: {e:#}");
+                    }
+                }
+            }
+        }
+    });
+    Ok(CoordinatorServer { addr, endpoint, tasks: vec![accept, deliver] })
+}
+
+async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!("handshake failed: {e}");
+                    return;
+                }
+            };
+            loop {
+                let (send, recv) = match conn.accept_bi().await {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                let state = state.clone();
+                let ip = conn.remote_address().ip();
+                tokio::spawn(async move {
+                    if let Err(e) = on_request(&state, ip, send, recv).await {
+                        debug!("request from {ip} failed: {e:#}");
+                    }
+                });
+            }
+        });
+    }
+}
+
+async fn refuse(send: &mut SendStream, reason: impl Into<String>) -> Result<()> {
+    send_msg(send, &FromCoordinator::Refused { reason: reason.into() }).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn on_request(state: &Arc<State>, ip: IpAddr, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
+    let msg: ToCoordinator = match recv_msg(&mut recv, MAX_CONTROL_FRAME).await {
+        Ok(m) => m,
+        Err(e) => return refuse(&mut send, format!("malformed request: {e}")).await,
+    };
+    if !matches!(msg, ToCoordinator::Status) && !state.limiter.allow(ip) {
+        return refuse(
+            &mut send,
+            format!(
+                "rate limit: at most {} requests per minute from one address; try again later",
+                state.cluster.limits.requests_per_minute
+            ),
+        )
+        .await;
+    }
+    match msg {
+        ToCoordinator::ShareIntent { dataset } => on_share_intent(state, dataset, send).await,
+        ToCoordinator::Query(spec) => on_query(state, spec, send).await,
+        ToCoordinator::Status => {
+            let mut report = StatusReport::default();
+            for d in &state.cluster.datasets {
+                report.datasets.push((d.name.clone(), state.store.count(&d.name)?));
+            }
+            for (i, p) in state.parties.iter().enumerate() {
+                report.parties_reachable[i] = p.simple(&Control::Status).await.is_ok();
+            }
+            send_msg(&mut send, &FromCoordinator::Status(report)).await?;
+            let _ = send.finish();
+            Ok(())
+        }
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+async fn on_share_intent(state: &Arc<State>, dataset: String, mut send: SendStream) -> Result<()> {
+    let ds = match state.cluster.dataset(&dataset) {
+        Ok(d) => d,
+        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+    };
+    if ds.proof != ProofPolicy::None {
+        return refuse(&mut send, format!("dataset {dataset} takes proven contributions only")).await;
+    }
+    let _permit = state.contributions.acquire().await?;
+    let contribution: Id = random_bytes();
+    let ticket = random_bytes::<32>();
+    state.store.begin(&contribution, &dataset)?;
+    // Phase 1: every party must be ready for the submission before the provider gets a ticket.
+    let expect = Control::Expect { contribution, dataset: dataset.clone(), ticket_hash: ticket_hash(&ticket) };
+    let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&expect))).await;
+    let mut streams = Vec::new();
+    let mut failure = None;
+    for (i, c) in calls.into_iter().enumerate() {
+        match c {
+            Ok((s, r, ControlReply::Expecting)) => streams.push((s, r)),
+            Ok((_, _, other)) => failure = Some(format!("party {i} cannot take contributions now: {other:?}")),
+            Err(e) => failure = Some(format!("{e:#}")),
+        }
+    }
+    if let Some(reason) = failure {
+        state.store.abort(&contribution)?;
+        abort_everywhere(state, &contribution).await;
+        return refuse(&mut send, format!("{reason}; try again later")).await;
+    }
+    send_msg(&mut send, &FromCoordinator::Ticket { contribution, ticket }).await?;
+    // Phase 2: wait for every party's verdict on the provider's share pair.
+    let verdicts = futures::future::join_all(streams.into_iter().enumerate().map(|(i, (_s, mut r))| async move {
+        match tokio::time::timeout(PREPARE_TIMEOUT, recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME)).await {
+            Ok(Ok(ControlReply::Prepared)) => Ok(()),
+            Ok(Ok(ControlReply::Failed { reason })) => Err(format!("party {i}: {reason}")),
+            Ok(Ok(other)) => Err(format!("party {i} answered {other:?}")),
+            Ok(Err(e)) => Err(format!("party {i} is unreachable: {e}")),
+            Err(_) => Err(format!("party {i} gave no verdict within {} s", PREPARE_TIMEOUT.as_secs())),
+        }
+    }))
+    .await;
+    if let Some(reason) = verdicts.into_iter().find_map(|v| v.err()) {
+        state.store.abort(&contribution)?;
+        info!("contribution {} to {dataset} refused: {reason}", short(&contribution));
+        abort_everywhere(state, &contribution).await;
+        return refuse(&mut send, reason).await;
+    }
+    let seq = state.store.commit(&contribution)?;
+    info!("contribution {} admitted as number {seq} of {dataset}", short(&contribution));
+    futures::future::join_all((0..3).map(|p| deliver_commits(state, p))).await;
+    send_msg(&mut send, &FromCoordinator::Admitted { contribution, count: seq }).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn abort_everywhere(state: &State, contribution: &Id) {
+    let msg = Control::Abort { contribution: *contribution };
+    for p in &state.parties {
+        if let Err(e) = p.simple(&msg).await {
+            debug!("abort of {} at party {}: {e:#}", short(contribution), p.id);
+        }
+    }
+}
+
+/// Delivers every commit decision party `p` has not acknowledged yet.
+async fn deliver_commits(state: &State, p: usize) -> Result<()> {
+    for (contribution, seq) in state.store.outbox(p)? {
+        state.parties[p].simple(&Control::Commit { contribution, seq }).await?;
+        state.store.delivered(&contribution, p)?;
+    }
+    Ok(())
+}
+
+async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> Result<()> {
+    let ds = match state.cluster.dataset(&spec.dataset) {
+        Ok(d) => d,
+        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+    };
+    let stat = match Stat::parse(&spec.stat) {
+        Ok(s) => s,
+        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+    };
+    let count = state.store.count(&ds.name)?;
+    if count < ds.min_cohort {
+        return refuse(
+            &mut send,
+            format!(
+                "dataset {} has {count} contributions; statistics need at least {} (min_cohort), so that no answer reveals a single value",
+                ds.name, ds.min_cohort
+            ),
+        )
+        .await;
+    }
+    if matches!(stat, Stat::Variance | Stat::Stddev) && !spec.population && count < 2 {
+        return refuse(&mut send, "the sample variance needs at least 2 contributions").await;
+    }
+    let _permit = state.queries.acquire().await?;
+    // Every party must hold every commit up to the snapshot before computing over it.
+    for p in 0..3 {
+        if let Err(e) = deliver_commits(state, p).await {
+            return refuse(&mut send, format!("{e:#}; try again later")).await;
+        }
+    }
+    let session: Id = random_bytes();
+    let ticket = random_bytes::<32>();
+    let run = Control::RunQuery { session, spec: spec.clone(), upto_seq: count, ticket_hash: ticket_hash(&ticket) };
+    let started = Instant::now();
+    let calls = futures::future::join_all(state.parties.iter().map(|p| async {
+        let conn = p.connection().await.with_context(|| format!("party {} is unreachable", p.id))?;
+        let (mut s, r) = conn.open_bi().await?;
+        send_msg(&mut s, &run).await?;
+        Ok::<_, anyhow::Error>((s, r))
+    }))
+    .await;
+    let mut streams = Vec::new();
+    for c in calls {
+        match c {
+            Ok(s) => streams.push(s),
+            Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
+        }
+    }
+    send_msg(&mut send, &FromCoordinator::QueryStarted { session, ticket, count }).await?;
+    let _ = send.finish();
+    let outcomes = futures::future::join_all(streams.into_iter().map(|(_s, mut r)| async move {
+        recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME).await
+    }))
+    .await;
+    let failed: Vec<String> = outcomes
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Ok(ControlReply::QueryDone) => None,
+            Ok(other) => Some(format!("party {i}: {other:?}")),
+            Err(e) => Some(format!("party {i}: {e}")),
+        })
+        .collect();
+    if failed.is_empty() {
+        info!(
+            "query {} {} over {} ({count} contributions) done in {:.1} ms",
+            short(&session),
+            stat.name(),
+            ds.name,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    } else {
+        warn!("query {} failed: {}", short(&session), failed.join("; "));
+    }
+    Ok(())
+}

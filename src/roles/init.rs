@@ -1,0 +1,112 @@
+//! `mpcstats init`: writes a new deployment into a directory — one key pair and self-signed
+//! certificate per server role (`<role>.cert.pem`, `<role>.key.pem`, keys mode 0600) and the
+//! public `cluster.toml` with addresses, certificate pins and one example dataset.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::{Cluster, Dataset, Limits, ProofPolicy, Server, DEFAULT_MIN_COHORT};
+use crate::net::identity::Identity;
+use crate::net::pin::pin_to_hex;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Example, three hosts:
+  mpcstats init --out deploy \\
+      --party 10.0.0.1:7100 --party 10.0.0.2:7100 --party 10.0.0.3:7100 \\
+      --coordinator 10.0.0.4:7000
+Then copy deploy/cluster.toml to every host and laptop, and each role's key and certificate
+(deploy/party0.key.pem, deploy/party0.cert.pem, …) only to the host that runs it.")]
+pub struct Args {
+    /// Directory to write the deployment into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Address of party 0, 1 and 2, in order (give three times)
+    #[arg(long = "party", value_name = "HOST:PORT", num_args = 1)]
+    pub parties: Vec<SocketAddr>,
+    /// Address of the coordinator
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
+    pub coordinator: SocketAddr,
+    /// Address of the notary
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7200")]
+    pub notary: SocketAddr,
+    /// Overwrite an existing deployment in DIR
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The server roles that get a key pair, in file-name form.
+pub const ROLES: [&str; 5] = ["coordinator", "party0", "party1", "party2", "notary"];
+
+/// Paths of a role's certificate and key in a deployment directory.
+pub fn identity_paths(dir: &Path, role: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{role}.cert.pem")),
+        dir.join(format!("{role}.key.pem")),
+    )
+}
+
+/// The example dataset every new cluster starts with.
+pub fn example_dataset() -> Dataset {
+    Dataset {
+        name: "eth_balance".into(),
+        description: "ETH balance on an exchange account, in ETH (example, unproven)".into(),
+        scale: 8,
+        max: "1000000".into(),
+        min_cohort: DEFAULT_MIN_COHORT,
+        proof: ProofPolicy::None,
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let parties = match args.parties.len() {
+        0 => vec![
+            "127.0.0.1:7100".parse()?,
+            "127.0.0.1:7101".parse()?,
+            "127.0.0.1:7102".parse()?,
+        ],
+        3 => args.parties.clone(),
+        n => bail!("give --party exactly three times (party 0, 1, 2) or not at all; got {n}"),
+    };
+    let cluster_file = args.out.join("cluster.toml");
+    if cluster_file.exists() && !args.force {
+        bail!(
+            "{} already exists; pass --force to overwrite this deployment",
+            cluster_file.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut pins = Vec::new();
+    for role in ROLES {
+        let id = Identity::generate(role)?;
+        let (cert, key) = identity_paths(&args.out, role);
+        if args.force {
+            let _ = std::fs::remove_file(&key);
+        }
+        id.write(&cert, &key)?;
+        pins.push(pin_to_hex(&id.pin()));
+    }
+    let server = |addr, pin: &String| Server {
+        addr,
+        pin: pin.clone(),
+    };
+    let cluster = Cluster {
+        coordinator: server(args.coordinator, &pins[0]),
+        parties: (0..3).map(|i| server(parties[i], &pins[1 + i])).collect(),
+        notary: server(args.notary, &pins[4]),
+        limits: Limits::default(),
+        datasets: vec![example_dataset()],
+    };
+    cluster.validate()?;
+    cluster.save(&cluster_file)?;
+    println!("wrote {}", cluster_file.display());
+    for role in ROLES {
+        let (cert, key) = identity_paths(&args.out, role);
+        println!("  {role:<12} {}  {}", cert.display(), key.display());
+    }
+    println!("copy cluster.toml everywhere; each key only to the host of its role");
+    Ok(())
+}

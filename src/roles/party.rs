@@ -1,0 +1,432 @@
+//! `mpcstats party --id N`: a computation party. It stores its share pairs in its own SQLite
+//! database, checks every contribution with the two other parties, and computes statistics
+//! in MPC sessions over the party mesh.
+//!
+//! One QUIC endpoint serves three kinds of peers, told apart by client-certificate pin:
+//! the coordinator (control requests), the other parties (the mesh) and anonymous clients
+//! (providers submitting share pairs, consumers fetching result pairs, both with tickets).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use rand::SeedableRng;
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::Cluster;
+use crate::engine::{Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
+use crate::net::endpoint::{peer_pin, server_endpoint};
+use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
+use crate::net::identity::Identity;
+use crate::net::mesh::{Mesh, PeerInfo};
+use crate::stats::{program, Stat};
+use crate::store::party::PartyStore;
+use crate::wire::{short, Control, ControlReply, FromParty, Id, QuerySpec, Ticket, TicketHash, ToParty};
+
+/// How long an announced contribution waits for its provider.
+const EXPECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a party waits for its neighbours to join an MPC session.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a computed result waits to be fetched.
+const RESULT_TTL: Duration = Duration::from_secs(600);
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Example (after `mpcstats init --out deploy`, on the host of party 1):
+  mpcstats party --id 1 --cluster deploy/cluster.toml
+Key, certificate and database default to deploy/party1.key.pem, deploy/party1.cert.pem and
+deploy/party1.db. Stop with Ctrl-C or SIGTERM; nothing acknowledged is lost.")]
+pub struct Args {
+    /// This party's id: 0, 1 or 2
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..3))]
+    pub id: u8,
+    /// Private key [default: partyN.key.pem beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Certificate [default: partyN.cert.pem beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// SQLite database [default: partyN.db beside the cluster file]
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on [default: this party's address in the cluster file]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Everything a party needs to run.
+pub struct PartyOptions {
+    pub id: PartyId,
+    pub cluster: Cluster,
+    pub identity: Identity,
+    pub db: PathBuf,
+}
+
+pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
+    let file = Cluster::locate(cluster_flag);
+    let cluster = Cluster::load(&file)?;
+    let id = args.id as usize;
+    let name = format!("party{id}");
+    let cert = args.cert.unwrap_or_else(|| super::beside(&file, &format!("{name}.cert.pem")));
+    let key = args.key.unwrap_or_else(|| super::beside(&file, &format!("{name}.key.pem")));
+    let identity = Identity::load(&cert, &key)?;
+    if identity.pin() != cluster.party_pin(id) {
+        bail!(
+            "{} is not the certificate of party {id} in {} (its pin differs)",
+            cert.display(),
+            file.display()
+        );
+    }
+    let db = args.db.unwrap_or_else(|| super::beside(&file, &format!("{name}.db")));
+    let listen = args.listen.unwrap_or(cluster.parties[id].addr);
+    let endpoint = party_endpoint(&cluster, id, &identity, listen)?;
+    let server = serve(PartyOptions { id, cluster, identity, db }, endpoint).await?;
+    info!("party {id} listening on {}", server.addr);
+    super::shutdown_signal().await;
+    info!("party {id} shutting down");
+    server.stop().await;
+    Ok(())
+}
+
+/// The QUIC endpoint of party `id`: serves anonymous clients, the coordinator and the peers.
+pub fn party_endpoint(cluster: &Cluster, id: PartyId, identity: &Identity, listen: SocketAddr) -> Result<Endpoint> {
+    let mut allowed = vec![cluster.coordinator_pin()];
+    allowed.extend((0..3).filter(|&j| j != id).map(|j| cluster.party_pin(j)));
+    server_endpoint(listen, identity, allowed)
+        .with_context(|| format!("party {id} cannot listen on {listen}"))
+}
+
+/// A running party.
+pub struct PartyServer {
+    pub addr: SocketAddr,
+    endpoint: Endpoint,
+    accept: tokio::task::JoinHandle<()>,
+    state: Arc<State>,
+}
+
+impl PartyServer {
+    /// Closes every connection and stops accepting.
+    pub async fn stop(self) {
+        self.endpoint.close(0u32.into(), b"party shutting down");
+        self.accept.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    /// Rows in this party's store (pending and committed), for tests.
+    pub fn stored_rows(&self) -> Result<u64> {
+        self.state.store.rows()
+    }
+}
+
+struct Expected {
+    dataset: String,
+    ticket_hash: TicketHash,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+type Outcome = Result<(u64, Vec<(u128, u128)>), String>;
+
+struct ResultSlot {
+    ticket_hash: TicketHash,
+    tx: watch::Sender<Option<Outcome>>,
+    created: Instant,
+}
+
+struct State {
+    id: PartyId,
+    cluster: Cluster,
+    store: PartyStore,
+    mesh: Arc<Mesh>,
+    expected: Mutex<HashMap<Id, Expected>>,
+    results: Mutex<HashMap<Id, ResultSlot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// SHA-256 of a ticket, as the coordinator announces it.
+pub fn ticket_hash(ticket: &Ticket) -> TicketHash {
+    Sha256::digest(ticket).into()
+}
+
+/// The hash by which the two holders of a share component compare it. It goes only to the
+/// other holder: the third party could test guesses of the value against it.
+fn component_hash(contribution: &Id, component: u128) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"mpcstats/component/v1");
+    h.update(contribution);
+    h.update(component.to_le_bytes());
+    h.finalize().to_vec()
+}
+
+/// Starts party `opts.id` on `endpoint` (see [`party_endpoint`]).
+pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer> {
+    let store = PartyStore::open(&opts.db)?;
+    let peers: [PeerInfo; 3] = std::array::from_fn(|j| PeerInfo {
+        addr: opts.cluster.parties[j].addr,
+        pin: opts.cluster.party_pin(j),
+    });
+    let mesh = Mesh::start(opts.id, endpoint.clone(), Arc::new(opts.identity), peers);
+    let state = Arc::new(State {
+        id: opts.id,
+        cluster: opts.cluster,
+        store,
+        mesh,
+        expected: Mutex::new(HashMap::new()),
+        results: Mutex::new(HashMap::new()),
+    });
+    let addr = endpoint.local_addr()?;
+    let accept = tokio::spawn(accept_loop(endpoint.clone(), state.clone()));
+    Ok(PartyServer { addr, endpoint, accept, state })
+}
+
+async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!("handshake failed: {e}");
+                    return;
+                }
+            };
+            let pin = peer_pin(&conn);
+            if pin.is_some() && pin == Some(state.cluster.coordinator_pin()) {
+                serve_streams(conn, state, Caller::Coordinator).await;
+            } else if let Some(j) = (0..3).find(|&j| j != state.id && pin == Some(state.cluster.party_pin(j))) {
+                info!("party {j} connected from {}", conn.remote_address());
+                state.mesh.add_incoming(j, conn);
+            } else {
+                serve_streams(conn, state, Caller::Client).await;
+            }
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Caller {
+    Coordinator,
+    Client,
+}
+
+async fn serve_streams(conn: Connection, state: Arc<State>, caller: Caller) {
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("connection from {} ended: {e}", conn.remote_address());
+                return;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let r = match caller {
+                Caller::Coordinator => on_control(&state, send, recv).await,
+                Caller::Client => on_client(&state, send, recv).await,
+            };
+            if let Err(e) = r {
+                debug!("request failed: {e:#}");
+            }
+        });
+    }
+}
+
+async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
+    let msg: Control = recv_msg(&mut recv, MAX_CONTROL_FRAME).await?;
+    let reply = match msg {
+        Control::Expect { contribution, dataset, ticket_hash } => {
+            if let Err(e) = state.cluster.dataset(&dataset) {
+                send_msg(&mut send, &ControlReply::Failed { reason: format!("{e:#}") }).await?;
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            lock(&state.expected).insert(contribution, Expected { dataset, ticket_hash, done: tx });
+            send_msg(&mut send, &ControlReply::Expecting).await?;
+            match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
+                Ok(Ok(Ok(()))) => ControlReply::Prepared,
+                Ok(Ok(Err(reason))) => ControlReply::Failed { reason },
+                Ok(Err(_)) => ControlReply::Failed { reason: "the submission was dropped".into() },
+                Err(_) => {
+                    lock(&state.expected).remove(&contribution);
+                    ControlReply::Failed {
+                        reason: format!("no submission within {} s", EXPECT_TIMEOUT.as_secs()),
+                    }
+                }
+            }
+        }
+        Control::Commit { contribution, seq } => match state.store.commit(&contribution, seq) {
+            Ok(()) => ControlReply::Ack,
+            Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+        },
+        Control::Abort { contribution } => {
+            lock(&state.expected).remove(&contribution);
+            match state.store.abort(&contribution) {
+                Ok(()) => ControlReply::Ack,
+                Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+            }
+        }
+        Control::RunQuery { session, spec, upto_seq, ticket_hash } => {
+            let tx = watch::Sender::new(None);
+            {
+                let mut results = lock(&state.results);
+                results.retain(|_, s| s.created.elapsed() < RESULT_TTL);
+                results.insert(session, ResultSlot { ticket_hash, tx: tx.clone(), created: Instant::now() });
+            }
+            let outcome = compute(state, session, &spec, upto_seq).await.map_err(|e| format!("{e:#}"));
+            let reply = match &outcome {
+                Ok(_) => ControlReply::QueryDone,
+                Err(reason) => {
+                    warn!("query {} ({} over {}) failed: {reason}", short(&session), spec.stat, spec.dataset);
+                    ControlReply::Failed { reason: reason.clone() }
+                }
+            };
+            tx.send_replace(Some(outcome));
+            reply
+        }
+        Control::Status => match state.store.committed_counts() {
+            Ok(committed) => ControlReply::Status { committed },
+            Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+        },
+    };
+    send_msg(&mut send, &reply).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn on_client(state: &Arc<State>, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
+    let msg: ToParty = match recv_msg(&mut recv, MAX_CONTROL_FRAME).await {
+        Ok(m) => m,
+        Err(e) => {
+            let reason = format!("malformed request: {e}");
+            send_msg(&mut send, &FromParty::Refused { reason }).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
+    let reply = match msg {
+        ToParty::Submit { contribution, ticket, a, b } => on_submit(state, contribution, ticket, a, b).await,
+        ToParty::FetchResult { session, ticket } => on_fetch(state, session, ticket).await,
+    };
+    send_msg(&mut send, &reply).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn on_submit(state: &Arc<State>, contribution: Id, ticket: Ticket, a: u128, b: u128) -> FromParty {
+    let expected = {
+        let mut map = lock(&state.expected);
+        match map.get(&contribution) {
+            None => {
+                return FromParty::Refused {
+                    reason: "unknown contribution, or its ticket was already used".into(),
+                }
+            }
+            Some(e) if e.ticket_hash != ticket_hash(&ticket) => {
+                return FromParty::Refused { reason: "the ticket does not match this contribution".into() }
+            }
+            Some(_) => map.remove(&contribution).expect("present"),
+        }
+    };
+    let result = check_and_store(state, &contribution, &expected.dataset, a, b)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    let reply = match &result {
+        Ok(()) => FromParty::Stored,
+        Err(reason) => {
+            warn!("contribution {} refused: {reason}", short(&contribution));
+            FromParty::Refused { reason: reason.clone() }
+        }
+    };
+    let _ = expected.done.send(result);
+    reply
+}
+
+/// Compares the component this party shares with each neighbour, then stores the pair as
+/// pending. Component x_i (our `a`) is also held by the previous party (as its `b`).
+async fn check_and_store(state: &State, contribution: &Id, dataset: &str, a: u128, b: u128) -> Result<()> {
+    let mut t = state.mesh.session(*contribution, SESSION_TIMEOUT).await?;
+    let out = Outgoing { next: Some(component_hash(contribution, b)), prev: None };
+    let inc = t.round(out, Expect { next: false, prev: true }).await?;
+    t.finish();
+    let theirs = inc.prev.ok_or_else(|| anyhow!("no component hash from the previous party"))?;
+    if theirs != component_hash(contribution, a) {
+        bail!(
+            "share pairs disagree: parties {} and {} hold different values of component {}",
+            (state.id + 2) % 3,
+            state.id,
+            state.id
+        );
+    }
+    state.store.put_pending(contribution, dataset, a, b)?;
+    debug!("contribution {} stored pending", short(contribution));
+    Ok(())
+}
+
+async fn compute(state: &State, session: Id, spec: &QuerySpec, upto: u64) -> Result<(u64, Vec<(u128, u128)>)> {
+    let ds = state.cluster.dataset(&spec.dataset)?;
+    let stat = Stat::parse(&spec.stat)?;
+    if upto < ds.min_cohort {
+        bail!(
+            "dataset {} has {upto} contributions; statistics need at least {}",
+            ds.name,
+            ds.min_cohort
+        );
+    }
+    let rows = state.store.committed(&ds.name, upto)?;
+    let shares: Vec<Share<Z128>> = rows.iter().map(|&(a, b)| Share { a: Z128(a), b: Z128(b) }).collect();
+    let started = Instant::now();
+    let transport = state.mesh.session(session, SESSION_TIMEOUT).await?;
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let mut mpc = Session::start(state.id, transport, &mut rng).await?;
+    let out = program::run(&mut mpc, stat, &shares).await?;
+    let c = mpc.counters();
+    mpc.into_transport().finish();
+    info!(
+        "query {}: {} over {} ({} contributions) in {:.1} ms, {} rounds, {} bytes sent",
+        short(&session),
+        stat.name(),
+        ds.name,
+        upto,
+        started.elapsed().as_secs_f64() * 1e3,
+        c.rounds,
+        c.bytes_sent
+    );
+    Ok((upto, out.iter().map(|s| (s.a.0, s.b.0)).collect()))
+}
+
+async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty {
+    // The consumer may ask before the coordinator's RunQuery arrived here: wait a little.
+    let deadline = Instant::now() + SESSION_TIMEOUT;
+    let mut rx = loop {
+        {
+            let results = lock(&state.results);
+            if let Some(slot) = results.get(&session) {
+                if slot.ticket_hash != ticket_hash(&ticket) {
+                    return FromParty::Refused { reason: "the ticket does not match this query".into() };
+                }
+                break slot.tx.subscribe();
+            }
+        }
+        if Instant::now() > deadline {
+            return FromParty::Refused { reason: "unknown query session".into() };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let outcome = match rx.wait_for(|o| o.is_some()).await {
+        Ok(o) => o.clone().expect("checked"),
+        Err(_) => Err("the computation was dropped".into()),
+    };
+    lock(&state.results).remove(&session);
+    match outcome {
+        Ok((count, pairs)) => FromParty::Result { count, pairs },
+        Err(reason) => FromParty::Refused { reason },
+    }
+}

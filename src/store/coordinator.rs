@@ -1,0 +1,161 @@
+//! The coordinator's store: admission decisions (never a share). A contribution is
+//! `preparing` until all three parties stored it, then `committed` with the next sequence
+//! number of its dataset, or `aborted`. Commit messages not yet acknowledged by a party wait
+//! in an outbox and are delivered again until they are.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::params;
+
+use crate::wire::Id;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS contributions (
+    id       BLOB PRIMARY KEY,
+    dataset  TEXT NOT NULL,
+    state    TEXT NOT NULL CHECK (state IN ('preparing', 'committed', 'aborted')),
+    seq      INTEGER,
+    created  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS contributions_seq ON contributions(dataset, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    id       BLOB NOT NULL,
+    party    INTEGER NOT NULL,
+    PRIMARY KEY (id, party)
+);
+";
+
+pub struct CoordinatorStore {
+    conn: Mutex<rusqlite::Connection>,
+}
+
+fn id_of(b: Vec<u8>) -> rusqlite::Result<Id> {
+    b.try_into()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob))
+}
+
+impl CoordinatorStore {
+    pub fn open(path: &Path) -> Result<CoordinatorStore> {
+        Ok(CoordinatorStore {
+            conn: Mutex::new(super::open(path, SCHEMA)?),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn begin(&self, id: &Id, dataset: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO contributions (id, dataset, state, seq, created) VALUES (?1, ?2, 'preparing', NULL, ?3)",
+            params![&id[..], dataset, super::now_secs()],
+        ).context("cannot record the contribution")?;
+        Ok(())
+    }
+
+    /// Decides commit: assigns the next sequence number of the dataset and queues the commit
+    /// message for every party, in one transaction. Returns the sequence number.
+    pub fn commit(&self, id: &Id) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let dataset: String = tx.query_row(
+            "SELECT dataset FROM contributions WHERE id = ?1 AND state = 'preparing'",
+            params![&id[..]],
+            |r| r.get(0),
+        )?;
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM contributions WHERE dataset = ?1",
+            params![dataset],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE contributions SET state = 'committed', seq = ?2 WHERE id = ?1",
+            params![&id[..], seq],
+        )?;
+        for party in 0..3 {
+            tx.execute(
+                "INSERT INTO outbox (id, party) VALUES (?1, ?2)",
+                params![&id[..], party],
+            )?;
+        }
+        tx.commit()?;
+        Ok(seq as u64)
+    }
+
+    pub fn abort(&self, id: &Id) -> Result<()> {
+        self.conn().execute(
+            "UPDATE contributions SET state = 'aborted' WHERE id = ?1 AND state = 'preparing'",
+            params![&id[..]],
+        )?;
+        Ok(())
+    }
+
+    /// Contributions left undecided by a crash; they are aborted at startup.
+    pub fn abort_undecided(&self) -> Result<Vec<Id>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM contributions WHERE state = 'preparing'")?;
+        let ids = stmt
+            .query_map([], |r| id_of(r.get(0)?))?
+            .collect::<rusqlite::Result<Vec<Id>>>()?;
+        conn.execute(
+            "UPDATE contributions SET state = 'aborted' WHERE state = 'preparing'",
+            [],
+        )?;
+        Ok(ids)
+    }
+
+    /// Commit messages `party` has not acknowledged yet, with their sequence numbers.
+    pub fn outbox(&self, party: usize) -> Result<Vec<(Id, u64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT c.id, c.seq FROM outbox o JOIN contributions c ON c.id = o.id WHERE o.party = ?1 ORDER BY c.created",
+        )?;
+        let rows = stmt.query_map(params![party as i64], |r| {
+            Ok((id_of(r.get(0)?)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delivered(&self, id: &Id, party: usize) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM outbox WHERE id = ?1 AND party = ?2",
+            params![&id[..], party as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Committed contributions of a dataset (= its highest sequence number).
+    pub fn count(&self, dataset: &str) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM contributions WHERE dataset = ?1 AND state = 'committed'",
+            params![dataset],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_assigns_sequence_and_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CoordinatorStore::open(&dir.path().join("c.db")).unwrap();
+        s.begin(&[1; 16], "d").unwrap();
+        s.begin(&[2; 16], "d").unwrap();
+        s.begin(&[3; 16], "e").unwrap();
+        assert_eq!(s.commit(&[2; 16]).unwrap(), 1);
+        assert_eq!(s.commit(&[1; 16]).unwrap(), 2);
+        assert!(s.commit(&[1; 16]).is_err());
+        assert_eq!(s.count("d").unwrap(), 2);
+        assert_eq!(s.outbox(1).unwrap().len(), 2);
+        s.delivered(&[2; 16], 1).unwrap();
+        assert_eq!(s.outbox(1).unwrap(), vec![([1; 16], 2)]);
+        assert_eq!(s.abort_undecided().unwrap(), vec![[3; 16]]);
+        assert_eq!(s.count("e").unwrap(), 0);
+    }
+}

@@ -1,0 +1,133 @@
+//! Wire messages between roles: plain serde types, carried as bincode frames (`net::frame`).
+//! Every request opens its own QUIC bidirectional stream and gets its answers on it.
+//!
+//! Who speaks to whom:
+//! * provider/consumer → coordinator: [`ToCoordinator`] (anonymous client);
+//! * coordinator → party: [`Control`] (client certificate pinned in `cluster.toml`);
+//! * provider/consumer → party: [`ToParty`] (anonymous client, authorised by a ticket).
+//!
+//! No message to or from the coordinator ever carries a share.
+
+use serde::{Deserialize, Serialize};
+
+/// A 16-byte identifier (contribution or query session), random.
+pub type Id = [u8; 16];
+/// A 32-byte single-use secret handed to a client by the coordinator.
+pub type Ticket = [u8; 32];
+/// SHA-256 of a ticket: what the parties are told to expect.
+pub type TicketHash = [u8; 32];
+
+/// Short hex form of an id, for logs.
+pub fn short(id: &Id) -> String {
+    hex::encode(&id[..6])
+}
+
+/// A statistic request, as a consumer states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuerySpec {
+    pub dataset: String,
+    /// Statistic name (`count`, `sum`, `mean`, `variance`, `stddev`); checked by the
+    /// coordinator and again by every party.
+    pub stat: String,
+    /// Population instead of sample variance / standard deviation.
+    pub population: bool,
+}
+
+/// Client → coordinator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToCoordinator {
+    /// A provider wants to contribute one value to `dataset`.
+    ShareIntent { dataset: String },
+    /// A consumer asks for a statistic.
+    Query(QuerySpec),
+    /// Cluster status (contributions per dataset, party reachability).
+    Status,
+}
+
+/// Coordinator → client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum FromCoordinator {
+    /// Send your share pairs to the parties with this ticket; then wait on this stream.
+    Ticket { contribution: Id, ticket: Ticket },
+    /// All three parties stored the contribution; it counts from now on.
+    Admitted { contribution: Id, count: u64 },
+    /// The parties are computing; fetch the result shares from each with this ticket.
+    QueryStarted {
+        session: Id,
+        ticket: Ticket,
+        count: u64,
+    },
+    Status(StatusReport),
+    /// The request was refused; the text says why and what to do.
+    Refused { reason: String },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub datasets: Vec<(String, u64)>,
+    pub parties_reachable: [bool; 3],
+}
+
+/// Coordinator → party (authenticated by certificate pin).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Control {
+    /// A provider holding the ticket with this hash will submit share pairs for `contribution`.
+    /// The party answers [`ControlReply::Prepared`] once it checked and durably stored them as
+    /// pending, or [`ControlReply::Failed`].
+    Expect {
+        contribution: Id,
+        dataset: String,
+        ticket_hash: TicketHash,
+    },
+    /// The contribution counts, as number `seq` of its dataset.
+    Commit { contribution: Id, seq: u64 },
+    /// The contribution does not count; forget it.
+    Abort { contribution: Id },
+    /// Compute `spec` over the dataset's contributions 1..=upto_seq in MPC session `session`,
+    /// and hand the result pair to the client presenting the ticket with this hash.
+    RunQuery {
+        session: Id,
+        spec: QuerySpec,
+        upto_seq: u64,
+        ticket_hash: TicketHash,
+    },
+    /// Highest committed sequence number per dataset, and pending contributions.
+    Status,
+}
+
+/// Party → coordinator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ControlReply {
+    /// First answer to `Expect`: the party now accepts the provider's submission.
+    Expecting,
+    Prepared,
+    Ack,
+    QueryDone,
+    Status { committed: Vec<(String, u64)> },
+    Failed { reason: String },
+}
+
+/// Client → party (anonymous; authorised by a ticket).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToParty {
+    /// A provider's replicated share pair (x_i, x_{i+1}) of its value, for party i.
+    Submit {
+        contribution: Id,
+        ticket: Ticket,
+        a: u128,
+        b: u128,
+    },
+    /// A consumer fetches this party's result pairs of a query session.
+    FetchResult { session: Id, ticket: Ticket },
+}
+
+/// Party → client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum FromParty {
+    /// The share pair passed the checks and is stored, pending the coordinator's admission.
+    Stored,
+    /// This party's result: the number of contributions computed over and its share pairs
+    /// (x_i, x_{i+1}) of each opened value.
+    Result { count: u64, pairs: Vec<(u128, u128)> },
+    Refused { reason: String },
+}

@@ -1,0 +1,260 @@
+//! End-to-end tests over real QUIC on loopback: a whole cluster in this process
+//! (`LocalCluster`), providers and consumers through the real client.
+
+use mpcstats::decimal;
+use mpcstats::roles::client::{call, Client};
+use mpcstats::roles::demo::{demo_values, LocalCluster};
+use mpcstats::stats::{reference, Stat};
+use mpcstats::wire::{FromCoordinator, FromParty, QuerySpec, ToCoordinator, ToParty};
+
+fn spec(stat: &str, population: bool) -> QuerySpec {
+    QuerySpec {
+        dataset: "eth_balance".into(),
+        stat: stat.into(),
+        population,
+    }
+}
+
+async fn contribute(client: &Client, values: &[u128]) {
+    let client = std::sync::Arc::new(client);
+    let results = futures::future::join_all(values.chunks(32).map(|chunk| {
+        let client = client.clone();
+        async move {
+            for v in chunk {
+                client
+                    .share("eth_balance", &decimal::format(*v, 8))
+                    .await
+                    .expect("share admitted");
+            }
+        }
+    }))
+    .await;
+    assert_eq!(results.len(), values.len().div_ceil(32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_contributions_every_statistic_exact() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    let values = demo_values(1000, 42);
+    contribute(&client, &values).await;
+    for stat in Stat::ALL {
+        for population in [false, true] {
+            let got = client.query(&spec(stat.name(), population)).await.unwrap();
+            let want = reference::answer(stat, population, 8, &values).unwrap();
+            assert_eq!(got, want, "{} population={population}", stat.name());
+        }
+    }
+    // Every party stored exactly the admitted contributions.
+    for p in &cluster.parties {
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 1000);
+    }
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_values_do_not_wrap() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    // The dataset maximum (10^6 ETH at 8 decimals) and zero.
+    let max = 100_000_000_000_000u128;
+    let values: Vec<u128> = (0..20).map(|i| if i % 3 == 0 { 0 } else { max }).collect();
+    contribute(&client, &values).await;
+    for stat in Stat::ALL {
+        let got = client.query(&spec(stat.name(), false)).await.unwrap();
+        let want = reference::answer(stat, false, 8, &values).unwrap();
+        assert_eq!(got, want, "{}", stat.name());
+    }
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_cohort_and_bad_requests_are_refused() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    contribute(&client, &[1, 2, 3, 4]).await;
+
+    let err = client.query(&spec("mean", false)).await.unwrap_err();
+    assert!(format!("{err:#}").contains("at least 5"), "{err:#}");
+
+    // Bad values never leave the client, and nothing is stored.
+    for bad in ["-1", "1000000.00000001", "1.123456789", "abc", "1e3", ""] {
+        let err = client.share("eth_balance", bad).await.unwrap_err();
+        assert!(format!("{err:#}").contains("eth_balance"), "{bad}: {err:#}");
+    }
+    let err = client.share("no_such_dataset", "1").await.unwrap_err();
+    assert!(format!("{err:#}").contains("unknown dataset"), "{err:#}");
+
+    // The coordinator refuses an unknown dataset and an unknown statistic itself too.
+    let conn = raw_connection(&cluster, None).await;
+    let (_s, _r, reply): (_, _, FromCoordinator) = call(
+        &conn,
+        &ToCoordinator::ShareIntent {
+            dataset: "nope".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown dataset")), "{reply:?}");
+    let (_s, _r, reply): (_, _, FromCoordinator) =
+        call(&conn, &ToCoordinator::Query(spec("mode", false))).await.unwrap();
+    assert!(matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown statistic")), "{reply:?}");
+
+    for p in &cluster.parties {
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 4);
+    }
+    cluster.stop().await;
+}
+
+/// An anonymous connection to the coordinator (`None`) or a party.
+async fn raw_connection(cluster: &LocalCluster, party: Option<usize>) -> quinn::Connection {
+    let ep = mpcstats::net::endpoint::client_endpoint().unwrap();
+    let (addr, pin) = match party {
+        None => (cluster.cluster.coordinator.addr, cluster.cluster.coordinator_pin()),
+        Some(i) => (cluster.cluster.parties[i].addr, cluster.cluster.party_pin(i)),
+    };
+    mpcstats::net::endpoint::connect(&ep, addr, pin, None).await.unwrap()
+}
+
+async fn ticket(conn: &quinn::Connection) -> (quinn::RecvStream, [u8; 16], [u8; 32]) {
+    let (_s, r, reply): (_, _, FromCoordinator) = call(
+        conn,
+        &ToCoordinator::ShareIntent {
+            dataset: "eth_balance".into(),
+        },
+    )
+    .await
+    .unwrap();
+    match reply {
+        FromCoordinator::Ticket { contribution, ticket } => (r, contribution, ticket),
+        other => panic!("expected a ticket, got {other:?}"),
+    }
+}
+
+async fn submit(conn: &quinn::Connection, msg: ToParty) -> FromParty {
+    let (_s, _r, reply) = call(conn, &msg).await.unwrap();
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_reused_tickets_and_disagreeing_pairs_store_nothing() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let coord = raw_connection(&cluster, None).await;
+    let mut parties = Vec::new();
+    for i in 0..3 {
+        parties.push(raw_connection(&cluster, Some(i)).await);
+    }
+    let mut rng = rand::thread_rng();
+    let split = |v: u128, rng: &mut rand::rngs::ThreadRng| {
+        mpcstats::engine::split(mpcstats::engine::Z128(v), rng)
+    };
+
+    // A forged ticket is refused by every party.
+    let (_r, contribution, _ticket) = ticket(&coord).await;
+    let pairs = split(5, &mut rng);
+    for i in 0..3 {
+        let reply = submit(
+            &parties[i],
+            ToParty::Submit { contribution, ticket: [7; 32], a: pairs[i].a.0, b: pairs[i].b.0 },
+        )
+        .await;
+        assert!(matches!(reply, FromParty::Refused { ref reason } if reason.contains("does not match")), "{reply:?}");
+    }
+
+    // Share pairs that disagree: party 1 gets a tampered `a` (component 1, also held by
+    // party 0 as its `b`). The check fails and the coordinator refuses the contribution.
+    let (mut decision, contribution, t) = ticket(&coord).await;
+    let pairs = split(5, &mut rng);
+    let replies = futures::future::join_all((0..3).map(|i| {
+        let a = if i == 1 { pairs[i].a.0 ^ 1 } else { pairs[i].a.0 };
+        submit(&parties[i], ToParty::Submit { contribution, ticket: t, a, b: pairs[i].b.0 })
+    }))
+    .await;
+    assert!(matches!(replies[1], FromParty::Refused { ref reason } if reason.contains("disagree")), "{replies:?}");
+    let verdict: FromCoordinator =
+        mpcstats::net::frame::recv_msg(&mut decision, 1 << 20).await.unwrap();
+    assert!(matches!(verdict, FromCoordinator::Refused { ref reason } if reason.contains("disagree")), "{verdict:?}");
+
+    // A used ticket cannot be used again.
+    let reply = submit(&parties[0], ToParty::Submit { contribution, ticket: t, a: 1, b: 2 }).await;
+    assert!(matches!(reply, FromParty::Refused { ref reason } if reason.contains("already used")), "{reply:?}");
+
+    // A valid contribution still goes through, and then its ticket is spent.
+    let (mut decision, contribution, t) = ticket(&coord).await;
+    let pairs = split(9, &mut rng);
+    let replies = futures::future::join_all((0..3).map(|i| {
+        submit(&parties[i], ToParty::Submit { contribution, ticket: t, a: pairs[i].a.0, b: pairs[i].b.0 })
+    }))
+    .await;
+    assert!(replies.iter().all(|r| matches!(r, FromParty::Stored)), "{replies:?}");
+    let verdict: FromCoordinator =
+        mpcstats::net::frame::recv_msg(&mut decision, 1 << 20).await.unwrap();
+    assert!(matches!(verdict, FromCoordinator::Admitted { count: 1, .. }), "{verdict:?}");
+    let reply = submit(&parties[2], ToParty::Submit { contribution, ticket: t, a: 1, b: 2 }).await;
+    assert!(matches!(reply, FromParty::Refused { .. }), "{reply:?}");
+
+    // Aborts are delivered; only the admitted contribution is stored anywhere.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for p in &cluster.parties {
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 1);
+    }
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_frames_are_refused_without_harm() {
+    use tokio::io::AsyncWriteExt;
+    let cluster = LocalCluster::start(None).await.unwrap();
+    for target in [None, Some(0)] {
+        let conn = raw_connection(&cluster, target).await;
+        // Garbage that is a valid frame but not a valid message.
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+        let _ = s.finish();
+        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20).await.unwrap();
+        let text = String::from_utf8_lossy(&reply).to_string();
+        assert!(text.contains("malformed"), "{target:?}: {text}");
+        // A frame announcing 2 GiB: refused before any allocation.
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        s.write_all(&[0x80, 0, 0, 0, 1, 2, 3]).await.unwrap();
+        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20).await.unwrap();
+        let text = String::from_utf8_lossy(&reply).to_string();
+        assert!(text.contains("malformed") && text.contains("large"), "{target:?}: {text}");
+    }
+    // The servers still work.
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    contribute(&client, &[1, 2, 3, 4, 5]).await;
+    let got = client.query(&spec("sum", false)).await.unwrap();
+    assert_eq!(got.text, "0.00000015");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_certificate_pin_is_refused() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let mut wrong = cluster.cluster.clone();
+    wrong.coordinator.pin = wrong.parties[0].pin.clone();
+    let err = match Client::connect(&wrong).await {
+        Ok(_) => panic!("connected to a server with the wrong pin"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("coordinator") && err.to_lowercase().contains("pin"), "{err}");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_party_keeps_its_data() {
+    let mut cluster = LocalCluster::start(None).await.unwrap();
+    let values: Vec<u128> = (1..=8).map(|v| v * 1_000_000).collect();
+    {
+        let client = Client::connect(&cluster.cluster).await.unwrap();
+        contribute(&client, &values[..4]).await;
+    }
+    cluster.stop_party(2).await;
+    cluster.restart_party(2).await.unwrap();
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    contribute(&client, &values[4..]).await;
+    let got = client.query(&spec("sum", false)).await.unwrap();
+    assert_eq!(got, reference::answer(Stat::Sum, false, 8, &values).unwrap());
+    cluster.stop().await;
+}
