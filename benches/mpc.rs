@@ -15,7 +15,9 @@ use mpcstats::net::session::QuicTransport;
 use rand::SeedableRng;
 
 async fn meshes() -> Vec<Arc<Mesh>> {
-    let ids: Vec<Identity> = (0..3).map(|i| Identity::generate(&format!("party{i}")).unwrap()).collect();
+    let ids: Vec<Identity> = (0..3)
+        .map(|i| Identity::generate(&format!("party{i}")).unwrap())
+        .collect();
     let pins: Vec<_> = ids.iter().map(|i| i.pin()).collect();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let eps: Vec<_> = (0..3)
@@ -24,11 +26,13 @@ async fn meshes() -> Vec<Arc<Mesh>> {
             server_endpoint(any, &ids[i], others).unwrap()
         })
         .collect();
-    let peers: [PeerInfo; 3] =
-        std::array::from_fn(|j| PeerInfo { addr: eps[j].local_addr().unwrap(), pin: pins[j] });
+    let peers: [PeerInfo; 3] = std::array::from_fn(|j| PeerInfo {
+        addr: eps[j].local_addr().unwrap(),
+        pin: pins[j],
+    });
     let mut out = Vec::new();
     for (i, (ep, id)) in eps.into_iter().zip(ids).enumerate() {
-        let mesh = Mesh::start(i, ep.clone(), Arc::new(id), peers.clone());
+        let mesh = Mesh::start(i, ep.clone(), Arc::new(id), peers);
         let m = mesh.clone();
         let pins = pins.clone();
         tokio::spawn(async move {
@@ -52,7 +56,10 @@ async fn products<R: Ring>(meshes: &[Arc<Mesh>], n: usize, label: &str, sid: u8)
         .map(|(i, mesh)| {
             let mesh = mesh.clone();
             tokio::spawn(async move {
-                let t: QuicTransport = mesh.session([sid; 16], Duration::from_secs(10)).await.unwrap();
+                let t: QuicTransport = mesh
+                    .session([sid; 16], Duration::from_secs(10))
+                    .await
+                    .unwrap();
                 let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(i as u64);
                 let mut s = Session::start(i, t, &mut rng).await.unwrap();
                 let x: Vec<Share<R>> = s.correlated().random_shares(n);
@@ -63,7 +70,11 @@ async fn products<R: Ring>(meshes: &[Arc<Mesh>], n: usize, label: &str, sid: u8)
                 let elapsed = start.elapsed();
                 let after = s.counters();
                 assert_eq!(z.len(), n);
-                (elapsed, after.rounds - before.rounds, after.bytes_sent - before.bytes_sent)
+                (
+                    elapsed,
+                    after.rounds - before.rounds,
+                    after.bytes_sent - before.bytes_sent,
+                )
             })
         })
         .collect();
@@ -72,7 +83,10 @@ async fn products<R: Ring>(meshes: &[Arc<Mesh>], n: usize, label: &str, sid: u8)
     for (i, t) in tasks.into_iter().enumerate() {
         let (e, rounds, bytes) = t.await.unwrap();
         worst = worst.max(e);
-        line.push_str(&format!("  party {i}: {rounds} round, {:.2} MB sent", bytes as f64 / 1e6));
+        line.push_str(&format!(
+            "  party {i}: {rounds} round, {:.2} MB sent",
+            bytes as f64 / 1e6
+        ));
     }
     println!(
         "{label}: {n} products in {:.1} ms = {:.2} M products/s ({} bytes per product per party)\n{line}",

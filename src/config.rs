@@ -136,8 +136,8 @@ impl Cluster {
                 path.display()
             )
         })?;
-        let cluster: Cluster =
-            toml::from_str(&text).with_context(|| format!("{} is not a valid cluster file", path.display()))?;
+        let cluster: Cluster = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid cluster file", path.display()))?;
         cluster
             .validate()
             .with_context(|| format!("{} is not a valid cluster file", path.display()))?;
@@ -188,17 +188,20 @@ impl Cluster {
 
     /// Looks up a dataset by name, with an error that lists the known ones.
     pub fn dataset(&self, name: &str) -> Result<&Dataset> {
-        self.datasets.iter().find(|d| d.name == name).with_context(|| {
-            let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
-            format!(
-                "unknown dataset {name:?}; this cluster has: {}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )
-        })
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .with_context(|| {
+                let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+                format!(
+                    "unknown dataset {name:?}; this cluster has: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })
     }
 
     pub fn coordinator_pin(&self) -> Pin {

@@ -57,12 +57,7 @@ pub fn format(v: u128, scale: u32) -> String {
         return v.to_string();
     }
     let p = 10u128.pow(scale);
-    format!(
-        "{}.{:0width$}",
-        v / p,
-        v % p,
-        width = scale as usize
-    )
+    format!("{}.{:0width$}", v / p, v % p, width = scale as usize)
 }
 
 /// num / den rounded to the nearest integer, ties to even. `den` must be non-zero.
@@ -128,7 +123,12 @@ mod tests {
         for bad in ["", "-1", "1.", ".5", "1e5", "1,5", " 1", "1.2.3", "+1"] {
             assert!(parse(bad, 2, Excess::Reject).is_err(), "{bad:?}");
         }
-        assert!(parse("999999999999999999999999999999999999999999", 0, Excess::Reject).is_err());
+        assert!(parse(
+            "999999999999999999999999999999999999999999",
+            0,
+            Excess::Reject
+        )
+        .is_err());
     }
 
     #[test]

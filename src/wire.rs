@@ -48,9 +48,15 @@ pub enum ToCoordinator {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum FromCoordinator {
     /// Send your share pairs to the parties with this ticket; then wait on this stream.
-    Ticket { contribution: Id, ticket: Ticket },
+    Ticket {
+        contribution: Id,
+        ticket: Ticket,
+    },
     /// All three parties stored the contribution; it counts from now on.
-    Admitted { contribution: Id, count: u64 },
+    Admitted {
+        contribution: Id,
+        count: u64,
+    },
     /// The parties are computing; fetch the result shares from each with this ticket.
     QueryStarted {
         session: Id,
@@ -59,7 +65,9 @@ pub enum FromCoordinator {
     },
     Status(StatusReport),
     /// The request was refused; the text says why and what to do.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -103,8 +111,12 @@ pub enum ControlReply {
     Prepared,
     Ack,
     QueryDone,
-    Status { committed: Vec<(String, u64)> },
-    Failed { reason: String },
+    Status {
+        committed: Vec<(String, u64)>,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Client → party (anonymous; authorised by a ticket).
@@ -128,6 +140,11 @@ pub enum FromParty {
     Stored,
     /// This party's result: the number of contributions computed over and its share pairs
     /// (x_i, x_{i+1}) of each opened value.
-    Result { count: u64, pairs: Vec<(u128, u128)> },
-    Refused { reason: String },
+    Result {
+        count: u64,
+        pairs: Vec<(u128, u128)>,
+    },
+    Refused {
+        reason: String,
+    },
 }

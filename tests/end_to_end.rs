@@ -95,10 +95,18 @@ async fn min_cohort_and_bad_requests_are_refused() {
     )
     .await
     .unwrap();
-    assert!(matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown dataset")), "{reply:?}");
+    assert!(
+        matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown dataset")),
+        "{reply:?}"
+    );
     let (_s, _r, reply): (_, _, FromCoordinator) =
-        call(&conn, &ToCoordinator::Query(spec("mode", false))).await.unwrap();
-    assert!(matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown statistic")), "{reply:?}");
+        call(&conn, &ToCoordinator::Query(spec("mode", false)))
+            .await
+            .unwrap();
+    assert!(
+        matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown statistic")),
+        "{reply:?}"
+    );
 
     for p in &cluster.parties {
         assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 4);
@@ -110,10 +118,18 @@ async fn min_cohort_and_bad_requests_are_refused() {
 async fn raw_connection(cluster: &LocalCluster, party: Option<usize>) -> quinn::Connection {
     let ep = mpcstats::net::endpoint::client_endpoint().unwrap();
     let (addr, pin) = match party {
-        None => (cluster.cluster.coordinator.addr, cluster.cluster.coordinator_pin()),
-        Some(i) => (cluster.cluster.parties[i].addr, cluster.cluster.party_pin(i)),
+        None => (
+            cluster.cluster.coordinator.addr,
+            cluster.cluster.coordinator_pin(),
+        ),
+        Some(i) => (
+            cluster.cluster.parties[i].addr,
+            cluster.cluster.party_pin(i),
+        ),
     };
-    mpcstats::net::endpoint::connect(&ep, addr, pin, None).await.unwrap()
+    mpcstats::net::endpoint::connect(&ep, addr, pin, None)
+        .await
+        .unwrap()
 }
 
 async fn ticket(conn: &quinn::Connection) -> (quinn::RecvStream, [u8; 16], [u8; 32]) {
@@ -126,7 +142,10 @@ async fn ticket(conn: &quinn::Connection) -> (quinn::RecvStream, [u8; 16], [u8; 
     .await
     .unwrap();
     match reply {
-        FromCoordinator::Ticket { contribution, ticket } => (r, contribution, ticket),
+        FromCoordinator::Ticket {
+            contribution,
+            ticket,
+        } => (r, contribution, ticket),
         other => panic!("expected a ticket, got {other:?}"),
     }
 }
@@ -155,10 +174,18 @@ async fn forged_reused_tickets_and_disagreeing_pairs_store_nothing() {
     for i in 0..3 {
         let reply = submit(
             &parties[i],
-            ToParty::Submit { contribution, ticket: [7; 32], a: pairs[i].a.0, b: pairs[i].b.0 },
+            ToParty::Submit {
+                contribution,
+                ticket: [7; 32],
+                a: pairs[i].a.0,
+                b: pairs[i].b.0,
+            },
         )
         .await;
-        assert!(matches!(reply, FromParty::Refused { ref reason } if reason.contains("does not match")), "{reply:?}");
+        assert!(
+            matches!(reply, FromParty::Refused { ref reason } if reason.contains("does not match")),
+            "{reply:?}"
+        );
     }
 
     // Share pairs that disagree: party 1 gets a tampered `a` (component 1, also held by
@@ -166,31 +193,86 @@ async fn forged_reused_tickets_and_disagreeing_pairs_store_nothing() {
     let (mut decision, contribution, t) = ticket(&coord).await;
     let pairs = split(5, &mut rng);
     let replies = futures::future::join_all((0..3).map(|i| {
-        let a = if i == 1 { pairs[i].a.0 ^ 1 } else { pairs[i].a.0 };
-        submit(&parties[i], ToParty::Submit { contribution, ticket: t, a, b: pairs[i].b.0 })
+        let a = if i == 1 {
+            pairs[i].a.0 ^ 1
+        } else {
+            pairs[i].a.0
+        };
+        submit(
+            &parties[i],
+            ToParty::Submit {
+                contribution,
+                ticket: t,
+                a,
+                b: pairs[i].b.0,
+            },
+        )
     }))
     .await;
-    assert!(matches!(replies[1], FromParty::Refused { ref reason } if reason.contains("disagree")), "{replies:?}");
-    let verdict: FromCoordinator =
-        mpcstats::net::frame::recv_msg(&mut decision, 1 << 20).await.unwrap();
-    assert!(matches!(verdict, FromCoordinator::Refused { ref reason } if reason.contains("disagree")), "{verdict:?}");
+    assert!(
+        matches!(replies[1], FromParty::Refused { ref reason } if reason.contains("disagree")),
+        "{replies:?}"
+    );
+    let verdict: FromCoordinator = mpcstats::net::frame::recv_msg(&mut decision, 1 << 20)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, FromCoordinator::Refused { ref reason } if reason.contains("disagree")),
+        "{verdict:?}"
+    );
 
     // A used ticket cannot be used again.
-    let reply = submit(&parties[0], ToParty::Submit { contribution, ticket: t, a: 1, b: 2 }).await;
-    assert!(matches!(reply, FromParty::Refused { ref reason } if reason.contains("already used")), "{reply:?}");
+    let reply = submit(
+        &parties[0],
+        ToParty::Submit {
+            contribution,
+            ticket: t,
+            a: 1,
+            b: 2,
+        },
+    )
+    .await;
+    assert!(
+        matches!(reply, FromParty::Refused { ref reason } if reason.contains("already used")),
+        "{reply:?}"
+    );
 
     // A valid contribution still goes through, and then its ticket is spent.
     let (mut decision, contribution, t) = ticket(&coord).await;
     let pairs = split(9, &mut rng);
     let replies = futures::future::join_all((0..3).map(|i| {
-        submit(&parties[i], ToParty::Submit { contribution, ticket: t, a: pairs[i].a.0, b: pairs[i].b.0 })
+        submit(
+            &parties[i],
+            ToParty::Submit {
+                contribution,
+                ticket: t,
+                a: pairs[i].a.0,
+                b: pairs[i].b.0,
+            },
+        )
     }))
     .await;
-    assert!(replies.iter().all(|r| matches!(r, FromParty::Stored)), "{replies:?}");
-    let verdict: FromCoordinator =
-        mpcstats::net::frame::recv_msg(&mut decision, 1 << 20).await.unwrap();
-    assert!(matches!(verdict, FromCoordinator::Admitted { count: 1, .. }), "{verdict:?}");
-    let reply = submit(&parties[2], ToParty::Submit { contribution, ticket: t, a: 1, b: 2 }).await;
+    assert!(
+        replies.iter().all(|r| matches!(r, FromParty::Stored)),
+        "{replies:?}"
+    );
+    let verdict: FromCoordinator = mpcstats::net::frame::recv_msg(&mut decision, 1 << 20)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, FromCoordinator::Admitted { count: 1, .. }),
+        "{verdict:?}"
+    );
+    let reply = submit(
+        &parties[2],
+        ToParty::Submit {
+            contribution,
+            ticket: t,
+            a: 1,
+            b: 2,
+        },
+    )
+    .await;
     assert!(matches!(reply, FromParty::Refused { .. }), "{reply:?}");
 
     // Aborts are delivered; only the admitted contribution is stored anywhere.
@@ -203,7 +285,6 @@ async fn forged_reused_tickets_and_disagreeing_pairs_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_frames_are_refused_without_harm() {
-    use tokio::io::AsyncWriteExt;
     let cluster = LocalCluster::start(None).await.unwrap();
     for target in [None, Some(0)] {
         let conn = raw_connection(&cluster, target).await;
@@ -211,15 +292,22 @@ async fn malformed_and_oversized_frames_are_refused_without_harm() {
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
         let _ = s.finish();
-        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20).await.unwrap();
+        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20)
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&reply).to_string();
         assert!(text.contains("malformed"), "{target:?}: {text}");
         // A frame announcing 2 GiB: refused before any allocation.
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         s.write_all(&[0x80, 0, 0, 0, 1, 2, 3]).await.unwrap();
-        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20).await.unwrap();
+        let reply = mpcstats::net::frame::read_frame(&mut r, 1 << 20)
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&reply).to_string();
-        assert!(text.contains("malformed") && text.contains("large"), "{target:?}: {text}");
+        assert!(
+            text.contains("malformed") && text.contains("large"),
+            "{target:?}: {text}"
+        );
     }
     // The servers still work.
     let client = Client::connect(&cluster.cluster).await.unwrap();
@@ -238,7 +326,10 @@ async fn wrong_certificate_pin_is_refused() {
         Ok(_) => panic!("connected to a server with the wrong pin"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("coordinator") && err.to_lowercase().contains("pin"), "{err}");
+    assert!(
+        err.contains("coordinator") && err.to_lowercase().contains("pin"),
+        "{err}"
+    );
     cluster.stop().await;
 }
 
@@ -255,6 +346,9 @@ async fn restarted_party_keeps_its_data() {
     let client = Client::connect(&cluster.cluster).await.unwrap();
     contribute(&client, &values[4..]).await;
     let got = client.query(&spec("sum", false)).await.unwrap();
-    assert_eq!(got, reference::answer(Stat::Sum, false, 8, &values).unwrap());
+    assert_eq!(
+        got,
+        reference::answer(Stat::Sum, false, 8, &values).unwrap()
+    );
     cluster.stop().await;
 }

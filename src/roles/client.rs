@@ -11,8 +11,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::config::{Cluster, ProofPolicy};
 use crate::engine::{share, Share, Z128};
 use crate::net::endpoint::{client_endpoint, connect};
-use crate::net::pin::Pin;
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
+use crate::net::pin::Pin;
 use crate::stats::answer::{finish, Answer};
 use crate::stats::Stat;
 use crate::wire::{FromCoordinator, FromParty, Id, QuerySpec, ToCoordinator, ToParty};
@@ -52,10 +52,24 @@ impl Client {
     /// Connects to the coordinator and every party, within the default timeout.
     pub async fn connect(cluster: &Cluster) -> Result<Client> {
         let endpoint = client_endpoint()?;
-        let coordinator = reach(&endpoint, "the coordinator", &cluster.coordinator.addr, cluster.coordinator_pin()).await?;
+        let coordinator = reach(
+            &endpoint,
+            "the coordinator",
+            &cluster.coordinator.addr,
+            cluster.coordinator_pin(),
+        )
+        .await?;
         let mut parties = Vec::new();
         for (i, p) in cluster.parties.iter().enumerate() {
-            parties.push(reach(&endpoint, &format!("party {i}"), &p.addr, cluster.party_pin(i)).await?);
+            parties.push(
+                reach(
+                    &endpoint,
+                    &format!("party {i}"),
+                    &p.addr,
+                    cluster.party_pin(i),
+                )
+                .await?,
+            );
         }
         Ok(Client {
             cluster: cluster.clone(),
@@ -66,7 +80,11 @@ impl Client {
         })
     }
 
-    async fn timed<T>(&self, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn timed<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(self.timeout, f).await {
             Ok(r) => r,
             Err(_) => bail!("{what}: no answer within {} s", self.timeout.as_secs()),
@@ -84,19 +102,38 @@ impl Client {
         let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
         let pairs: [Share<Z128>; 3] = share::split(Z128(v), &mut rng);
         let (_send, mut recv, first) = self
-            .timed("coordinator", call(&self.coordinator, &ToCoordinator::ShareIntent { dataset: dataset.into() }))
+            .timed(
+                "coordinator",
+                call(
+                    &self.coordinator,
+                    &ToCoordinator::ShareIntent {
+                        dataset: dataset.into(),
+                    },
+                ),
+            )
             .await
             .context("the coordinator did not take the contribution")?;
         let (contribution, ticket) = match first {
-            FromCoordinator::Ticket { contribution, ticket } => (contribution, ticket),
+            FromCoordinator::Ticket {
+                contribution,
+                ticket,
+            } => (contribution, ticket),
             FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
         let submits = pairs.iter().enumerate().map(|(i, s)| {
-            let msg = ToParty::Submit { contribution, ticket, a: s.a.0, b: s.b.0 };
+            let msg = ToParty::Submit {
+                contribution,
+                ticket,
+                a: s.a.0,
+                b: s.b.0,
+            };
             async move {
                 let (_s, _r, resp) = self
-                    .timed(&format!("party {i}"), call::<_, FromParty>(&self.parties[i], &msg))
+                    .timed(
+                        &format!("party {i}"),
+                        call::<_, FromParty>(&self.parties[i], &msg),
+                    )
                     .await
                     .with_context(|| format!("party {i} did not take the share"))?;
                 match resp {
@@ -117,7 +154,13 @@ impl Client {
             return Err(e);
         }
         match decision? {
-            FromCoordinator::Admitted { contribution, count } => Ok(Admission { contribution, count }),
+            FromCoordinator::Admitted {
+                contribution,
+                count,
+            } => Ok(Admission {
+                contribution,
+                count,
+            }),
             FromCoordinator::Refused { reason } => bail!("not admitted: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         }
@@ -129,18 +172,26 @@ impl Client {
         let ds = self.cluster.dataset(&spec.dataset)?;
         let stat = Stat::parse(&spec.stat)?;
         let (_s, _r, first) = self
-            .timed("coordinator", call(&self.coordinator, &ToCoordinator::Query(spec.clone())))
+            .timed(
+                "coordinator",
+                call(&self.coordinator, &ToCoordinator::Query(spec.clone())),
+            )
             .await
             .context("the coordinator did not take the query")?;
         let (session, ticket) = match first {
-            FromCoordinator::QueryStarted { session, ticket, .. } => (session, ticket),
+            FromCoordinator::QueryStarted {
+                session, ticket, ..
+            } => (session, ticket),
             FromCoordinator::Refused { reason } => bail!("query refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
         let fetches = (0..3).map(|i| async move {
             let msg = ToParty::FetchResult { session, ticket };
             let (_s, _r, resp) = self
-                .timed(&format!("party {i}"), call::<_, FromParty>(&self.parties[i], &msg))
+                .timed(
+                    &format!("party {i}"),
+                    call::<_, FromParty>(&self.parties[i], &msg),
+                )
                 .await
                 .with_context(|| format!("party {i} did not deliver its result"))?;
             match resp {
@@ -175,7 +226,8 @@ impl Client {
                 a: Z128(results[i].1[k].0),
                 b: Z128(results[i].1[k].1),
             });
-            let v = share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
+            let v =
+                share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
             opened.push(v.0);
         }
         finish(stat, spec.population, count, ds.scale, &opened)
@@ -183,7 +235,12 @@ impl Client {
 }
 
 /// Connects to a server role, verified by its pin, within 10 seconds.
-async fn reach(endpoint: &Endpoint, what: &str, addr: &std::net::SocketAddr, pin: Pin) -> Result<Connection> {
+async fn reach(
+    endpoint: &Endpoint,
+    what: &str,
+    addr: &std::net::SocketAddr,
+    pin: Pin,
+) -> Result<Connection> {
     match tokio::time::timeout(Duration::from_secs(10), connect(endpoint, *addr, pin, None)).await {
         Ok(r) => r.with_context(|| format!("cannot reach {what} at {addr}")),
         Err(_) => bail!("cannot reach {what} at {addr}: no answer within 10 s"),

@@ -23,7 +23,9 @@ use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
 use crate::stats::Stat;
 use crate::store::coordinator::CoordinatorStore;
-use crate::wire::{short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator};
+use crate::wire::{
+    short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator,
+};
 
 /// Bound on one control exchange with a party (connect, send, first answer).
 const PARTY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,17 +63,35 @@ pub struct CoordinatorOptions {
 pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let file = Cluster::locate(cluster_flag);
     let cluster = Cluster::load(&file)?;
-    let cert = args.cert.unwrap_or_else(|| super::beside(&file, "coordinator.cert.pem"));
-    let key = args.key.unwrap_or_else(|| super::beside(&file, "coordinator.key.pem"));
+    let cert = args
+        .cert
+        .unwrap_or_else(|| super::beside(&file, "coordinator.cert.pem"));
+    let key = args
+        .key
+        .unwrap_or_else(|| super::beside(&file, "coordinator.key.pem"));
     let identity = Identity::load(&cert, &key)?;
     if identity.pin() != cluster.coordinator_pin() {
-        bail!("{} is not the coordinator's certificate in {}", cert.display(), file.display());
+        bail!(
+            "{} is not the coordinator's certificate in {}",
+            cert.display(),
+            file.display()
+        );
     }
-    let db = args.db.unwrap_or_else(|| super::beside(&file, "coordinator.db"));
+    let db = args
+        .db
+        .unwrap_or_else(|| super::beside(&file, "coordinator.db"));
     let listen = args.listen.unwrap_or(cluster.coordinator.addr);
     let endpoint = server_endpoint(listen, &identity, vec![])
         .with_context(|| format!("the coordinator cannot listen on {listen}"))?;
-    let server = serve(CoordinatorOptions { cluster, identity, db }, endpoint).await?;
+    let server = serve(
+        CoordinatorOptions {
+            cluster,
+            identity,
+            db,
+        },
+        endpoint,
+    )
+    .await?;
     info!("coordinator listening on {}", server.addr);
     super::shutdown_signal().await;
     info!("coordinator shutting down");
@@ -88,7 +108,8 @@ pub struct CoordinatorServer {
 
 impl CoordinatorServer {
     pub async fn stop(self) {
-        self.endpoint.close(0u32.into(), b"coordinator shutting down");
+        self.endpoint
+            .close(0u32.into(), b"coordinator shutting down");
         for t in &self.tasks {
             t.abort();
         }
@@ -159,7 +180,8 @@ impl RateLimiter {
             b.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(120));
         }
         let (tokens, last) = b.entry(ip).or_insert((self.per_minute, Instant::now()));
-        *tokens = (*tokens + last.elapsed().as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
+        *tokens =
+            (*tokens + last.elapsed().as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
         *last = Instant::now();
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -183,7 +205,10 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
     let store = CoordinatorStore::open(&opts.db)?;
     let aborted = store.abort_undecided()?;
     if !aborted.is_empty() {
-        info!("aborted {} contributions left undecided by a restart", aborted.len());
+        info!(
+            "aborted {} contributions left undecided by a restart",
+            aborted.len()
+        );
     }
     let identity = Arc::new(opts.identity);
     let parties = (0..3)
@@ -227,7 +252,11 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
             }
         }
     });
-    Ok(CoordinatorServer { addr, endpoint, tasks: vec![accept, deliver] })
+    Ok(CoordinatorServer {
+        addr,
+        endpoint,
+        tasks: vec![accept, deliver],
+    })
 }
 
 async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
@@ -259,12 +288,23 @@ async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
 }
 
 async fn refuse(send: &mut SendStream, reason: impl Into<String>) -> Result<()> {
-    send_msg(send, &FromCoordinator::Refused { reason: reason.into() }).await?;
+    send_msg(
+        send,
+        &FromCoordinator::Refused {
+            reason: reason.into(),
+        },
+    )
+    .await?;
     let _ = send.finish();
     Ok(())
 }
 
-async fn on_request(state: &Arc<State>, ip: IpAddr, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
+async fn on_request(
+    state: &Arc<State>,
+    ip: IpAddr,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<()> {
     let msg: ToCoordinator = match recv_msg(&mut recv, MAX_CONTROL_FRAME).await {
         Ok(m) => m,
         Err(e) => return refuse(&mut send, format!("malformed request: {e}")).await,
@@ -285,7 +325,9 @@ async fn on_request(state: &Arc<State>, ip: IpAddr, mut send: SendStream, mut re
         ToCoordinator::Status => {
             let mut report = StatusReport::default();
             for d in &state.cluster.datasets {
-                report.datasets.push((d.name.clone(), state.store.count(&d.name)?));
+                report
+                    .datasets
+                    .push((d.name.clone(), state.store.count(&d.name)?));
             }
             for (i, p) in state.parties.iter().enumerate() {
                 report.parties_reachable[i] = p.simple(&Control::Status).await.is_ok();
@@ -309,21 +351,33 @@ async fn on_share_intent(state: &Arc<State>, dataset: String, mut send: SendStre
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
     };
     if ds.proof != ProofPolicy::None {
-        return refuse(&mut send, format!("dataset {dataset} takes proven contributions only")).await;
+        return refuse(
+            &mut send,
+            format!("dataset {dataset} takes proven contributions only"),
+        )
+        .await;
     }
     let _permit = state.contributions.acquire().await?;
     let contribution: Id = random_bytes();
     let ticket = random_bytes::<32>();
     state.store.begin(&contribution, &dataset)?;
     // Phase 1: every party must be ready for the submission before the provider gets a ticket.
-    let expect = Control::Expect { contribution, dataset: dataset.clone(), ticket_hash: ticket_hash(&ticket) };
+    let expect = Control::Expect {
+        contribution,
+        dataset: dataset.clone(),
+        ticket_hash: ticket_hash(&ticket),
+    };
     let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&expect))).await;
     let mut streams = Vec::new();
     let mut failure = None;
     for (i, c) in calls.into_iter().enumerate() {
         match c {
             Ok((s, r, ControlReply::Expecting)) => streams.push((s, r)),
-            Ok((_, _, other)) => failure = Some(format!("party {i} cannot take contributions now: {other:?}")),
+            Ok((_, _, other)) => {
+                failure = Some(format!(
+                    "party {i} cannot take contributions now: {other:?}"
+                ))
+            }
             Err(e) => failure = Some(format!("{e:#}")),
         }
     }
@@ -332,34 +386,66 @@ async fn on_share_intent(state: &Arc<State>, dataset: String, mut send: SendStre
         abort_everywhere(state, &contribution).await;
         return refuse(&mut send, format!("{reason}; try again later")).await;
     }
-    send_msg(&mut send, &FromCoordinator::Ticket { contribution, ticket }).await?;
+    send_msg(
+        &mut send,
+        &FromCoordinator::Ticket {
+            contribution,
+            ticket,
+        },
+    )
+    .await?;
     // Phase 2: wait for every party's verdict on the provider's share pair.
-    let verdicts = futures::future::join_all(streams.into_iter().enumerate().map(|(i, (_s, mut r))| async move {
-        match tokio::time::timeout(PREPARE_TIMEOUT, recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME)).await {
-            Ok(Ok(ControlReply::Prepared)) => Ok(()),
-            Ok(Ok(ControlReply::Failed { reason })) => Err(format!("party {i}: {reason}")),
-            Ok(Ok(other)) => Err(format!("party {i} answered {other:?}")),
-            Ok(Err(e)) => Err(format!("party {i} is unreachable: {e}")),
-            Err(_) => Err(format!("party {i} gave no verdict within {} s", PREPARE_TIMEOUT.as_secs())),
-        }
-    }))
+    let verdicts = futures::future::join_all(streams.into_iter().enumerate().map(
+        |(i, (_s, mut r))| async move {
+            match tokio::time::timeout(
+                PREPARE_TIMEOUT,
+                recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME),
+            )
+            .await
+            {
+                Ok(Ok(ControlReply::Prepared)) => Ok(()),
+                Ok(Ok(ControlReply::Failed { reason })) => Err(format!("party {i}: {reason}")),
+                Ok(Ok(other)) => Err(format!("party {i} answered {other:?}")),
+                Ok(Err(e)) => Err(format!("party {i} is unreachable: {e}")),
+                Err(_) => Err(format!(
+                    "party {i} gave no verdict within {} s",
+                    PREPARE_TIMEOUT.as_secs()
+                )),
+            }
+        },
+    ))
     .await;
     if let Some(reason) = verdicts.into_iter().find_map(|v| v.err()) {
         state.store.abort(&contribution)?;
-        info!("contribution {} to {dataset} refused: {reason}", short(&contribution));
+        info!(
+            "contribution {} to {dataset} refused: {reason}",
+            short(&contribution)
+        );
         abort_everywhere(state, &contribution).await;
         return refuse(&mut send, reason).await;
     }
     let seq = state.store.commit(&contribution)?;
-    info!("contribution {} admitted as number {seq} of {dataset}", short(&contribution));
+    info!(
+        "contribution {} admitted as number {seq} of {dataset}",
+        short(&contribution)
+    );
     futures::future::join_all((0..3).map(|p| deliver_commits(state, p))).await;
-    send_msg(&mut send, &FromCoordinator::Admitted { contribution, count: seq }).await?;
+    send_msg(
+        &mut send,
+        &FromCoordinator::Admitted {
+            contribution,
+            count: seq,
+        },
+    )
+    .await?;
     let _ = send.finish();
     Ok(())
 }
 
 async fn abort_everywhere(state: &State, contribution: &Id) {
-    let msg = Control::Abort { contribution: *contribution };
+    let msg = Control::Abort {
+        contribution: *contribution,
+    };
     for p in &state.parties {
         if let Err(e) = p.simple(&msg).await {
             debug!("abort of {} at party {}: {e:#}", short(contribution), p.id);
@@ -370,7 +456,9 @@ async fn abort_everywhere(state: &State, contribution: &Id) {
 /// Delivers every commit decision party `p` has not acknowledged yet.
 async fn deliver_commits(state: &State, p: usize) -> Result<()> {
     for (contribution, seq) in state.store.outbox(p)? {
-        state.parties[p].simple(&Control::Commit { contribution, seq }).await?;
+        state.parties[p]
+            .simple(&Control::Commit { contribution, seq })
+            .await?;
         state.store.delivered(&contribution, p)?;
     }
     Ok(())
@@ -397,7 +485,11 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         .await;
     }
     if matches!(stat, Stat::Variance | Stat::Stddev) && !spec.population && count < 2 {
-        return refuse(&mut send, "the sample variance needs at least 2 contributions").await;
+        return refuse(
+            &mut send,
+            "the sample variance needs at least 2 contributions",
+        )
+        .await;
     }
     let _permit = state.queries.acquire().await?;
     // Every party must hold every commit up to the snapshot before computing over it.
@@ -408,10 +500,18 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
     }
     let session: Id = random_bytes();
     let ticket = random_bytes::<32>();
-    let run = Control::RunQuery { session, spec: spec.clone(), upto_seq: count, ticket_hash: ticket_hash(&ticket) };
+    let run = Control::RunQuery {
+        session,
+        spec: spec.clone(),
+        upto_seq: count,
+        ticket_hash: ticket_hash(&ticket),
+    };
     let started = Instant::now();
     let calls = futures::future::join_all(state.parties.iter().map(|p| async {
-        let conn = p.connection().await.with_context(|| format!("party {} is unreachable", p.id))?;
+        let conn = p
+            .connection()
+            .await
+            .with_context(|| format!("party {} is unreachable", p.id))?;
         let (mut s, r) = conn.open_bi().await?;
         send_msg(&mut s, &run).await?;
         Ok::<_, anyhow::Error>((s, r))
@@ -424,7 +524,15 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
             Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
         }
     }
-    send_msg(&mut send, &FromCoordinator::QueryStarted { session, ticket, count }).await?;
+    send_msg(
+        &mut send,
+        &FromCoordinator::QueryStarted {
+            session,
+            ticket,
+            count,
+        },
+    )
+    .await?;
     let _ = send.finish();
     let outcomes = futures::future::join_all(streams.into_iter().map(|(_s, mut r)| async move {
         recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME).await

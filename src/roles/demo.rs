@@ -81,19 +81,36 @@ impl LocalCluster {
         // Bind every endpoint first: the cluster file needs the ports the OS chose.
         let coord_ep = server_endpoint(any, &ids[0], vec![])?;
         let mut cluster = Cluster {
-            coordinator: Server { addr: coord_ep.local_addr()?, pin: pins[0].clone() },
+            coordinator: Server {
+                addr: coord_ep.local_addr()?,
+                pin: pins[0].clone(),
+            },
             parties: Vec::new(),
-            notary: Server { addr: "127.0.0.1:9".parse()?, pin: pins[4].clone() },
-            limits: Limits { requests_per_minute: 1_000_000, ..Limits::default() },
+            notary: Server {
+                addr: "127.0.0.1:9".parse()?,
+                pin: pins[4].clone(),
+            },
+            limits: Limits {
+                requests_per_minute: 1_000_000,
+                ..Limits::default()
+            },
             datasets: vec![example_dataset()],
         };
         // Party endpoints need the pins of everyone that may connect; those are known already.
         let mut pre = cluster.clone();
-        pre.parties = (0..3).map(|i| Server { addr: any, pin: pins[1 + i].clone() }).collect();
+        pre.parties = (0..3)
+            .map(|i| Server {
+                addr: any,
+                pin: pins[1 + i].clone(),
+            })
+            .collect();
         let mut party_eps = Vec::new();
         for i in 0..3 {
             let ep = party::party_endpoint(&pre, i, &ids[1 + i], any)?;
-            cluster.parties.push(Server { addr: ep.local_addr()?, pin: pins[1 + i].clone() });
+            cluster.parties.push(Server {
+                addr: ep.local_addr()?,
+                pin: pins[1 + i].clone(),
+            });
             party_eps.push(ep);
         }
         cluster.validate()?;
@@ -110,9 +127,19 @@ impl LocalCluster {
             };
             parties.push(Some(party::serve(opts, ep).await?));
         }
-        let opts = CoordinatorOptions { cluster: cluster.clone(), identity: coord_id, db: dir.join("coordinator.db") };
+        let opts = CoordinatorOptions {
+            cluster: cluster.clone(),
+            identity: coord_id,
+            db: dir.join("coordinator.db"),
+        };
         let coordinator = Some(coordinator::serve(opts, coord_ep).await?);
-        Ok(LocalCluster { cluster, dir, coordinator, parties, _tmp: tmp })
+        Ok(LocalCluster {
+            cluster,
+            dir,
+            coordinator,
+            parties,
+            _tmp: tmp,
+        })
     }
 
     /// Stops party `i` (its database stays).
@@ -227,9 +254,16 @@ pub async fn run(args: Args) -> Result<()> {
     }
     pb.finish();
     let share_secs = started.elapsed().as_secs_f64();
-    println!("{} providers contributed ({:.1} s)", values.len(), share_secs);
+    println!(
+        "{} providers contributed ({:.1} s)",
+        values.len(),
+        share_secs
+    );
     println!();
-    println!("{:<22} {:>26} {:>26}  check", "statistic", "MPC", "plaintext");
+    println!(
+        "{:<22} {:>26} {:>26}  check",
+        "statistic", "MPC", "plaintext"
+    );
     let mut failures = 0;
     let queries: Vec<(Stat, bool)> = Stat::ALL
         .iter()
@@ -239,8 +273,16 @@ pub async fn run(args: Args) -> Result<()> {
         })
         .collect();
     for (stat, population) in queries {
-        let label = if population { format!("{} --population", stat.name()) } else { stat.name().to_string() };
-        let spec = QuerySpec { dataset: ds.name.clone(), stat: stat.name().into(), population };
+        let label = if population {
+            format!("{} --population", stat.name())
+        } else {
+            stat.name().to_string()
+        };
+        let spec = QuerySpec {
+            dataset: ds.name.clone(),
+            stat: stat.name().into(),
+            population,
+        };
         let expected = reference::answer(stat, population, ds.scale, &values)?;
         match client.query(&spec).await {
             Ok(got) => {
@@ -257,7 +299,10 @@ pub async fn run(args: Args) -> Result<()> {
             }
             Err(e) => {
                 failures += 1;
-                println!("{label:<22} {:>26} {:>26}  FAILED: {e:#}", "-", expected.text);
+                println!(
+                    "{label:<22} {:>26} {:>26}  FAILED: {e:#}",
+                    "-", expected.text
+                );
             }
         }
     }
@@ -266,6 +311,9 @@ pub async fn run(args: Args) -> Result<()> {
     if failures > 0 {
         bail!("{failures} statistics differ from the plaintext answer");
     }
-    println!("all statistics match the plaintext answers ({:.1} s in all)", started.elapsed().as_secs_f64());
+    println!(
+        "all statistics match the plaintext answers ({:.1} s in all)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -27,7 +27,9 @@ use crate::net::identity::Identity;
 use crate::net::mesh::{Mesh, PeerInfo};
 use crate::stats::{program, Stat};
 use crate::store::party::PartyStore;
-use crate::wire::{short, Control, ControlReply, FromParty, Id, QuerySpec, Ticket, TicketHash, ToParty};
+use crate::wire::{
+    short, Control, ControlReply, FromParty, Id, QuerySpec, Ticket, TicketHash, ToParty,
+};
 
 /// How long an announced contribution waits for its provider.
 const EXPECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,8 +75,12 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let cluster = Cluster::load(&file)?;
     let id = args.id as usize;
     let name = format!("party{id}");
-    let cert = args.cert.unwrap_or_else(|| super::beside(&file, &format!("{name}.cert.pem")));
-    let key = args.key.unwrap_or_else(|| super::beside(&file, &format!("{name}.key.pem")));
+    let cert = args
+        .cert
+        .unwrap_or_else(|| super::beside(&file, &format!("{name}.cert.pem")));
+    let key = args
+        .key
+        .unwrap_or_else(|| super::beside(&file, &format!("{name}.key.pem")));
     let identity = Identity::load(&cert, &key)?;
     if identity.pin() != cluster.party_pin(id) {
         bail!(
@@ -83,10 +89,21 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
             file.display()
         );
     }
-    let db = args.db.unwrap_or_else(|| super::beside(&file, &format!("{name}.db")));
+    let db = args
+        .db
+        .unwrap_or_else(|| super::beside(&file, &format!("{name}.db")));
     let listen = args.listen.unwrap_or(cluster.parties[id].addr);
     let endpoint = party_endpoint(&cluster, id, &identity, listen)?;
-    let server = serve(PartyOptions { id, cluster, identity, db }, endpoint).await?;
+    let server = serve(
+        PartyOptions {
+            id,
+            cluster,
+            identity,
+            db,
+        },
+        endpoint,
+    )
+    .await?;
     info!("party {id} listening on {}", server.addr);
     super::shutdown_signal().await;
     info!("party {id} shutting down");
@@ -95,7 +112,12 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
 }
 
 /// The QUIC endpoint of party `id`: serves anonymous clients, the coordinator and the peers.
-pub fn party_endpoint(cluster: &Cluster, id: PartyId, identity: &Identity, listen: SocketAddr) -> Result<Endpoint> {
+pub fn party_endpoint(
+    cluster: &Cluster,
+    id: PartyId,
+    identity: &Identity,
+    listen: SocketAddr,
+) -> Result<Endpoint> {
     let mut allowed = vec![cluster.coordinator_pin()];
     allowed.extend((0..3).filter(|&j| j != id).map(|j| cluster.party_pin(j)));
     server_endpoint(listen, identity, allowed)
@@ -184,7 +206,12 @@ pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer
     });
     let addr = endpoint.local_addr()?;
     let accept = tokio::spawn(accept_loop(endpoint.clone(), state.clone()));
-    Ok(PartyServer { addr, endpoint, accept, state })
+    Ok(PartyServer {
+        addr,
+        endpoint,
+        accept,
+        state,
+    })
 }
 
 async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
@@ -201,7 +228,9 @@ async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
             let pin = peer_pin(&conn);
             if pin.is_some() && pin == Some(state.cluster.coordinator_pin()) {
                 serve_streams(conn, state, Caller::Coordinator).await;
-            } else if let Some(j) = (0..3).find(|&j| j != state.id && pin == Some(state.cluster.party_pin(j))) {
+            } else if let Some(j) =
+                (0..3).find(|&j| j != state.id && pin == Some(state.cluster.party_pin(j)))
+            {
                 info!("party {j} connected from {}", conn.remote_address());
                 state.mesh.add_incoming(j, conn);
             } else {
@@ -242,18 +271,37 @@ async fn serve_streams(conn: Connection, state: Arc<State>, caller: Caller) {
 async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
     let msg: Control = recv_msg(&mut recv, MAX_CONTROL_FRAME).await?;
     let reply = match msg {
-        Control::Expect { contribution, dataset, ticket_hash } => {
+        Control::Expect {
+            contribution,
+            dataset,
+            ticket_hash,
+        } => {
             if let Err(e) = state.cluster.dataset(&dataset) {
-                send_msg(&mut send, &ControlReply::Failed { reason: format!("{e:#}") }).await?;
+                send_msg(
+                    &mut send,
+                    &ControlReply::Failed {
+                        reason: format!("{e:#}"),
+                    },
+                )
+                .await?;
                 return Ok(());
             }
             let (tx, rx) = oneshot::channel();
-            lock(&state.expected).insert(contribution, Expected { dataset, ticket_hash, done: tx });
+            lock(&state.expected).insert(
+                contribution,
+                Expected {
+                    dataset,
+                    ticket_hash,
+                    done: tx,
+                },
+            );
             send_msg(&mut send, &ControlReply::Expecting).await?;
             match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
                 Ok(Ok(Ok(()))) => ControlReply::Prepared,
                 Ok(Ok(Err(reason))) => ControlReply::Failed { reason },
-                Ok(Err(_)) => ControlReply::Failed { reason: "the submission was dropped".into() },
+                Ok(Err(_)) => ControlReply::Failed {
+                    reason: "the submission was dropped".into(),
+                },
                 Err(_) => {
                     lock(&state.expected).remove(&contribution);
                     ControlReply::Failed {
@@ -264,28 +312,53 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
         }
         Control::Commit { contribution, seq } => match state.store.commit(&contribution, seq) {
             Ok(()) => ControlReply::Ack,
-            Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+            Err(e) => ControlReply::Failed {
+                reason: format!("{e:#}"),
+            },
         },
         Control::Abort { contribution } => {
             lock(&state.expected).remove(&contribution);
             match state.store.abort(&contribution) {
                 Ok(()) => ControlReply::Ack,
-                Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+                Err(e) => ControlReply::Failed {
+                    reason: format!("{e:#}"),
+                },
             }
         }
-        Control::RunQuery { session, spec, upto_seq, ticket_hash } => {
+        Control::RunQuery {
+            session,
+            spec,
+            upto_seq,
+            ticket_hash,
+        } => {
             let tx = watch::Sender::new(None);
             {
                 let mut results = lock(&state.results);
                 results.retain(|_, s| s.created.elapsed() < RESULT_TTL);
-                results.insert(session, ResultSlot { ticket_hash, tx: tx.clone(), created: Instant::now() });
+                results.insert(
+                    session,
+                    ResultSlot {
+                        ticket_hash,
+                        tx: tx.clone(),
+                        created: Instant::now(),
+                    },
+                );
             }
-            let outcome = compute(state, session, &spec, upto_seq).await.map_err(|e| format!("{e:#}"));
+            let outcome = compute(state, session, &spec, upto_seq)
+                .await
+                .map_err(|e| format!("{e:#}"));
             let reply = match &outcome {
                 Ok(_) => ControlReply::QueryDone,
                 Err(reason) => {
-                    warn!("query {} ({} over {}) failed: {reason}", short(&session), spec.stat, spec.dataset);
-                    ControlReply::Failed { reason: reason.clone() }
+                    warn!(
+                        "query {} ({} over {}) failed: {reason}",
+                        short(&session),
+                        spec.stat,
+                        spec.dataset
+                    );
+                    ControlReply::Failed {
+                        reason: reason.clone(),
+                    }
                 }
             };
             tx.send_replace(Some(outcome));
@@ -293,7 +366,9 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
         }
         Control::Status => match state.store.committed_counts() {
             Ok(committed) => ControlReply::Status { committed },
-            Err(e) => ControlReply::Failed { reason: format!("{e:#}") },
+            Err(e) => ControlReply::Failed {
+                reason: format!("{e:#}"),
+            },
         },
     };
     send_msg(&mut send, &reply).await?;
@@ -312,7 +387,12 @@ async fn on_client(state: &Arc<State>, mut send: SendStream, mut recv: RecvStrea
         }
     };
     let reply = match msg {
-        ToParty::Submit { contribution, ticket, a, b } => on_submit(state, contribution, ticket, a, b).await,
+        ToParty::Submit {
+            contribution,
+            ticket,
+            a,
+            b,
+        } => on_submit(state, contribution, ticket, a, b).await,
         ToParty::FetchResult { session, ticket } => on_fetch(state, session, ticket).await,
     };
     send_msg(&mut send, &reply).await?;
@@ -320,7 +400,13 @@ async fn on_client(state: &Arc<State>, mut send: SendStream, mut recv: RecvStrea
     Ok(())
 }
 
-async fn on_submit(state: &Arc<State>, contribution: Id, ticket: Ticket, a: u128, b: u128) -> FromParty {
+async fn on_submit(
+    state: &Arc<State>,
+    contribution: Id,
+    ticket: Ticket,
+    a: u128,
+    b: u128,
+) -> FromParty {
     let expected = {
         let mut map = lock(&state.expected);
         match map.get(&contribution) {
@@ -330,7 +416,9 @@ async fn on_submit(state: &Arc<State>, contribution: Id, ticket: Ticket, a: u128
                 }
             }
             Some(e) if e.ticket_hash != ticket_hash(&ticket) => {
-                return FromParty::Refused { reason: "the ticket does not match this contribution".into() }
+                return FromParty::Refused {
+                    reason: "the ticket does not match this contribution".into(),
+                }
             }
             Some(_) => map.remove(&contribution).expect("present"),
         }
@@ -342,7 +430,9 @@ async fn on_submit(state: &Arc<State>, contribution: Id, ticket: Ticket, a: u128
         Ok(()) => FromParty::Stored,
         Err(reason) => {
             warn!("contribution {} refused: {reason}", short(&contribution));
-            FromParty::Refused { reason: reason.clone() }
+            FromParty::Refused {
+                reason: reason.clone(),
+            }
         }
     };
     let _ = expected.done.send(result);
@@ -351,12 +441,31 @@ async fn on_submit(state: &Arc<State>, contribution: Id, ticket: Ticket, a: u128
 
 /// Compares the component this party shares with each neighbour, then stores the pair as
 /// pending. Component x_i (our `a`) is also held by the previous party (as its `b`).
-async fn check_and_store(state: &State, contribution: &Id, dataset: &str, a: u128, b: u128) -> Result<()> {
+async fn check_and_store(
+    state: &State,
+    contribution: &Id,
+    dataset: &str,
+    a: u128,
+    b: u128,
+) -> Result<()> {
     let mut t = state.mesh.session(*contribution, SESSION_TIMEOUT).await?;
-    let out = Outgoing { next: Some(component_hash(contribution, b)), prev: None };
-    let inc = t.round(out, Expect { next: false, prev: true }).await?;
+    let out = Outgoing {
+        next: Some(component_hash(contribution, b)),
+        prev: None,
+    };
+    let inc = t
+        .round(
+            out,
+            Expect {
+                next: false,
+                prev: true,
+            },
+        )
+        .await?;
     t.finish();
-    let theirs = inc.prev.ok_or_else(|| anyhow!("no component hash from the previous party"))?;
+    let theirs = inc
+        .prev
+        .ok_or_else(|| anyhow!("no component hash from the previous party"))?;
     if theirs != component_hash(contribution, a) {
         bail!(
             "share pairs disagree: parties {} and {} hold different values of component {}",
@@ -370,7 +479,12 @@ async fn check_and_store(state: &State, contribution: &Id, dataset: &str, a: u12
     Ok(())
 }
 
-async fn compute(state: &State, session: Id, spec: &QuerySpec, upto: u64) -> Result<(u64, Vec<(u128, u128)>)> {
+async fn compute(
+    state: &State,
+    session: Id,
+    spec: &QuerySpec,
+    upto: u64,
+) -> Result<(u64, Vec<(u128, u128)>)> {
     let ds = state.cluster.dataset(&spec.dataset)?;
     let stat = Stat::parse(&spec.stat)?;
     if upto < ds.min_cohort {
@@ -381,7 +495,13 @@ async fn compute(state: &State, session: Id, spec: &QuerySpec, upto: u64) -> Res
         );
     }
     let rows = state.store.committed(&ds.name, upto)?;
-    let shares: Vec<Share<Z128>> = rows.iter().map(|&(a, b)| Share { a: Z128(a), b: Z128(b) }).collect();
+    let shares: Vec<Share<Z128>> = rows
+        .iter()
+        .map(|&(a, b)| Share {
+            a: Z128(a),
+            b: Z128(b),
+        })
+        .collect();
     let started = Instant::now();
     let transport = state.mesh.session(session, SESSION_TIMEOUT).await?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
@@ -410,13 +530,17 @@ async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty 
             let results = lock(&state.results);
             if let Some(slot) = results.get(&session) {
                 if slot.ticket_hash != ticket_hash(&ticket) {
-                    return FromParty::Refused { reason: "the ticket does not match this query".into() };
+                    return FromParty::Refused {
+                        reason: "the ticket does not match this query".into(),
+                    };
                 }
                 break slot.tx.subscribe();
             }
         }
         if Instant::now() > deadline {
-            return FromParty::Refused { reason: "unknown query session".into() };
+            return FromParty::Refused {
+                reason: "unknown query session".into(),
+            };
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

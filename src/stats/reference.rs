@@ -77,7 +77,9 @@ mod tests {
     fn large_values_do_not_wrap() {
         // 10^6 units at scale 8 is 10^14; 1000 contributions alternating 0 and max.
         let max = 100_000_000_000_000u128;
-        let v: Vec<u128> = (0..1000).map(|i| if i % 2 == 0 { 0 } else { max }).collect();
+        let v: Vec<u128> = (0..1000)
+            .map(|i| if i % 2 == 0 { 0 } else { max })
+            .collect();
         // population variance = max²/4 → printed in units²: 2.5e11
         assert_eq!(ans(Stat::Variance, true, 8, &v), "250000000000.00000000");
         assert_eq!(ans(Stat::Stddev, true, 8, &v), "500000.00000000");

@@ -32,8 +32,9 @@ pub struct CoordinatorStore {
 }
 
 fn id_of(b: Vec<u8>) -> rusqlite::Result<Id> {
-    b.try_into()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob))
+    b.try_into().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)
+    })
 }
 
 impl CoordinatorStore {

@@ -126,7 +126,9 @@ impl PartyStore {
         let mut stmt = conn.prepare(
             "SELECT dataset, MAX(seq) FROM contributions WHERE seq IS NOT NULL GROUP BY dataset ORDER BY dataset",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
