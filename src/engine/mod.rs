@@ -13,23 +13,36 @@
 //! * [`prf`] — correlated randomness (zero shares, random shares) from pairwise seeds.
 //! * [`session`] — one party's session: seed agreement, round and byte counters.
 //! * [`arith`] — input, open, multiplication, dot products, resharing: one round per vector.
+//! * [`binary`] — boolean sharing over Z_2, bit-sliced: XOR, AND, open.
+//! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
+//! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
 //! * [`local`] — in-process transport and a three-party test harness.
 //!
 //! This module holds no code of its own, only declarations and re-exports.
 
 pub mod arith;
+pub mod binary;
+pub mod compare;
+pub mod convert;
 pub mod error;
 pub mod local;
 pub mod prf;
 pub mod ring;
+pub mod select;
 pub mod session;
 pub mod share;
+pub mod shuffle;
+pub mod sort;
 pub mod transport;
 
 pub use arith::local_cross;
+pub use binary::{pack, unpack, BitPlanes, BitShares};
+pub use compare::eq_rounds;
+pub use convert::{msb_and_gates, msb_rounds, planes_to_values, transpose_to_planes};
 pub use error::{EngineError, Result};
 pub use prf::Correlated;
 pub use ring::{z128_to_z64, Ring, Z128, Z64};
 pub use session::{Counters, Session};
 pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
+pub use sort::{PivotRule, SortStats, SELECT_RULE, SORT_RULE};
 pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};

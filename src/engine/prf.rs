@@ -9,7 +9,7 @@
 //! deterministic given the seeds. This module does not agree on seeds (see `session`) and
 //! holds no networking.
 
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::ring::Ring;
@@ -59,6 +59,15 @@ impl Correlated {
         f_own.into_iter().zip(f_next).map(|(p, q)| p - q).collect()
     }
 
+    /// This party's XOR shares of `words` zero words (64 zero bits each):
+    /// β_i = F(k_i) ⊕ F(k_{i+1}), drawn from stream 0 in lock step like
+    /// [`Correlated::zero_shares`], so β_0 ⊕ β_1 ⊕ β_2 = 0.
+    pub fn zero_bits(&mut self, words: usize) -> Vec<u64> {
+        (0..words)
+            .map(|_| self.own.next_u64() ^ self.next.next_u64())
+            .collect()
+    }
+
     /// This party's pairs of a replicated sharing of n random values nobody knows:
     /// component j is F(k_j), so party i's pair is (F(k_i), F(k_{i+1})).
     pub fn random_shares<R: Ring>(&mut self, n: usize) -> Vec<Share<R>> {
@@ -102,6 +111,19 @@ mod tests {
             for ((p, q), r) in z[0].iter().zip(&z[1]).zip(&z[2]) {
                 assert_eq!(*p + *q + *r, Z128(0));
                 assert_ne!(*p, Z128(0));
+            }
+        }
+    }
+
+    #[test]
+    fn zero_bits_xor_to_zero() {
+        let mut c = three();
+        for n in [0, 1, 40] {
+            let z: Vec<Vec<u64>> = c.iter_mut().map(|p| p.zero_bits(n)).collect();
+            assert_eq!(z[2].len(), n);
+            for ((p, q), r) in z[0].iter().zip(&z[1]).zip(&z[2]) {
+                assert_eq!(p ^ q ^ r, 0);
+                assert_ne!(*p, 0);
             }
         }
     }

@@ -114,8 +114,35 @@ pub fn server_endpoint(
     allowed_client_pins: Vec<Pin>,
 ) -> anyhow::Result<quinn::Endpoint> {
     let config = server_config(id, allowed_client_pins)?;
-    quinn::Endpoint::server(config, bind)
+    let socket = std::net::UdpSocket::bind(bind)
+        .with_context(|| format!("binding QUIC endpoint on {bind}"))?;
+    let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+    quinn::Endpoint::new(endpoint_config(id), Some(config), socket, runtime)
         .with_context(|| format!("binding QUIC endpoint on {bind}"))
+}
+
+/// Endpoint settings with a stateless-reset key derived from the identity's private key.
+///
+/// A restarted server then answers packets of its previous life's connections with a valid
+/// stateless reset, so peers that dialled it (the mesh, the coordinator) notice the restart
+/// at their next keep-alive instead of after the idle timeout, and redial at once.
+fn endpoint_config(id: &Identity) -> quinn::EndpointConfig {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mpcstats/stateless-reset/v1");
+    h.update(id.key_der.secret_pkcs8_der());
+    let secret = h.finalize();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+    let mut config = quinn::EndpointConfig::new(Arc::new(key));
+    // The connection-id generator must also survive a restart: the restarted endpoint only
+    // answers packets whose connection id it recognises as one of its own.
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&secret[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// A dial-only endpoint on an ephemeral port of all IPv4 interfaces.

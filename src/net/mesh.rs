@@ -280,9 +280,17 @@ impl Mesh {
     }
 }
 
+/// Opens the stream of `session` and waits for the peer's one-byte acknowledgement of its
+/// header. The acknowledgement proves the connection alive: a stream opened on the stale
+/// connection to a peer that just restarted fails here, before any MPC message is sent, and
+/// `link` retries on the new connection.
 async fn open_stream(conn: &quinn::Connection, session: [u8; 16]) -> anyhow::Result<Link> {
-    let (mut send, recv) = conn.open_bi().await?;
+    let (mut send, mut recv) = conn.open_bi().await?;
     write_frame(&mut send, &session).await?;
+    let ack = read_frame(&mut recv, 1).await?;
+    if ack != [1] {
+        bail!("bad session acknowledgement: {ack:?}");
+    }
     Ok(Link {
         send,
         recv,
@@ -345,7 +353,7 @@ async fn accept_streams(
             r = conn.accept_bi() => r,
             _ = shutdown.changed() => return,
         };
-        let (send, mut recv) = match accepted {
+        let (mut send, mut recv) = match accepted {
             Ok(streams) => streams,
             Err(e) => {
                 tracing::debug!(peer, "peer connection ended: {e}");
@@ -375,6 +383,10 @@ async fn accept_streams(
                 );
                 return;
             };
+            if let Err(e) = write_frame(&mut send, &[1]).await {
+                tracing::debug!(peer, "cannot acknowledge a session stream: {e}");
+                return;
+            }
             if let Some(mesh) = mesh.upgrade() {
                 mesh.park(
                     peer,

@@ -145,11 +145,19 @@ impl PartyLink {
         Ok(c)
     }
 
-    /// Sends one control request; returns the streams and the first reply.
+    /// Sends one control request; returns the streams and the first reply. A request that
+    /// failed because the connection turned out dead (the party restarted) is sent once more
+    /// on a fresh connection; every control request is idempotent.
     async fn call(&self, msg: &Control) -> Result<(SendStream, RecvStream, ControlReply)> {
         let r = tokio::time::timeout(PARTY_TIMEOUT, async {
             let conn = self.connection().await?;
-            call(&conn, msg).await
+            match call(&conn, msg).await {
+                Err(_) if conn.close_reason().is_some() => {
+                    let conn = self.connection().await?;
+                    call(&conn, msg).await
+                }
+                r => r,
+            }
         })
         .await
         .map_err(|_| anyhow!("no answer within {} s", PARTY_TIMEOUT.as_secs()))

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub dataset: String,
     /// Your value, as a decimal in the dataset's units (e.g. 12.345)
-    #[arg(long, value_name = "DECIMAL")]
+    #[arg(long, value_name = "DECIMAL", allow_hyphen_values = true)]
     pub value: String,
 }
 

@@ -1,0 +1,364 @@
+//! Oblivious shuffle of replicated shares: one secret, uniformly random permutation applied to
+//! every column of a table (records stay together), in three rounds.
+//!
+//! # Construction
+//!
+//! The shuffle is three passes, one per pair of parties (j, j + 1) for j = 0, 1, 2. In the pass
+//! of pair (j, j + 1), with t = j + 2 the third party:
+//!
+//! * x = x_j + x_{j+1} + x_{j+2} is viewed as a 2-out-of-2 sharing of the pair: party j holds
+//!   A = x_j + x_{j+1} (both its components), party j + 1 holds B = x_{j+2} (its `b`).
+//! * Both derive π_j from randomness common to them (the stream of seed k_{j+1}, which t does
+//!   not hold) and permute their part: π_j(A) + π_j(B) = π_j(x).
+//! * The new components y_j and y_{j+2} are drawn fresh from the common streams of the pairs
+//!   (j, t) and (j + 1, t) respectively; y_{j+1} = π_j(x) − y_j − y_{j+2} is formed by one
+//!   exchange: party j sends π_j(A) − y_j to j + 1, party j + 1 sends π_j(B) − y_{j+2} to j,
+//!   and both add the two masked parts.
+//! * Party j ends with (y_j, y_{j+1}), party j + 1 with (y_{j+1}, y_{j+2}), party t with
+//!   (y_{j+2}, y_j): a replicated sharing of π_j(x).
+//!
+//! One round per pass, all columns in one message, so 3 rounds in all; each party sends
+//! n · columns ring elements in two of the three passes (2 · n · columns elements in total).
+//!
+//! # Security (semi-honest, one corrupted party)
+//!
+//! Consider one pass and a corrupted party P.
+//! * If P = t, it receives nothing, and its new components y_{j+2}, y_j are fresh outputs of
+//!   streams it shares with an honest party, independent of x and of π_j.
+//! * If P = j, it receives π_j(B) − y_{j+2}; y_{j+2} is a fresh output of the stream of seed
+//!   k_{j+2}, which P does not hold, so the message is uniformly random and independent of
+//!   everything else P sees. Symmetrically for P = j + 1, whose incoming message is masked by
+//!   y_j from the stream of seed k_j, which j + 1 does not hold.
+//!
+//! So every party's view of every pass is simulatable by uniform values (plus its own
+//! permutations), and the output sharing is fresh. The overall permutation is
+//! π = π_2 ∘ π_1 ∘ π_0; a party is the third party of exactly one pass and knows nothing of
+//! that pass's permutation, which is uniform and independent of the other two, so π is
+//! uniformly random and independent of the corrupted party's view.
+//!
+//! Permutations are Fisher–Yates shuffles driven by a ChaCha20 stream whose 256-bit key is
+//! drawn from the pair's common randomness; indices are sampled without bias by rejection.
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use super::error::{EngineError, Result};
+use super::ring::{Ring, Z64};
+use super::session::{take, Session};
+use super::share::Share;
+use super::transport::{Expect, Outgoing, Peer, Transport};
+
+/// A uniformly random integer in [0, bound), `bound` ≥ 1, without modulo bias: draws are
+/// rejected in the incomplete top block of the u64 range.
+pub(crate) fn uniform_below<G: RngCore>(rng: &mut G, bound: u64) -> u64 {
+    debug_assert!(bound > 0);
+    // The largest multiple of `bound` that fits, minus one: accept draws ≤ zone.
+    let zone = u64::MAX - (u64::MAX - bound + 1) % bound;
+    loop {
+        let v = rng.next_u64();
+        if v <= zone {
+            return v % bound;
+        }
+    }
+}
+
+/// A uniformly random permutation of 0..n (Fisher–Yates), as the list of source indices:
+/// applying it to v gives w with w[i] = v[perm[i]].
+pub(crate) fn random_permutation<G: RngCore>(rng: &mut G, n: usize) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = uniform_below(rng, i as u64 + 1) as usize;
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// The permutation of pass j, from 256 bits of randomness common with `peer`.
+fn pass_permutation(c: &mut super::prf::Correlated, peer: Peer, n: usize) -> Vec<usize> {
+    let words: Vec<Z64> = c.common_with(peer, 4);
+    let mut seed = [0u8; 32];
+    for (chunk, w) in seed.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.0.to_le_bytes());
+    }
+    random_permutation(&mut ChaCha20Rng::from_seed(seed), n)
+}
+
+/// Applies `perm` to every column of the flat column-major vector `flat` (columns of length n).
+fn permute_flat<R: Ring>(flat: &[R], perm: &[usize]) -> Vec<R> {
+    let n = perm.len();
+    let mut out = Vec::with_capacity(flat.len());
+    if n == 0 {
+        return out;
+    }
+    for col in flat.chunks_exact(n) {
+        out.extend(perm.iter().map(|&src| col[src]));
+    }
+    out
+}
+
+fn decode<R: Ring>(msg: Option<Vec<u8>>, peer: Peer, n: usize) -> Result<Vec<R>> {
+    let bytes = take(msg, peer)?;
+    R::decode_vec(&bytes, n).ok_or_else(|| EngineError::Malformed {
+        peer: peer.name(),
+        expected: format!("{n} ring elements of {} bytes", R::BYTES),
+        found: format!("{} bytes", bytes.len()),
+    })
+}
+
+impl<T: Transport> Session<T> {
+    /// Applies one secret, uniformly random permutation to every column (all of the same
+    /// length), so records stay together. Three rounds; each party sends
+    /// 2 · n · columns ring elements. Unequal column lengths are `EngineError::Invalid`.
+    pub async fn shuffle<R: Ring>(
+        &mut self,
+        columns: &[Vec<Share<R>>],
+    ) -> Result<Vec<Vec<Share<R>>>> {
+        let n = columns.first().map_or(0, Vec::len);
+        if let Some(bad) = columns.iter().find(|c| c.len() != n) {
+            return Err(EngineError::Invalid(format!(
+                "shuffle: columns of different lengths {n} and {}",
+                bad.len()
+            )));
+        }
+        let mut flat: Vec<Share<R>> = columns.iter().flatten().copied().collect();
+        for j in 0..3 {
+            flat = self.shuffle_pass(j, flat, n).await?;
+        }
+        if n == 0 {
+            return Ok(vec![Vec::new(); columns.len()]);
+        }
+        Ok(flat.chunks_exact(n).map(<[_]>::to_vec).collect())
+    }
+
+    /// The pass of pair (j, j + 1) on a flat column-major table with columns of length n.
+    async fn shuffle_pass<R: Ring>(
+        &mut self,
+        j: usize,
+        x: Vec<Share<R>>,
+        n: usize,
+    ) -> Result<Vec<Share<R>>> {
+        let len = x.len();
+        let me = self.id();
+        if me == j {
+            // Holds A = x_j + x_{j+1}; y_j is common with the third party (our Prev).
+            let perm = pass_permutation(self.correlated(), Peer::Next, n);
+            let y_j: Vec<R> = self.correlated().common_with(Peer::Prev, len);
+            let a: Vec<R> = x.iter().map(|s| s.a + s.b).collect();
+            let masked: Vec<R> = permute_flat(&a, &perm)
+                .into_iter()
+                .zip(&y_j)
+                .map(|(v, m)| v - *m)
+                .collect();
+            let out = Outgoing {
+                next: Some(R::encode_slice(&masked)),
+                prev: None,
+            };
+            let expect = Expect {
+                next: true,
+                prev: false,
+            };
+            let inc = self.exchange(out, expect).await?;
+            let theirs: Vec<R> = decode(inc.next, Peer::Next, len)?;
+            Ok(y_j
+                .into_iter()
+                .zip(masked.into_iter().zip(theirs))
+                .map(|(a, (p, q))| Share { a, b: p + q })
+                .collect())
+        } else if me == (j + 1) % 3 {
+            // Holds B = x_{j+2}; y_{j+2} is common with the third party (our Next).
+            let perm = pass_permutation(self.correlated(), Peer::Prev, n);
+            let y_next: Vec<R> = self.correlated().common_with(Peer::Next, len);
+            let b: Vec<R> = x.iter().map(|s| s.b).collect();
+            let masked: Vec<R> = permute_flat(&b, &perm)
+                .into_iter()
+                .zip(&y_next)
+                .map(|(v, m)| v - *m)
+                .collect();
+            let out = Outgoing {
+                next: None,
+                prev: Some(R::encode_slice(&masked)),
+            };
+            let expect = Expect {
+                next: false,
+                prev: true,
+            };
+            let inc = self.exchange(out, expect).await?;
+            let theirs: Vec<R> = decode(inc.prev, Peer::Prev, len)?;
+            Ok(masked
+                .into_iter()
+                .zip(theirs)
+                .zip(y_next)
+                .map(|((p, q), b)| Share { a: p + q, b })
+                .collect())
+        } else {
+            // The third party: y_{j+2} common with j + 1 (our Prev), y_j common with j (Next).
+            let y_mine: Vec<R> = self.correlated().common_with(Peer::Prev, len);
+            let y_j: Vec<R> = self.correlated().common_with(Peer::Next, len);
+            self.exchange(Outgoing::default(), Expect::default())
+                .await?;
+            Ok(y_mine
+                .into_iter()
+                .zip(y_j)
+                .map(|(a, b)| Share { a, b })
+                .collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::local::run3;
+    use crate::engine::ring::{Z128, Z64};
+    use crate::engine::share::reconstruct;
+    use std::sync::Arc;
+
+    /// Opens every column of `cols`, in one round.
+    async fn open_cols<R: Ring, T: Transport>(
+        s: &mut Session<T>,
+        cols: &[Vec<Share<R>>],
+    ) -> Result<Vec<Vec<R>>> {
+        let n = cols.first().map_or(0, Vec::len);
+        let flat: Vec<Share<R>> = cols.iter().flatten().copied().collect();
+        let v = s.open(&flat).await?;
+        if n == 0 {
+            return Ok(vec![Vec::new(); cols.len()]);
+        }
+        Ok(v.chunks_exact(n).map(<[_]>::to_vec).collect())
+    }
+
+    /// Party 0 inputs `cols`; all shuffle; returns the opened shuffled columns, the shuffle's
+    /// counters delta and the raw output shares.
+    async fn run_shuffle<R: Ring>(
+        seed: u64,
+        cols: Vec<Vec<R>>,
+    ) -> [(Vec<Vec<R>>, u64, u64, Vec<Vec<Share<R>>>); 3] {
+        let cols = Arc::new(cols);
+        let out = run3(seed, move |mut s| {
+            let cols = cols.clone();
+            async move {
+                let mut shared = Vec::new();
+                for c in cols.iter() {
+                    let mine = (s.id() == 0).then_some(&c[..]);
+                    shared.push(s.input::<R>(0, mine, c.len()).await?);
+                }
+                let before = s.counters();
+                let sh = s.shuffle(&shared).await?;
+                let after = s.counters();
+                let opened = open_cols(&mut s, &sh).await?;
+                Ok((
+                    opened,
+                    after.rounds - before.rounds,
+                    after.bytes_sent - before.bytes_sent,
+                    sh,
+                ))
+            }
+        })
+        .await;
+        out.map(|r| r.unwrap())
+    }
+
+    #[test]
+    fn permutations_are_permutations_and_unbiased_sampling_is_in_range() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        for n in [0usize, 1, 2, 10, 1000] {
+            let mut p = random_permutation(&mut rng, n);
+            p.sort_unstable();
+            assert_eq!(p, (0..n).collect::<Vec<_>>());
+        }
+        for bound in [1u64, 2, 3, 7, 1 << 63, u64::MAX] {
+            for _ in 0..100 {
+                assert!(uniform_below(&mut rng, bound) < bound);
+            }
+        }
+        // Every position of 0..3 takes every value, roughly uniformly.
+        let mut counts = [[0u32; 3]; 3];
+        for _ in 0..6000 {
+            let p = random_permutation(&mut rng, 3);
+            for (i, &v) in p.iter().enumerate() {
+                counts[i][v] += 1;
+            }
+        }
+        for row in counts {
+            for c in row {
+                assert!((1700..2300).contains(&c), "{counts:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn shuffle_keeps_records_and_permutes() {
+        let n = 1000;
+        let keys: Vec<Z64> = (0..n as u64).map(|i| Z64(i * 7 + 3)).collect();
+        let pay: Vec<Z64> = keys.iter().map(|k| Z64(k.0 * k.0 + 1)).collect();
+        let out = run_shuffle(5, vec![keys.clone(), pay]).await;
+        for (opened, rounds, bytes, _) in &out {
+            assert_eq!(opened, &out[0].0);
+            assert_eq!(*rounds, 3);
+            assert_eq!(*bytes, 2 * 2 * n as u64 * 8);
+        }
+        let (k, p) = (&out[0].0[0], &out[0].0[1]);
+        // Records stay together.
+        for (a, b) in k.iter().zip(p) {
+            assert_eq!(*b, Z64(a.0 * a.0 + 1));
+        }
+        // Same multiset, different order.
+        let mut sorted = k.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys);
+        assert_ne!(*k, keys);
+        let fixed = k.iter().zip(&keys).filter(|(a, b)| a == b).count();
+        assert!(fixed < 20, "{fixed} fixed points");
+        // A different seed gives a different permutation.
+        let other = run_shuffle(6, vec![keys.clone()]).await;
+        assert_ne!(other[0].0[0], *k);
+        let mut sorted = other[0].0[0].clone();
+        sorted.sort();
+        assert_eq!(sorted, keys);
+    }
+
+    #[tokio::test]
+    async fn shuffle_output_is_consistent_and_fresh_over_z128() {
+        let vals: Vec<Z128> = (0..50u128).map(|i| Z128(i << 70 | i)).collect();
+        let out = run_shuffle(7, vec![vals.clone(), vals.clone(), vals.clone()]).await;
+        for c in 0..3 {
+            let col: Vec<Z128> = (0..50)
+                .map(|i| reconstruct(&[out[0].3[c][i], out[1].3[c][i], out[2].3[c][i]]).unwrap())
+                .collect();
+            assert_eq!(col, out[0].0[0]);
+        }
+        // Equal columns get independent components: the output sharing is fresh.
+        for party in &out {
+            for i in 0..50 {
+                assert_ne!(party.3[0][i], party.3[1][i]);
+                assert_ne!(party.3[1][i], party.3[2][i]);
+            }
+        }
+        for (_, rounds, bytes, _) in &out {
+            assert_eq!(*rounds, 3);
+            assert_eq!(*bytes, 2 * 3 * 50 * 16);
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_and_single_and_unequal_columns() {
+        let out = run_shuffle::<Z64>(8, vec![vec![], vec![]]).await;
+        for (opened, rounds, bytes, _) in &out {
+            assert_eq!(opened, &vec![Vec::<Z64>::new(), vec![]]);
+            assert_eq!((*rounds, *bytes), (3, 0));
+        }
+        let out = run_shuffle(9, vec![vec![Z64(42)]]).await;
+        assert_eq!(out[1].0, vec![vec![Z64(42)]]);
+        let out = run_shuffle::<Z64>(9, vec![]).await;
+        assert!(out[2].0.is_empty());
+        let out = run3(10, |mut s| async move {
+            let a = s.correlated().random_shares::<Z64>(3);
+            let b = s.correlated().random_shares::<Z64>(2);
+            s.shuffle(&[a, b]).await
+        })
+        .await;
+        for r in out {
+            assert!(matches!(r, Err(EngineError::Invalid(_))));
+        }
+    }
+}

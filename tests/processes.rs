@@ -1,0 +1,233 @@
+//! Fault tests with every role in its own process, as deployed: `mpcstats init`, then the
+//! coordinator and three parties started from the built binary; parties killed with SIGKILL
+//! and restarted.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mpcstats::config::Cluster;
+use mpcstats::decimal;
+use mpcstats::roles::client::Client;
+use mpcstats::stats::{reference, Stat};
+use mpcstats::wire::QuerySpec;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mpcstats");
+
+fn free_addr() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Procs {
+    dir: tempfile::TempDir,
+    children: Vec<Option<Child>>, // coordinator, party 0, 1, 2
+}
+
+impl Procs {
+    fn cluster_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("cluster.toml")
+    }
+
+    fn spawn(&mut self, slot: usize) {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--cluster").arg(self.cluster_file());
+        if slot == 0 {
+            cmd.arg("coordinator");
+        } else {
+            cmd.args(["party", "--id", &(slot - 1).to_string()]);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("role{slot}.log")))
+            .unwrap();
+        cmd.stdout(Stdio::null()).stderr(log);
+        self.children[slot] = Some(cmd.spawn().expect("start a role"));
+    }
+
+    fn kill(&mut self, slot: usize) {
+        if let Some(mut c) = self.children[slot].take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for slot in 0..4 {
+            self.kill(slot);
+        }
+        // On failure, show what the roles logged.
+        if std::thread::panicking() {
+            for slot in 0..4 {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("role{slot}.log")));
+                let log = log.unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("--- role {slot} log (last lines) ---");
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+fn start() -> Procs {
+    let dir = tempfile::tempdir().unwrap();
+    let mut init = Command::new(BIN);
+    init.args(["init", "--out"]).arg(dir.path());
+    for _ in 0..3 {
+        init.args(["--party", &free_addr().to_string()]);
+    }
+    init.args(["--coordinator", &free_addr().to_string()]);
+    let out = init.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut p = Procs {
+        dir,
+        children: (0..4).map(|_| None).collect(),
+    };
+    for slot in 0..4 {
+        p.spawn(slot);
+    }
+    p
+}
+
+async fn connect(file: &Path) -> Client {
+    let cluster = Cluster::load(file).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Client::connect(&cluster).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("cluster did not come up: {e:#}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn spec(stat: Stat) -> QuerySpec {
+    QuerySpec {
+        dataset: "eth_balance".into(),
+        stat: stat.name().into(),
+        population: false,
+    }
+}
+
+#[test]
+fn init_writes_private_keys_apart_and_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = start();
+    let text = std::fs::read_to_string(p.cluster_file()).unwrap();
+    assert!(!text.contains("PRIVATE KEY"));
+    for role in ["coordinator", "party0", "party1", "party2", "notary"] {
+        let key = p.dir.path().join(format!("{role}.key.pem"));
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{role}");
+        assert!(std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY"));
+    }
+    let cluster = Cluster::load(&p.cluster_file()).unwrap();
+    assert_eq!(cluster.datasets.len(), 1);
+    // A second init into the same directory refuses to overwrite it.
+    let out = Command::new(BIN)
+        .args(["init", "--out"])
+        .arg(p.dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+}
+
+#[test]
+fn cli_share_rejects_bad_values_with_clear_errors() {
+    let p = start();
+    for (value, expect) in [
+        ("-3", "non-negative decimal"),
+        ("2000000", "above the maximum"),
+        ("0.123456789", "at most 8 decimal"),
+    ] {
+        let out = Command::new(BIN)
+            .arg("--cluster")
+            .arg(p.cluster_file())
+            .args(["share", "--dataset", "eth_balance", "--value", value])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{value}");
+        assert!(err.contains(expect), "{value}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(p.cluster_file())
+        .args(["query", "median", "--dataset", "eth_balance"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown statistic"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_party_gives_clear_error_then_recovers() {
+    let mut p = start();
+    let client = connect(&p.cluster_file()).await;
+    let values: Vec<u128> = (1..=6).map(|v| v * 123_456_789).collect();
+    for v in &values {
+        client
+            .share("eth_balance", &decimal::format(*v, 8))
+            .await
+            .unwrap();
+    }
+
+    // Party 1 dies with no goodbye; the next query fails clearly, in bounded time.
+    p.kill(2);
+    let started = Instant::now();
+    let err = client.query(&spec(Stat::Mean)).await.unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("party 1"), "{err}");
+
+    // Restarted with the same database: the next query succeeds over all contributions.
+    p.spawn(2);
+    let client = connect(&p.cluster_file()).await;
+    let got = client.query(&spec(Stat::Sum)).await.unwrap();
+    assert_eq!(
+        got,
+        reference::answer(Stat::Sum, false, 8, &values).unwrap()
+    );
+
+    // A party restarted between contributions keeps its data.
+    p.kill(3);
+    p.spawn(3);
+    let client = connect(&p.cluster_file()).await;
+    let more: Vec<u128> = (7..=9).map(|v| v * 1_000).collect();
+    for v in &more {
+        client
+            .share("eth_balance", &decimal::format(*v, 8))
+            .await
+            .unwrap();
+    }
+    let all: Vec<u128> = values.iter().chain(&more).copied().collect();
+    for stat in [Stat::Count, Stat::Mean, Stat::Variance] {
+        let got = client.query(&spec(stat)).await.unwrap();
+        assert_eq!(
+            got,
+            reference::answer(stat, false, 8, &all).unwrap(),
+            "{}",
+            stat.name()
+        );
+    }
+}
