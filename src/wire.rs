@@ -106,8 +106,8 @@ pub enum Control {
 /// Party → coordinator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ControlReply {
-    /// First answer to `Expect`: the party now accepts the provider's submission.
-    Expecting,
+    /// First answer to `Expect` and `RunQuery`: the party took the request and works on it.
+    Accepted,
     Prepared,
     Ack,
     QueryDone,

@@ -385,37 +385,6 @@ mod tests {
         );
     }
 
-    /// Timing on a large vector; run with `--ignored --nocapture`.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore]
-    async fn large_vector_timing() {
-        let n = 1_000_000;
-        for bits in [64u32, 84] {
-            let vals: Vec<Z128> = (0..n as u64).map(|v| Z128::from_u64(v * 7919)).collect();
-            let shares = Arc::new(share_all(&vals, 9));
-            let t = std::time::Instant::now();
-            let out = ok(run3(9, move |mut s| {
-                let shares = shares.clone();
-                async move {
-                    let x = &shares[s.id()];
-                    let t0 = std::time::Instant::now();
-                    s.lt_public(x, Z128(12345), bits).await?;
-                    let t1 = t0.elapsed();
-                    let t0 = std::time::Instant::now();
-                    s.a2b(x, bits).await?;
-                    Ok((t1, t0.elapsed()))
-                }
-            })
-            .await);
-            eprintln!(
-                "n = {n}, {bits} bits: lt {:?}, a2b {:?}, total {:?}",
-                out[0].0,
-                out[0].1,
-                t.elapsed()
-            );
-        }
-    }
-
     mod prop {
         use super::*;
         use proptest::prelude::*;

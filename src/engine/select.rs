@@ -281,42 +281,6 @@ mod tests {
         );
     }
 
-    /// Levels and comparisons of selection for several rules (run with
-    /// `--ignored --nocapture`).
-    #[tokio::test]
-    #[ignore]
-    async fn measure_select_rules() {
-        for n in [10_000usize, 100_000] {
-            for ranks in [vec![n / 2], vec![n / 4, n / 2, 3 * n / 4]] {
-                for (pivots, budget, small) in [
-                    (1, 0, 0),
-                    (1, 1, 8),
-                    (2, 1, 8),
-                    (3, 1, 8),
-                    (3, 2, 8),
-                    (3, 3, 8),
-                    (7, 2, 8),
-                ] {
-                    let rule = PivotRule {
-                        pivots,
-                        budget,
-                        small,
-                    };
-                    let keys = unique_keys(n as u64, n, 30);
-                    let out = run_select::<Z64>(2, keys, ranks.clone(), 52, rule).await;
-                    let (_, _, st, _) = out[0].as_ref().unwrap();
-                    eprintln!(
-                        "select n={n} ranks={} {rule:?}: levels {} comparisons {} ({:.2} n)",
-                        ranks.len(),
-                        st.levels,
-                        st.comparisons,
-                        st.comparisons as f64 / n as f64
-                    );
-                }
-            }
-        }
-    }
-
     async fn check_max_min(seed: u64, n: usize) {
         let keys = unique_keys(seed, n, 40);
         let k: Arc<Vec<Z64>> = Arc::new(keys.iter().map(|&v| Z64(v as u64)).collect());

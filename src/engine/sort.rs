@@ -508,46 +508,6 @@ pub(crate) mod tests {
         measure_costs(10_000).await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore]
-    async fn costs_with_real_compare_n_100k() {
-        measure_costs(100_000).await;
-    }
-
-    /// Levels and comparisons for several pivot counts (comparison-count only; run with
-    /// `--ignored --nocapture`).
-    #[tokio::test]
-    #[ignore]
-    async fn measure_pivot_choices() {
-        for n in [10_000usize, 100_000] {
-            for (pivots, budget, small) in [
-                (1, 0, 0),
-                (1, 2, 8),
-                (2, 2, 8),
-                (2, 4, 8),
-                (3, 0, 8),
-                (3, 3, 8),
-                (3, 6, 8),
-                (4, 4, 8),
-            ] {
-                let rule = PivotRule {
-                    pivots,
-                    budget,
-                    small,
-                };
-                let keys = unique_keys(n as u64 + pivots as u64, n, 40);
-                let out = run_sort::<Z64>(1, keys, 62, rule).await;
-                let st = out[0].2;
-                eprintln!(
-                    "sort n={n} {rule:?}: levels {} comparisons {} ({:.2} n log2 n)",
-                    st.levels,
-                    st.comparisons,
-                    st.comparisons as f64 / (n as f64 * (n as f64).log2())
-                );
-            }
-        }
-    }
-
     #[tokio::test]
     async fn sort_rejects_bad_inputs() {
         let out = run3(3, |mut s| async move {

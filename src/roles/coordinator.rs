@@ -380,7 +380,7 @@ async fn on_share_intent(state: &Arc<State>, dataset: String, mut send: SendStre
     let mut failure = None;
     for (i, c) in calls.into_iter().enumerate() {
         match c {
-            Ok((s, r, ControlReply::Expecting)) => streams.push((s, r)),
+            Ok((s, r, ControlReply::Accepted)) => streams.push((s, r)),
             Ok((_, _, other)) => {
                 failure = Some(format!(
                     "party {i} cannot take contributions now: {other:?}"
@@ -515,20 +515,18 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         ticket_hash: ticket_hash(&ticket),
     };
     let started = Instant::now();
-    let calls = futures::future::join_all(state.parties.iter().map(|p| async {
-        let conn = p
-            .connection()
-            .await
-            .with_context(|| format!("party {} is unreachable", p.id))?;
-        let (mut s, r) = conn.open_bi().await?;
-        send_msg(&mut s, &run).await?;
-        Ok::<_, anyhow::Error>((s, r))
-    }))
-    .await;
+    let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&run))).await;
     let mut streams = Vec::new();
-    for c in calls {
+    for (i, c) in calls.into_iter().enumerate() {
         match c {
-            Ok(s) => streams.push(s),
+            Ok((s, r, ControlReply::Accepted)) => streams.push((s, r)),
+            Ok((_, _, other)) => {
+                return refuse(
+                    &mut send,
+                    format!("party {i} cannot run the query: {other:?}"),
+                )
+                .await
+            }
             Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
         }
     }

@@ -295,7 +295,7 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
                     done: tx,
                 },
             );
-            send_msg(&mut send, &ControlReply::Expecting).await?;
+            send_msg(&mut send, &ControlReply::Accepted).await?;
             match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
                 Ok(Ok(Ok(()))) => ControlReply::Prepared,
                 Ok(Ok(Err(reason))) => ControlReply::Failed { reason },
@@ -331,6 +331,7 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
             upto_seq,
             ticket_hash,
         } => {
+            send_msg(&mut send, &ControlReply::Accepted).await?;
             let tx = watch::Sender::new(None);
             {
                 let mut results = lock(&state.results);
