@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::decimal;
 use crate::net::pin::{pin_from_hex, Pin};
 
+/// Bound on a dataset's maximum × 10^scale: values, their differences and comparison keys
+/// (value · 2^ℓ + index) must stay inside the signed ranges of the comparison circuits.
+pub const MAX_SCALED: u128 = 1 << 62;
+
 /// Default smallest cohort a statistic may be computed over.
 pub const DEFAULT_MIN_COHORT: u64 = 5;
 
@@ -167,9 +171,9 @@ impl Cluster {
                 bail!("dataset {}: scale {} is above 18", d.name, d.scale);
             }
             let max = d.max_scaled()?;
-            if max == 0 || max >= 1u128 << 64 {
+            if max == 0 || max >= MAX_SCALED {
                 bail!(
-                    "dataset {}: max × 10^scale must be between 1 and 2^64 − 1",
+                    "dataset {}: max × 10^scale must be between 1 and 2^62 − 1",
                     d.name
                 );
             }

@@ -352,3 +352,66 @@ async fn restarted_party_keeps_its_data() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_values_are_refused_by_the_parties() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let coord = raw_connection(&cluster, None).await;
+    let mut parties = Vec::new();
+    for i in 0..3 {
+        parties.push(raw_connection(&cluster, Some(i)).await);
+    }
+    let max = 100_000_000_000_000u128; // 10^6 ETH at 8 decimals
+    let minus_one = 0u128.wrapping_sub(1);
+    for (value, expect) in [
+        (max + 1, "above the maximum"),
+        (minus_one, "negative"),
+        (1u128 << 127, "negative"),
+        (max, ""),
+        (0, ""),
+    ] {
+        let (mut decision, contribution, t) = ticket(&coord).await;
+        let pairs = mpcstats::engine::split(mpcstats::engine::Z128(value), &mut rand::thread_rng());
+        let replies = futures::future::join_all((0..3).map(|i| {
+            submit(
+                &parties[i],
+                ToParty::Submit {
+                    contribution,
+                    ticket: t,
+                    a: pairs[i].a.0,
+                    b: pairs[i].b.0,
+                },
+            )
+        }))
+        .await;
+        let verdict: FromCoordinator = mpcstats::net::frame::recv_msg(&mut decision, 1 << 20)
+            .await
+            .unwrap();
+        if expect.is_empty() {
+            assert!(
+                replies.iter().all(|r| matches!(r, FromParty::Stored)),
+                "{value}: {replies:?}"
+            );
+            assert!(
+                matches!(verdict, FromCoordinator::Admitted { .. }),
+                "{value}: {verdict:?}"
+            );
+        } else {
+            for r in &replies {
+                assert!(
+                    matches!(r, FromParty::Refused { reason } if reason.contains(expect)),
+                    "{value}: {r:?}"
+                );
+            }
+            assert!(
+                matches!(verdict, FromCoordinator::Refused { ref reason } if reason.contains(expect)),
+                "{verdict:?}"
+            );
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for p in &cluster.parties {
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 2);
+    }
+    cluster.stop().await;
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Cluster;
-use crate::engine::{Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
+use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
 use crate::net::endpoint::{peer_pin, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
@@ -463,16 +463,63 @@ async fn check_and_store(
             },
         )
         .await?;
-    t.finish();
-    let theirs = inc
-        .prev
-        .ok_or_else(|| anyhow!("no component hash from the previous party"))?;
-    if theirs != component_hash(contribution, a) {
+    let agree = inc.prev.as_deref() == Some(component_hash(contribution, a).as_slice());
+    // Every party tells both neighbours whether its component matched, so that all three
+    // reach the same verdict and none is left waiting in the range check.
+    let flag = vec![u8::from(agree)];
+    let verdicts = t
+        .round(
+            Outgoing {
+                next: Some(flag.clone()),
+                prev: Some(flag),
+            },
+            Expect {
+                next: true,
+                prev: true,
+            },
+        )
+        .await?;
+    let from = |m: Option<Vec<u8>>| m.as_deref() == Some(&[1u8][..]);
+    let (next, prev) = ((state.id + 1) % 3, (state.id + 2) % 3);
+    let failed: Vec<PartyId> = [
+        (state.id, agree),
+        (next, from(verdicts.next)),
+        (prev, from(verdicts.prev)),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(p, _)| p)
+    .collect();
+    if !failed.is_empty() {
+        // Party p checks component p, which it shares with party p − 1.
+        let pairs: Vec<String> = failed
+            .iter()
+            .map(|p| format!("parties {} and {p} on component {p}", (p + 2) % 3))
+            .collect();
+        bail!("share pairs disagree: {}", pairs.join(", "));
+    }
+    // The value must lie in [0, max]: one MPC comparison of both bounds, and only the verdict
+    // is opened. A provider that bypassed its client's checks is refused here.
+    let max = state.cluster.dataset(dataset)?.max_scaled()?;
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let mut mpc = Session::start(state.id, t, &mut rng).await?;
+    let x = Share {
+        a: Z128(a),
+        b: Z128(b),
+    };
+    let above = x.add_public(state.id, Z128(0) - Z128(max + 1));
+    let signs = mpc.msb(&[x, above], 128).await?;
+    let opened = unpack(&mpc.open_bits(&signs).await?, 2);
+    mpc.into_transport().finish();
+    if opened[0] || !opened[1] {
         bail!(
-            "share pairs disagree: parties {} and {} hold different values of component {}",
-            (state.id + 2) % 3,
-            state.id,
-            state.id
+            "the shared value is {} (the dataset allows 0 to {})",
+            if opened[0] {
+                "negative"
+            } else {
+                "above the maximum"
+            },
+            state.cluster.dataset(dataset)?.max
         );
     }
     state.store.put_pending(contribution, dataset, a, b)?;
