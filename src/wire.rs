@@ -31,6 +31,26 @@ pub struct QuerySpec {
     pub stat: String,
     /// Population instead of sample variance / standard deviation.
     pub population: bool,
+    /// `quantile`: q in [0, 1]; `percentile`: p in [0, 100] (decimal text).
+    pub param: Option<String>,
+    /// `histogram`: bucket edges in the dataset's units, increasing (decimal text).
+    pub edges: Vec<String>,
+    /// A public filter such as `>= 0.5`: only matching contributions count.
+    pub filter: Option<String>,
+}
+
+impl QuerySpec {
+    /// A query for `stat` over `dataset` with no parameters.
+    pub fn new(dataset: &str, stat: &str) -> QuerySpec {
+        QuerySpec {
+            dataset: dataset.into(),
+            stat: stat.into(),
+            population: false,
+            param: None,
+            edges: Vec::new(),
+            filter: None,
+        }
+    }
 }
 
 /// Client → coordinator.

@@ -14,6 +14,7 @@
 //! * [`session`] — one party's session: seed agreement, round and byte counters.
 //! * [`arith`] — input, open, multiplication, dot products, resharing: one round per vector.
 //! * [`binary`] — boolean sharing over Z_2, bit-sliced: XOR, AND, open.
+//! * [`circuits`] — boolean circuits: AES-128 (S-box, key schedule, encryption), GF(2^128).
 //! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
 //! * [`local`] — in-process transport and a three-party test harness.
@@ -22,6 +23,7 @@
 
 pub mod arith;
 pub mod binary;
+pub mod circuits;
 pub mod compare;
 pub mod convert;
 pub mod error;

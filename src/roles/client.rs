@@ -14,7 +14,7 @@ use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::Pin;
 use crate::stats::answer::{finish, Answer};
-use crate::stats::Stat;
+use crate::stats::Query;
 use crate::wire::{FromCoordinator, FromParty, Id, QuerySpec, ToCoordinator, ToParty};
 
 /// Default bound on waiting for any one answer.
@@ -170,7 +170,7 @@ impl Client {
     /// the answer in the dataset's units.
     pub async fn query(&self, spec: &QuerySpec) -> Result<Answer> {
         let ds = self.cluster.dataset(&spec.dataset)?;
-        let stat = Stat::parse(&spec.stat)?;
+        let query = Query::new(spec, ds)?;
         let (_s, _r, first) = self
             .timed(
                 "coordinator",
@@ -212,16 +212,16 @@ impl Client {
                     count, r.0
                 );
             }
-            if r.1.len() != stat.opened_len() {
+            if r.1.len() != query.opened_len() {
                 bail!(
                     "party {i} sent {} result pairs, expected {}; it is faulty",
                     r.1.len(),
-                    stat.opened_len()
+                    query.opened_len()
                 );
             }
         }
         let mut opened = Vec::new();
-        for k in 0..stat.opened_len() {
+        for k in 0..query.opened_len() {
             let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| Share {
                 a: Z128(results[i].1[k].0),
                 b: Z128(results[i].1[k].1),
@@ -230,7 +230,7 @@ impl Client {
                 share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
             opened.push(v.0);
         }
-        finish(stat, spec.population, count, ds.scale, &opened)
+        finish(&query, count, &opened)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
-use crate::stats::Stat;
+use crate::stats::Query;
 use crate::store::coordinator::CoordinatorStore;
 use crate::wire::{
     short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator,
@@ -477,8 +477,8 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         Ok(d) => d,
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
     };
-    let stat = match Stat::parse(&spec.stat) {
-        Ok(s) => s,
+    let query = match Query::new(&spec, ds) {
+        Ok(q) => q,
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
     };
     let count = state.store.count(&ds.name)?;
@@ -492,12 +492,13 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         )
         .await;
     }
-    if matches!(stat, Stat::Variance | Stat::Stddev) && !spec.population && count < 2 {
-        return refuse(
-            &mut send,
-            "the sample variance needs at least 2 contributions",
-        )
-        .await;
+    if count < query.min_count() {
+        let reason = format!(
+            "{} needs at least {} contributions",
+            query.stat.name(),
+            query.min_count()
+        );
+        return refuse(&mut send, reason).await;
     }
     let _permit = state.queries.acquire().await?;
     // Every party must hold every commit up to the snapshot before computing over it.
@@ -557,7 +558,7 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         info!(
             "query {} {} over {} ({count} contributions) done in {:.1} ms",
             short(&session),
-            stat.name(),
+            query.stat.name(),
             ds.name,
             started.elapsed().as_secs_f64() * 1e3
         );

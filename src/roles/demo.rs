@@ -21,7 +21,7 @@ use crate::decimal;
 use crate::net::endpoint::server_endpoint;
 use crate::net::identity::Identity;
 use crate::net::pin::pin_to_hex;
-use crate::stats::{reference, Stat};
+use crate::stats::{reference, Query};
 use crate::wire::QuerySpec;
 
 #[derive(clap::Args, Debug)]
@@ -265,42 +265,39 @@ pub async fn run(args: Args) -> Result<()> {
         "statistic", "MPC", "plaintext"
     );
     let mut failures = 0;
-    let queries: Vec<(Stat, bool)> = Stat::ALL
-        .iter()
-        .flat_map(|&s| match s {
-            Stat::Variance | Stat::Stddev => vec![(s, false), (s, true)],
-            _ => vec![(s, false)],
-        })
-        .collect();
-    for (stat, population) in queries {
-        let label = if population {
-            format!("{} --population", stat.name())
-        } else {
-            stat.name().to_string()
-        };
-        let spec = QuerySpec {
-            dataset: ds.name.clone(),
-            stat: stat.name().into(),
-            population,
-        };
-        let expected = reference::answer(stat, population, ds.scale, &values)?;
+    for spec in demo_queries(&ds.name) {
+        let query = Query::new(&spec, &ds)?;
+        let label = describe(&spec);
+        let expected = reference::answer(&query, &values)?;
+        let t = std::time::Instant::now();
         match client.query(&spec).await {
             Ok(got) => {
                 let ok = got == expected;
                 if !ok {
                     failures += 1;
                 }
-                println!(
-                    "{label:<22} {:>26} {:>26}  {}",
-                    got.text,
-                    expected.text,
-                    if ok { "ok" } else { "DIFFERENT" }
-                );
+                let verdict = if ok { "ok" } else { "DIFFERENT" };
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                if got.text.len() <= 22 && expected.text.len() <= 22 {
+                    println!(
+                        "{label:<28} {:>22} {:>22}  {verdict} ({ms:.0} ms)",
+                        got.text, expected.text
+                    );
+                } else {
+                    println!(
+                        "{label:<28} {:>22} {:>22}  {verdict} ({ms:.0} ms)",
+                        "(below)", ""
+                    );
+                    println!("    MPC:       {}", got.text);
+                    if !ok {
+                        println!("    plaintext: {}", expected.text);
+                    }
+                }
             }
             Err(e) => {
                 failures += 1;
                 println!(
-                    "{label:<22} {:>26} {:>26}  FAILED: {e:#}",
+                    "{label:<28} {:>22} {:>22}  FAILED: {e:#}",
                     "-", expected.text
                 );
             }
@@ -316,4 +313,74 @@ pub async fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Every statistic the demo asks for, with parameters and filters.
+pub fn demo_queries(dataset: &str) -> Vec<QuerySpec> {
+    let q = |stat: &str| QuerySpec::new(dataset, stat);
+    let mut out: Vec<QuerySpec> = ["count", "sum", "mean", "variance", "stddev"]
+        .iter()
+        .map(|s| q(s))
+        .collect();
+    out.push(QuerySpec {
+        population: true,
+        ..q("variance")
+    });
+    out.push(QuerySpec {
+        population: true,
+        ..q("stddev")
+    });
+    out.extend(["min", "max", "median"].iter().map(|s| q(s)));
+    out.push(QuerySpec {
+        param: Some("0.9".into()),
+        ..q("quantile")
+    });
+    out.push(QuerySpec {
+        param: Some("25".into()),
+        ..q("percentile")
+    });
+    out.push(q("gini"));
+    out.push(QuerySpec {
+        edges: ["0.001", "1", "10", "100", "1000"]
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        ..q("histogram")
+    });
+    out.push(QuerySpec {
+        filter: Some(">= 1".into()),
+        ..q("count")
+    });
+    out.push(QuerySpec {
+        filter: Some(">= 1".into()),
+        ..q("mean")
+    });
+    out.push(QuerySpec {
+        filter: Some(">= 1".into()),
+        ..q("median")
+    });
+    out
+}
+
+/// A query as a short label, e.g. `percentile --p 25 --where ">= 1"`.
+pub fn describe(spec: &QuerySpec) -> String {
+    let mut s = spec.stat.clone();
+    if spec.population {
+        s.push_str(" --population");
+    }
+    if let Some(p) = &spec.param {
+        s.push_str(if spec.stat == "quantile" {
+            " --q "
+        } else {
+            " --p "
+        });
+        s.push_str(p);
+    }
+    if !spec.edges.is_empty() {
+        s.push_str(" --edges …");
+    }
+    if let Some(f) = &spec.filter {
+        s.push_str(&format!(" --where \"{f}\""));
+    }
+    s
 }

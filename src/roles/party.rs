@@ -25,7 +25,7 @@ use crate::net::endpoint::{peer_pin, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
 use crate::net::mesh::{Mesh, PeerInfo};
-use crate::stats::{program, Stat};
+use crate::stats::{program, Query};
 use crate::store::party::PartyStore;
 use crate::wire::{
     short, Control, ControlReply, FromParty, Id, QuerySpec, Ticket, TicketHash, ToParty,
@@ -534,7 +534,7 @@ async fn compute(
     upto: u64,
 ) -> Result<(u64, Vec<(u128, u128)>)> {
     let ds = state.cluster.dataset(&spec.dataset)?;
-    let stat = Stat::parse(&spec.stat)?;
+    let query = Query::new(spec, ds)?;
     if upto < ds.min_cohort {
         bail!(
             "dataset {} has {upto} contributions; statistics need at least {}",
@@ -554,20 +554,23 @@ async fn compute(
     let transport = state.mesh.session(session, SESSION_TIMEOUT).await?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let mut mpc = Session::start(state.id, transport, &mut rng).await?;
-    let out = program::run(&mut mpc, stat, &shares).await?;
+    let out = program::run(&mut mpc, &query, shares, ds.min_cohort).await?;
     let c = mpc.counters();
     mpc.into_transport().finish();
     info!(
         "query {}: {} over {} ({} contributions) in {:.1} ms, {} rounds, {} bytes sent",
         short(&session),
-        stat.name(),
+        query.stat.name(),
         ds.name,
-        upto,
+        out.count,
         started.elapsed().as_secs_f64() * 1e3,
         c.rounds,
         c.bytes_sent
     );
-    Ok((upto, out.iter().map(|s| (s.a.0, s.b.0)).collect()))
+    Ok((
+        out.count,
+        out.values.iter().map(|s| (s.a.0, s.b.0)).collect(),
+    ))
 }
 
 async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty {

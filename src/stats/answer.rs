@@ -4,13 +4,15 @@
 
 use anyhow::{bail, Result};
 
-use super::Stat;
+use super::program::GINI_UNDEFINED;
+use super::{Query, Stat, GINI_DIGITS};
 use crate::decimal;
 
 /// A statistic's answer as printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub stat: Stat,
+    /// Contributions the statistic was computed over (after the filter, if any).
     pub count: u64,
     /// The answer in the dataset's units, e.g. "12.34500000".
     pub text: String,
@@ -22,47 +24,79 @@ impl std::fmt::Display for Answer {
     }
 }
 
-/// Turns the opened values of `stat` over `count` contributions into the answer.
-pub fn finish(
-    stat: Stat,
-    population: bool,
-    count: u64,
-    scale: u32,
-    opened: &[u128],
-) -> Result<Answer> {
-    if opened.len() != stat.opened_len() {
+/// Turns the opened values of `q` over `count` contributions into the answer.
+pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
+    if opened.len() != q.opened_len() {
         bail!(
             "expected {} opened values for {}, found {}",
-            stat.opened_len(),
-            stat.name(),
+            q.opened_len(),
+            q.stat.name(),
             opened.len()
         );
     }
+    if count < q.min_count() {
+        bail!(
+            "{} needs at least {} contributions",
+            q.stat.name(),
+            q.min_count()
+        );
+    }
+    let scale = q.scale;
     let n = u128::from(count);
-    let text = match stat {
+    let fmt = |v: u128| decimal::format(v, scale);
+    let text = match q.stat {
         Stat::Count => count.to_string(),
-        _ if count == 0 => bail!("no contributions"),
-        Stat::Sum => decimal::format(opened[0], scale),
-        Stat::Mean => decimal::format(decimal::div_round(opened[0], n), scale),
+        Stat::Sum | Stat::Min | Stat::Max => fmt(opened[0]),
+        Stat::Mean => fmt(decimal::div_round(opened[0], n)),
+        Stat::Median if count % 2 == 1 => fmt(opened[0]),
+        Stat::Median => fmt(decimal::div_round(opened[0], 2)),
+        Stat::Quantile | Stat::Percentile => fmt(decimal::div_round(
+            opened[0],
+            q.fraction.expect("validated").den,
+        )),
         Stat::Variance | Stat::Stddev => {
             // V = n·Σx² − (Σx)² in (10^-scale units)²; variance = V / (n·d), d = n or n − 1.
-            let d = if population {
-                n
-            } else if n < 2 {
-                bail!("the sample variance needs at least 2 contributions")
-            } else {
-                n - 1
-            };
+            let d = if q.population { n } else { n - 1 };
             let den = n * d;
-            if stat == Stat::Variance {
-                // Printed in units² with `scale` decimals: V / (den · 10^scale).
-                decimal::format(divide_scaled(opened[0], den, 10u128.pow(scale)), scale)
+            if q.stat == Stat::Variance {
+                fmt(divide_scaled(opened[0], den, 10u128.pow(scale)))
             } else {
-                decimal::format(decimal::sqrt_ratio_round(opened[0], den), scale)
+                fmt(decimal::sqrt_ratio_round(opened[0], den))
             }
         }
+        Stat::Gini if opened[0] == GINI_UNDEFINED => "undefined (every value is 0)".to_string(),
+        Stat::Gini => {
+            if opened[0] >= 10u128.pow(GINI_DIGITS) {
+                bail!(
+                    "result rejected: a Gini coefficient of {} is out of range",
+                    opened[0]
+                );
+            }
+            decimal::format(opened[0], GINI_DIGITS)
+        }
+        Stat::Histogram => histogram_text(q, count, opened)?,
     };
-    Ok(Answer { stat, count, text })
+    Ok(Answer {
+        stat: q.stat,
+        count,
+        text,
+    })
+}
+
+fn histogram_text(q: &Query, count: u64, opened: &[u128]) -> Result<String> {
+    // Cumulative counts #{x < e_k}, shared in Z_2^64.
+    let cum: Vec<u64> = opened.iter().map(|&c| c as u64).collect();
+    if cum.windows(2).any(|w| w[0] > w[1]) || cum.last().is_some_and(|&c| c > count) {
+        bail!("result rejected: the histogram counts are inconsistent");
+    }
+    let e = |k: usize| decimal::format(q.edges[k], q.scale);
+    let k = q.edges.len();
+    let mut parts = vec![format!("< {}: {}", e(0), cum[0])];
+    for i in 0..k - 1 {
+        parts.push(format!("[{}, {}): {}", e(i), e(i + 1), cum[i + 1] - cum[i]));
+    }
+    parts.push(format!(">= {}: {}", e(k - 1), count - cum[k - 1]));
+    Ok(parts.join(" · "))
 }
 
 /// round(v / (den · p)) without forming den · p when it would overflow.

@@ -1,12 +1,28 @@
-//! Statistic definitions: what each statistic opens, its MPC program (`program`), and how a
-//! consumer turns the opened values into the answer (`answer`). A plaintext reference over
-//! the same definitions lives in `reference` for the demo and the tests.
+//! Statistic definitions: a consumer's [`QuerySpec`] is validated into a [`Query`] against the
+//! dataset; `program` is its MPC program (what the parties compute and open to the consumer),
+//! `answer` the consumer's last step, `reference` a plaintext computation for checks.
 
 pub mod answer;
+mod division;
+mod filter;
+mod order;
 pub mod program;
 pub mod reference;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::config::{Dataset, MAX_SCALED};
+use crate::decimal::{self, Excess};
+use crate::wire::QuerySpec;
+
+pub use filter::{Filter, Op};
+
+/// Decimal places of a Gini coefficient (truncated).
+pub const GINI_DIGITS: u32 = 6;
+/// Most decimal places a quantile q may have (12, or 10 for a percentile).
+pub const QUANTILE_DIGITS: u32 = 12;
+/// Most histogram edges.
+pub const MAX_EDGES: usize = 64;
 
 /// A statistic the cluster can compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -16,15 +32,29 @@ pub enum Stat {
     Mean,
     Variance,
     Stddev,
+    Min,
+    Max,
+    Median,
+    Quantile,
+    Percentile,
+    Gini,
+    Histogram,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 5] = [
+    pub const ALL: [Stat; 12] = [
         Stat::Count,
         Stat::Sum,
         Stat::Mean,
         Stat::Variance,
         Stat::Stddev,
+        Stat::Min,
+        Stat::Max,
+        Stat::Median,
+        Stat::Quantile,
+        Stat::Percentile,
+        Stat::Gini,
+        Stat::Histogram,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +64,13 @@ impl Stat {
             Stat::Mean => "mean",
             Stat::Variance => "variance",
             Stat::Stddev => "stddev",
+            Stat::Min => "min",
+            Stat::Max => "max",
+            Stat::Median => "median",
+            Stat::Quantile => "quantile",
+            Stat::Percentile => "percentile",
+            Stat::Gini => "gini",
+            Stat::Histogram => "histogram",
         }
     }
 
@@ -50,12 +87,140 @@ impl Stat {
             }
         }
     }
+}
 
-    /// How many ring elements the statistic opens.
-    pub fn opened_len(self) -> usize {
-        match self {
+/// A quantile as an exact fraction num/den of the way from the smallest to the largest value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fraction {
+    pub num: u128,
+    pub den: u128,
+}
+
+/// A validated query: everything the parties and the consumer need, in scaled integers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub stat: Stat,
+    pub population: bool,
+    /// For `quantile` and `percentile`.
+    pub fraction: Option<Fraction>,
+    /// For `histogram`: increasing edges, scaled.
+    pub edges: Vec<u128>,
+    pub filter: Option<Filter>,
+    /// The dataset's decimal places.
+    pub scale: u32,
+}
+
+impl Query {
+    /// Validates a consumer's request against the dataset it names.
+    pub fn new(spec: &QuerySpec, ds: &Dataset) -> Result<Query> {
+        let stat = Stat::parse(&spec.stat)?;
+        let fraction = match stat {
+            Stat::Quantile | Stat::Percentile => {
+                let text = spec.param.as_deref().with_context(|| {
+                    format!(
+                        "{} needs {}",
+                        stat.name(),
+                        if stat == Stat::Quantile { "--q" } else { "--p" }
+                    )
+                })?;
+                Some(parse_fraction(stat, text)?)
+            }
+            _ if spec.param.is_some() => bail!("{} takes no --q or --p", stat.name()),
+            _ => None,
+        };
+        let edges = if stat == Stat::Histogram {
+            parse_edges(&spec.edges, ds)?
+        } else if !spec.edges.is_empty() {
+            bail!("only histogram takes --edges");
+        } else {
+            Vec::new()
+        };
+        let filter = match &spec.filter {
+            Some(text) => Some(Filter::parse(text, ds)?),
+            None => None,
+        };
+        if spec.population && !matches!(stat, Stat::Variance | Stat::Stddev) {
+            bail!("--population applies to variance and stddev only");
+        }
+        Ok(Query {
+            stat,
+            population: spec.population,
+            fraction,
+            edges,
+            filter,
+            scale: ds.scale,
+        })
+    }
+
+    /// How many values the statistic opens to the consumer.
+    pub fn opened_len(&self) -> usize {
+        match self.stat {
             Stat::Count => 0,
+            Stat::Histogram => self.edges.len(),
             _ => 1,
         }
     }
+
+    /// The fewest contributions the statistic is defined over (before `min_cohort`).
+    pub fn min_count(&self) -> u64 {
+        match self.stat {
+            Stat::Variance | Stat::Stddev if !self.population => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn parse_fraction(stat: Stat, text: &str) -> Result<Fraction> {
+    let (digits, whole) = match stat {
+        Stat::Quantile => (QUANTILE_DIGITS, 1u128),
+        _ => (QUANTILE_DIGITS - 2, 100u128),
+    };
+    let num = decimal::parse(text, digits, Excess::Reject).with_context(|| {
+        format!(
+            "{} {text:?}: expected a decimal between 0 and {whole} with at most {digits} decimal places",
+            stat.name()
+        )
+    })?;
+    let den = 10u128.pow(digits) * whole;
+    if num > den {
+        bail!("{} {text} is above {whole}", stat.name());
+    }
+    Ok(Fraction { num, den })
+}
+
+fn parse_edges(edges: &[String], ds: &Dataset) -> Result<Vec<u128>> {
+    if edges.is_empty() {
+        bail!("histogram needs --edges, e.g. --edges 0,1,10,100");
+    }
+    if edges.len() > MAX_EDGES {
+        bail!(
+            "histogram takes at most {MAX_EDGES} edges, got {}",
+            edges.len()
+        );
+    }
+    let mut out: Vec<u128> = Vec::new();
+    for e in edges {
+        let v = decimal::parse(e.trim(), ds.scale, Excess::Reject).with_context(|| {
+            format!(
+                "histogram edge {e:?}: expected a non-negative decimal with at most {} decimal places",
+                ds.scale
+            )
+        })?;
+        if v >= MAX_SCALED {
+            bail!("histogram edge {e} is too large");
+        }
+        if out.last().is_some_and(|&last| v <= last) {
+            bail!("histogram edges must increase strictly; {e} does not");
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Bits of a comparison key value · 2^ℓ + index for n values (ℓ = ⌈log2 n⌉, at least 1),
+/// with values below 2^62: the keys stay below 2^(62+ℓ), so comparisons need 63 + ℓ bits.
+pub fn key_bits(n: usize) -> (u32, u32) {
+    let l = usize::BITS - n.saturating_sub(1).leading_zeros();
+    let l = l.max(1);
+    (l, 63 + l)
 }

@@ -1,39 +1,172 @@
-//! The MPC programs of the statistics: from the stored shares of a dataset to the shares of
-//! exactly the values the statistic opens, nothing more.
+//! The MPC programs of the statistics: from the stored shares of a dataset to fresh shares of
+//! exactly the values the statistic opens to the consumer, nothing more.
 //!
-//! * `sum`, `mean`: Σx (the count n is public, so the mean n⁻¹Σx implies Σx and nothing else).
-//! * `variance`, `stddev`: V = n·Σx² − (Σx)², computed as one resharing of local cross terms
-//!   (one round, one ring element per party). V = n²·(population variance) = n(n−1)·(sample
-//!   variance), so V carries exactly the information of the variance. In Z_2^128 the
-//!   intermediate terms may wrap; V itself is exact while n·max < 2^64 (README, limits).
-//! * `count`: opens nothing; n is the number of contributions in the query's snapshot.
-//!
-//! Results are reshared (fresh components) before they leave a party.
+//! * `sum`, `mean`: Σx (the count is public, so the mean implies Σx and nothing else).
+//! * `variance`, `stddev`: V = n·Σx² − (Σx)² = n·(n − d)·variance, one resharing of local
+//!   cross terms. Intermediate terms may wrap in Z_2^128; V is exact (README, limits).
+//! * `min`, `max`, `median`, `quantile`, `percentile`: quickselect on comparison bits opened
+//!   after an oblivious shuffle (see `engine::select`); a quantile opens only the
+//!   interpolated x_lo·(den − f) + x_hi·f, never x_lo or x_hi; an even median x_lo + x_hi.
+//! * `gini`: a full oblivious sort, then Σ(2i − n − 1)·x_(i) and n·Σx stay secret; only
+//!   whether Σx = 0 (the coefficient is then undefined) and floor(10^6·G) are opened.
+//! * `histogram`: x < e_k for every value and edge in one comparison batch, summed per edge
+//!   in the arithmetic domain; the cumulative counts are opened, which is the histogram.
+//! * A filter shuffles first and opens the matching bits (see `filter`): it reveals the
+//!   number of matching contributions, which must reach `min_cohort`.
 
-use super::Stat;
+use anyhow::{bail, Result};
+
+use super::order::{at_ranks, quantile_ranks, sorted};
+use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
 use crate::engine::arith::local_cross;
-use crate::engine::{share, Result, Session, Share, Transport, Z128};
+use crate::engine::{share, unpack, z128_to_z64, Session, Share, Transport, Z128, Z64};
 
-/// Runs the program of `stat` over `values`; returns this party's shares of the opened values,
-/// freshly reshared.
+/// The value a Gini result carries when every value is 0 (the coefficient is undefined).
+pub const GINI_UNDEFINED: u128 = u128::MAX;
+
+/// What a party hands the consumer: the count computed over and its shares of the opened
+/// values.
+pub struct Output {
+    pub count: u64,
+    pub values: Vec<Share<Z128>>,
+}
+
+/// Runs the program of `q` over this party's shares `x` of a dataset.
 pub async fn run<T: Transport>(
-    session: &mut Session<T>,
-    stat: Stat,
-    values: &[Share<Z128>],
-) -> Result<Vec<Share<Z128>>> {
-    let n = Z128(values.len() as u128);
-    let out = match stat {
-        Stat::Count => return Ok(Vec::new()),
-        Stat::Sum | Stat::Mean => vec![share::sum(values)],
+    s: &mut Session<T>,
+    q: &Query,
+    mut x: Vec<Share<Z128>>,
+    min_cohort: u64,
+) -> Result<Output> {
+    if let Some(f) = &q.filter {
+        // Shuffle first: the opened bits then say how many match, not which.
+        let shuffled = s.shuffle(&[x]).await?.swap_remove(0);
+        let bits = filter::matching(s, &shuffled, f).await?;
+        let open = unpack(&s.open_bits(&bits).await?, shuffled.len());
+        x = shuffled
+            .into_iter()
+            .zip(open)
+            .filter_map(|(v, m)| m.then_some(v))
+            .collect();
+        if (x.len() as u64) < min_cohort {
+            bail!(
+                "fewer than {min_cohort} contributions match {} (min_cohort)",
+                f.describe(q.scale)
+            );
+        }
+    }
+    let n = x.len();
+    if (n as u64) < q.min_count() {
+        bail!(
+            "{} needs at least {} contributions",
+            q.stat.name(),
+            q.min_count()
+        );
+    }
+    let out: Vec<Share<Z128>> = match q.stat {
+        Stat::Count => Vec::new(),
+        Stat::Sum | Stat::Mean => vec![share::sum(&x)],
         Stat::Variance | Stat::Stddev => {
-            let s = share::sum(values);
+            let total = share::sum(&x);
             let mut t = Z128(0);
-            for x in values {
-                t += local_cross(x, x);
+            for v in &x {
+                t += local_cross(v, v);
             }
-            let v = n * t - local_cross(&s, &s);
-            return session.reshare_products(vec![v]).await;
+            let v = Z128(n as u128) * t - local_cross(&total, &total);
+            let values = s.reshare_products(vec![v]).await?;
+            return Ok(Output {
+                count: n as u64,
+                values,
+            });
+        }
+        Stat::Min => at_ranks(s, &x, &[0]).await?,
+        Stat::Max => at_ranks(s, &x, &[n - 1]).await?,
+        Stat::Median if n % 2 == 1 => at_ranks(s, &x, &[n / 2]).await?,
+        Stat::Median => {
+            let v = at_ranks(s, &x, &[n / 2 - 1, n / 2]).await?;
+            vec![v[0].add(v[1])]
+        }
+        Stat::Quantile | Stat::Percentile => {
+            let f = q.fraction.expect("validated");
+            let (lo, hi, frac) = quantile_ranks(n, f);
+            let v = at_ranks(s, &x, &[lo, hi]).await?;
+            vec![v[0]
+                .mul_public(Z128(f.den - frac))
+                .add(v[1].mul_public(Z128(frac)))]
+        }
+        Stat::Gini => gini(s, &x).await?,
+        Stat::Histogram => {
+            let values = histogram(s, &x, &q.edges).await?;
+            return Ok(Output {
+                count: n as u64,
+                values,
+            });
         }
     };
-    session.reshare(&out).await
+    let values = s.reshare(&out).await?;
+    Ok(Output {
+        count: n as u64,
+        values,
+    })
+}
+
+async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec<Share<Z128>>> {
+    let n = x.len();
+    let me = s.id();
+    let (l, _) = key_bits(n);
+    // 10·n·Σx < 10·n²·2^62 must stay below 2^(bits − 1).
+    let bits = 67 + 2 * l;
+    if bits > 128 {
+        bail!("gini over {n} contributions is beyond the 128-bit ring");
+    }
+    let sorted = sorted(s, x).await?;
+    let total = share::sum(&sorted);
+    let zero = s.is_zero(&[total], 63 + l).await?;
+    if unpack(&s.open_bits(&zero).await?, 1)[0] {
+        return Ok(vec![Share::default().add_public(me, Z128(GINI_UNDEFINED))]);
+    }
+    let mut num = Share::<Z128>::default();
+    for (i, v) in sorted.iter().enumerate() {
+        let c = 2 * (i as i128 + 1) - n as i128 - 1;
+        num = num.add(v.mul_public(Z128(c as u128)));
+    }
+    let den = total.mul_public(Z128(n as u128));
+    let q = division::decimal_quotient(s, num, den, GINI_DIGITS, bits).await?;
+    Ok(vec![q])
+}
+
+/// Cumulative counts #{x < e_k}, reshared in Z_2^64 and carried in Z_2^128 components (the
+/// consumer reduces them mod 2^64).
+async fn histogram<T: Transport>(
+    s: &mut Session<T>,
+    x: &[Share<Z128>],
+    edges: &[u128],
+) -> Result<Vec<Share<Z128>>> {
+    let me = s.id();
+    let n = x.len();
+    let x64: Vec<Share<Z64>> = x
+        .iter()
+        .map(|v| Share {
+            a: z128_to_z64(v.a),
+            b: z128_to_z64(v.b),
+        })
+        .collect();
+    let mut diffs = Vec::with_capacity(n * edges.len());
+    for &e in edges {
+        diffs.extend(x64.iter().map(|v| v.add_public(me, Z64(0) - Z64(e as u64))));
+    }
+    // Values and edges are below 2^62, so x − e is negative exactly when x < e.
+    let below = s.msb(&diffs, 64).await?;
+    let mut counts = Vec::with_capacity(edges.len());
+    for k in 0..edges.len() {
+        counts.push(s.b2a_sum::<Z64>(&below.slice(k * n, n)?).await?);
+    }
+    let counts = s.reshare(&counts).await?;
+    Ok(counts
+        .iter()
+        .map(|c| Share {
+            a: Z128(u128::from(c.a.0)),
+            b: Z128(u128::from(c.b.0)),
+        })
+        .collect())
 }

@@ -1,76 +1,197 @@
-//! Plaintext reference of every statistic, computed independently of the MPC formulas with
+//! Plaintext reference of every statistic, computed directly from the values with
 //! arbitrary-precision integers, then printed by the same `answer::finish`. The demo and the
 //! tests compare each MPC answer with it.
 
 use anyhow::{bail, Result};
-use num_bigint::{BigInt, BigUint};
-use num_traits::ToPrimitive;
+use num_bigint::BigInt;
+use num_traits::{ToPrimitive, Zero};
 
 use super::answer::{finish, Answer};
-use super::Stat;
+use super::order::quantile_ranks;
+use super::program::GINI_UNDEFINED;
+use super::{Query, Stat, GINI_DIGITS};
 
-/// The values `stat` would open over the plaintext `values` (scaled integers).
-pub fn opened(stat: Stat, values: &[u128]) -> Result<Vec<u128>> {
-    let n = BigInt::from(values.len());
+fn small(v: BigInt) -> Result<u128> {
+    match v.to_u128() {
+        Some(x) => Ok(x),
+        None => bail!("plaintext result {v} does not fit in 128 bits"),
+    }
+}
+
+/// The values `q` opens over the plaintext `values` (already filtered), scaled integers.
+pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
+    let n = values.len();
+    let big_n = BigInt::from(n);
     let sum: BigInt = values.iter().map(|&v| BigInt::from(v)).sum();
-    let big = |v: BigInt| -> Result<u128> {
-        match v.to_u128() {
-            Some(x) => Ok(x),
-            None => bail!("plaintext result {v} does not fit in 128 bits"),
-        }
-    };
-    Ok(match stat {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    Ok(match q.stat {
         Stat::Count => vec![],
-        Stat::Sum | Stat::Mean => vec![big(sum)?],
+        Stat::Sum | Stat::Mean => vec![small(sum)?],
         Stat::Variance | Stat::Stddev => {
-            if values.is_empty() {
-                return Ok(vec![0]);
-            }
             // Two-pass: n·Σx² − (Σx)² = Σ (n·x − Σx)² / n, exactly.
             let sq: BigInt = values
                 .iter()
                 .map(|&v| {
-                    let d = &n * BigInt::from(v) - &sum;
+                    let d = &big_n * BigInt::from(v) - &sum;
                     &d * &d
                 })
                 .sum();
-            let v: BigUint = (sq / &n).to_biguint().unwrap_or_default();
-            vec![big(BigInt::from(v))?]
+            vec![small(sq / &big_n)?]
         }
+        Stat::Min => vec![sorted[0]],
+        Stat::Max => vec![sorted[n - 1]],
+        Stat::Median if n % 2 == 1 => vec![sorted[n / 2]],
+        Stat::Median => vec![sorted[n / 2 - 1] + sorted[n / 2]],
+        Stat::Quantile | Stat::Percentile => {
+            let f = q.fraction.expect("validated");
+            let (lo, hi, frac) = quantile_ranks(n, f);
+            let v = BigInt::from(sorted[lo]) * BigInt::from(f.den - frac)
+                + BigInt::from(sorted[hi]) * BigInt::from(frac);
+            vec![small(v)?]
+        }
+        Stat::Gini => {
+            if sum.is_zero() {
+                vec![GINI_UNDEFINED]
+            } else {
+                let num: BigInt = sorted
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        BigInt::from(2 * (i as i128 + 1) - n as i128 - 1) * BigInt::from(v)
+                    })
+                    .sum();
+                let scaled = num * BigInt::from(10u64.pow(GINI_DIGITS));
+                vec![small(scaled / (&big_n * &sum))?]
+            }
+        }
+        Stat::Histogram => q
+            .edges
+            .iter()
+            .map(|&e| values.iter().filter(|&&v| v < e).count() as u128)
+            .collect(),
     })
 }
 
 /// The answer over the plaintext values, as the consumer would print it.
-pub fn answer(stat: Stat, population: bool, scale: u32, values: &[u128]) -> Result<Answer> {
-    finish(
-        stat,
-        population,
-        values.len() as u64,
-        scale,
-        &opened(stat, values)?,
-    )
+pub fn answer(q: &Query, values: &[u128]) -> Result<Answer> {
+    let kept: Vec<u128> = match &q.filter {
+        Some(f) => values
+            .iter()
+            .copied()
+            .filter(|&v| f.op.holds(v, f.threshold))
+            .collect(),
+        None => values.to_vec(),
+    };
+    finish(q, kept.len() as u64, &opened(q, &kept)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Dataset, ProofPolicy};
+    use crate::wire::QuerySpec;
 
-    fn ans(stat: Stat, population: bool, scale: u32, values: &[u128]) -> String {
-        answer(stat, population, scale, values).unwrap().text
+    fn ds(scale: u32) -> Dataset {
+        Dataset {
+            name: "d".into(),
+            description: String::new(),
+            scale,
+            max: "1000000".into(),
+            min_cohort: 1,
+            proof: ProofPolicy::None,
+        }
+    }
+
+    fn ans(spec: QuerySpec, scale: u32, values: &[u128]) -> String {
+        let q = Query::new(&spec, &ds(scale)).unwrap();
+        answer(&q, values).unwrap().text
+    }
+
+    fn spec(stat: &str) -> QuerySpec {
+        QuerySpec::new("d", stat)
     }
 
     #[test]
     fn matches_python_statistics() {
         // statistics.variance([1, 2, 3, 4]) == 1.6666…, pvariance == 1.25,
-        // stdev == 1.2909944…, pstdev == 1.1180339…, mean == 2.5
+        // stdev == 1.2909944…, pstdev == 1.1180339…, mean == 2.5, median == 2.5
         let v = [100, 200, 300, 400]; // scale 2
-        assert_eq!(ans(Stat::Count, false, 2, &v), "4");
-        assert_eq!(ans(Stat::Sum, false, 2, &v), "10.00");
-        assert_eq!(ans(Stat::Mean, false, 2, &v), "2.50");
-        assert_eq!(ans(Stat::Variance, false, 2, &v), "1.67");
-        assert_eq!(ans(Stat::Variance, true, 2, &v), "1.25");
-        assert_eq!(ans(Stat::Stddev, false, 2, &v), "1.29");
-        assert_eq!(ans(Stat::Stddev, true, 2, &v), "1.12");
+        let pop = |stat: &str| QuerySpec {
+            population: true,
+            ..spec(stat)
+        };
+        assert_eq!(ans(spec("count"), 2, &v), "4");
+        assert_eq!(ans(spec("sum"), 2, &v), "10.00");
+        assert_eq!(ans(spec("mean"), 2, &v), "2.50");
+        assert_eq!(ans(spec("variance"), 2, &v), "1.67");
+        assert_eq!(ans(pop("variance"), 2, &v), "1.25");
+        assert_eq!(ans(spec("stddev"), 2, &v), "1.29");
+        assert_eq!(ans(pop("stddev"), 2, &v), "1.12");
+        assert_eq!(ans(spec("median"), 2, &v), "2.50");
+        assert_eq!(ans(spec("median"), 2, &v[..3]), "2.00");
+        assert_eq!(ans(spec("min"), 2, &v), "1.00");
+        assert_eq!(ans(spec("max"), 2, &v), "4.00");
+    }
+
+    #[test]
+    fn quantiles_match_numpy_linear() {
+        // numpy.percentile([1, 2, 3, 4], 90) == 3.7; ([1, 2, 3, 4], 25) == 1.75;
+        // numpy.quantile([10, 20], 0.333) == 13.33
+        let v = [100, 200, 300, 400];
+        let with = |stat: &str, p: &str| QuerySpec {
+            param: Some(p.into()),
+            ..spec(stat)
+        };
+        assert_eq!(ans(with("percentile", "90"), 2, &v), "3.70");
+        assert_eq!(ans(with("percentile", "25"), 2, &v), "1.75");
+        assert_eq!(ans(with("quantile", "0.9"), 2, &v), "3.70");
+        assert_eq!(ans(with("quantile", "0"), 2, &v), "1.00");
+        assert_eq!(ans(with("quantile", "1"), 2, &v), "4.00");
+        assert_eq!(ans(with("quantile", "0.333"), 2, &[1000, 2000]), "13.33");
+        let bad = Query::new(&with("quantile", "1.5"), &ds(2));
+        assert!(bad.is_err());
+        assert!(Query::new(&spec("quantile"), &ds(2)).is_err());
+    }
+
+    #[test]
+    fn gini_and_histogram() {
+        // Gini of [1, 2, 3, 4]: Σ(2i − n − 1)x = −3·1 − 1·2 + 1·3 + 3·4 = 10; 10 / (4·10) = 0.25
+        assert_eq!(ans(spec("gini"), 0, &[1, 2, 3, 4]), "0.250000");
+        assert_eq!(ans(spec("gini"), 0, &[5, 5, 5]), "0.000000");
+        assert_eq!(
+            ans(spec("gini"), 0, &[0, 0, 0]),
+            "undefined (every value is 0)"
+        );
+        // One holder of everything among 3: G = (n − 1)/n = 0.666666…
+        assert_eq!(ans(spec("gini"), 0, &[0, 0, 9]), "0.666666");
+        let h = QuerySpec {
+            edges: vec!["0".into(), "1".into(), "10".into()],
+            ..spec("histogram")
+        };
+        assert_eq!(
+            ans(h, 0, &[0, 0, 1, 5, 10, 11]),
+            "< 0: 0 · [0, 1): 2 · [1, 10): 2 · >= 10: 2"
+        );
+    }
+
+    #[test]
+    fn filters() {
+        let f = |stat: &str, w: &str| QuerySpec {
+            filter: Some(w.into()),
+            ..spec(stat)
+        };
+        let v = [0, 50, 100, 150, 200];
+        assert_eq!(ans(f("count", ">= 1"), 2, &v), "3");
+        assert_eq!(ans(f("count", "> 1"), 2, &v), "2");
+        assert_eq!(ans(f("count", "< 1"), 2, &v), "2");
+        assert_eq!(ans(f("count", "<= 1"), 2, &v), "3");
+        assert_eq!(ans(f("count", "== 1"), 2, &v), "1");
+        assert_eq!(ans(f("count", "!= 1"), 2, &v), "4");
+        assert_eq!(ans(f("sum", ">= 1"), 2, &v), "4.50");
+        for bad in ["", ">=", "~ 1", ">= -1", ">= 1.234"] {
+            assert!(Query::new(&f("count", bad), &ds(2)).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -80,15 +201,28 @@ mod tests {
         let v: Vec<u128> = (0..1000)
             .map(|i| if i % 2 == 0 { 0 } else { max })
             .collect();
-        // population variance = max²/4 → printed in units²: 2.5e11
-        assert_eq!(ans(Stat::Variance, true, 8, &v), "250000000000.00000000");
-        assert_eq!(ans(Stat::Stddev, true, 8, &v), "500000.00000000");
-        assert_eq!(ans(Stat::Mean, true, 8, &v), "500000.00000000");
+        let pop = |stat: &str| QuerySpec {
+            population: true,
+            ..spec(stat)
+        };
+        assert_eq!(ans(pop("variance"), 8, &v), "250000000000.00000000");
+        assert_eq!(ans(pop("stddev"), 8, &v), "500000.00000000");
+        assert_eq!(ans(spec("mean"), 8, &v), "500000.00000000");
+        assert_eq!(ans(spec("gini"), 8, &v), "0.500000");
     }
 
     #[test]
     fn sample_variance_needs_two() {
-        assert!(answer(Stat::Variance, false, 2, &[5]).is_err());
-        assert_eq!(ans(Stat::Variance, true, 2, &[5]), "0.00");
+        let q = Query::new(&spec("variance"), &ds(2)).unwrap();
+        assert!(answer(&q, &[5]).is_err());
+        let q = Query::new(
+            &QuerySpec {
+                population: true,
+                ..spec("variance")
+            },
+            &ds(2),
+        )
+        .unwrap();
+        assert_eq!(answer(&q, &[5]).unwrap().text, "0.00");
     }
 }

@@ -1,0 +1,134 @@
+// Each bench binary uses a different part of this module.
+#![allow(dead_code)]
+
+//! Shared bench harness: three parties in one process over real QUIC on loopback, each with
+//! its own endpoint, identity and mesh, exactly as deployed parties connect.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mpcstats::engine::{Counters, Session};
+use mpcstats::net::endpoint::{peer_pin, server_endpoint};
+use mpcstats::net::identity::Identity;
+use mpcstats::net::mesh::{Mesh, PeerInfo};
+use mpcstats::net::session::QuicTransport;
+use rand::SeedableRng;
+
+pub async fn meshes() -> Vec<Arc<Mesh>> {
+    let ids: Vec<Identity> = (0..3)
+        .map(|i| Identity::generate(&format!("party{i}")).unwrap())
+        .collect();
+    let pins: Vec<_> = ids.iter().map(|i| i.pin()).collect();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let eps: Vec<_> = (0..3)
+        .map(|i| {
+            let others = (0..3).filter(|&j| j != i).map(|j| pins[j]).collect();
+            server_endpoint(any, &ids[i], others).unwrap()
+        })
+        .collect();
+    let peers: [PeerInfo; 3] = std::array::from_fn(|j| PeerInfo {
+        addr: eps[j].local_addr().unwrap(),
+        pin: pins[j],
+    });
+    let mut out = Vec::new();
+    for (i, (ep, id)) in eps.into_iter().zip(ids).enumerate() {
+        let mesh = Mesh::start(i, ep.clone(), Arc::new(id), peers);
+        let m = mesh.clone();
+        let pins = pins.clone();
+        tokio::spawn(async move {
+            while let Some(inc) = ep.accept().await {
+                if let Ok(conn) = inc.await {
+                    if let Some(j) = (0..3).find(|&j| peer_pin(&conn) == Some(pins[j])) {
+                        m.add_incoming(j, conn);
+                    }
+                }
+            }
+        });
+        out.push(mesh);
+    }
+    out
+}
+
+/// What one party measured: wall time of `f` and the counters it added.
+pub struct Measured<O> {
+    pub out: O,
+    pub time: Duration,
+    pub cost: Counters,
+}
+
+/// Runs `f` as all three parties in a fresh MPC session; returns each party's measurement
+/// (excluding session setup).
+pub async fn run3<F, Fut, O>(meshes: &[Arc<Mesh>], session: [u8; 16], f: F) -> Vec<Measured<O>>
+where
+    F: Fn(usize, Session<QuicTransport>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = (Session<QuicTransport>, O)> + Send + 'static,
+    O: Send + 'static,
+{
+    let tasks: Vec<_> = meshes
+        .iter()
+        .enumerate()
+        .map(|(i, mesh)| {
+            let mesh = mesh.clone();
+            let f = f.clone();
+            tokio::spawn(async move {
+                let t = mesh
+                    .session(session, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(i as u64);
+                let s = Session::start(i, t, &mut rng).await.unwrap();
+                let before = s.counters();
+                let start = Instant::now();
+                let (s, out) = f(i, s).await;
+                let time = start.elapsed();
+                let after = s.counters();
+                Measured {
+                    out,
+                    time,
+                    cost: Counters {
+                        rounds: after.rounds - before.rounds,
+                        bytes_sent: after.bytes_sent - before.bytes_sent,
+                        bytes_received: after.bytes_received - before.bytes_received,
+                    },
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// One line per measurement: the slowest party's time, rounds and the most bytes any party sent.
+pub fn report<O>(label: &str, m: &[Measured<O>]) -> (Duration, u64, u64) {
+    let time = m.iter().map(|x| x.time).max().unwrap_or_default();
+    let rounds = m.iter().map(|x| x.cost.rounds).max().unwrap_or(0);
+    let bytes = m.iter().map(|x| x.cost.bytes_sent).max().unwrap_or(0);
+    println!(
+        "{label:<34} {:>10.1} ms {:>6} rounds {:>10.2} MB sent per party",
+        time.as_secs_f64() * 1e3,
+        rounds,
+        bytes as f64 / 1e6
+    );
+    (time, rounds, bytes)
+}
+
+/// The three pairs of a deterministic sharing of `values` (bench data only).
+pub fn share_values(
+    values: &[u128],
+    seed: u64,
+) -> [Vec<mpcstats::engine::Share<mpcstats::engine::Z128>>; 3] {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut out: [Vec<_>; 3] = Default::default();
+    for &v in values {
+        let p = mpcstats::engine::split(mpcstats::engine::Z128(v), &mut rng);
+        for i in 0..3 {
+            out[i].push(p[i]);
+        }
+    }
+    out
+}

@@ -1,0 +1,91 @@
+//! Statistics benchmark over real QUIC on loopback: median, max, gini and a 10-bucket
+//! histogram for n = 10^4, 10^5, 10^6 (three parties in one process). Prints time, rounds
+//! and bytes sent per party.
+//!
+//! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{meshes, report, run3, share_values};
+use mpcstats::config::{Dataset, ProofPolicy};
+use mpcstats::stats::{program, reference, Query};
+use mpcstats::wire::QuerySpec;
+use rand::{Rng, SeedableRng};
+
+fn main() {
+    let sizes: Vec<usize> = {
+        let given: Vec<usize> = std::env::args()
+            .skip(1)
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if given.is_empty() {
+            vec![10_000, 100_000, 1_000_000]
+        } else {
+            given
+        }
+    };
+    let ds = Dataset {
+        name: "bench".into(),
+        description: String::new(),
+        scale: 8,
+        max: "1000000".into(),
+        min_cohort: 5,
+        proof: ProofPolicy::None,
+    };
+    let specs = {
+        let q = |s: &str| QuerySpec::new("bench", s);
+        vec![
+            q("median"),
+            q("max"),
+            q("gini"),
+            QuerySpec {
+                edges: (0..10)
+                    .map(|k| (10u64.pow(k / 2) * if k % 2 == 0 { 1 } else { 3 }).to_string())
+                    .collect(),
+                ..q("histogram")
+            },
+        ]
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let m = meshes().await;
+        let mut session = 0u8;
+        for n in sizes {
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(n as u64);
+            let values: Vec<u128> = (0..n)
+                .map(|_| rng.gen_range(0..=100_000_000_000_000u128))
+                .collect();
+            let shares = Arc::new(share_values(&values, 7));
+            println!("n = {n}");
+            for spec in &specs {
+                let q = Arc::new(Query::new(spec, &ds).unwrap());
+                session += 1;
+                let shares = shares.clone();
+                let qq = q.clone();
+                let r = run3(&m, [session; 16], move |i, mut s| {
+                    let x = shares[i].clone();
+                    let q = qq.clone();
+                    async move {
+                        let out = program::run(&mut s, &q, x, 5).await.unwrap();
+                        (s, out.values)
+                    }
+                })
+                .await;
+                report(&format!("  {}", spec.stat), &r);
+                // Check the result against plaintext, so a fast wrong answer cannot pass.
+                let pairs: [mpcstats::engine::Share<mpcstats::engine::Z128>; 3] =
+                    std::array::from_fn(|i| r[i].out.first().copied().unwrap_or_default());
+                let opened = mpcstats::engine::reconstruct(&pairs).unwrap().0;
+                let want = reference::opened(&q, &values).unwrap();
+                let got = if spec.stat == "histogram" {
+                    opened as u64 as u128
+                } else {
+                    opened
+                };
+                assert_eq!(got, want[0], "{} over {n} values", spec.stat);
+            }
+        }
+    });
+}
