@@ -6,6 +6,8 @@
 //!   randomness, vectorised arithmetic, all over an abstract [`engine::Transport`]. No I/O.
 //! * [`net`] — QUIC (quinn) endpoints with certificate pinning, length-limited bincode frames,
 //!   the party mesh, and the QUIC implementation of the engine transport.
+//! * [`oracle`] — the TLS oracle: TLS 1.3 record and handshake checks, the notary's signed
+//!   attestation, proof files, and the local test exchange.
 //! * [`stats`] — statistic definitions, their MPC programs and the consumer's final step.
 //! * [`store`] — the SQLite stores of the parties and the coordinator.
 //! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
@@ -17,6 +19,7 @@ pub mod config;
 pub mod decimal;
 pub mod engine;
 pub mod net;
+pub mod oracle;
 pub mod roles;
 pub mod stats;
 pub mod store;
