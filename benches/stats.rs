@@ -33,6 +33,7 @@ fn main() {
         max: "1000000".into(),
         min_cohort: 5,
         proof: ProofPolicy::None,
+        template: None,
     };
     let specs = {
         let q = |s: &str| QuerySpec::new("bench", s);

@@ -40,6 +40,9 @@ pub struct Cluster {
 pub struct Server {
     pub addr: SocketAddr,
     pub pin: String,
+    /// The notary only: its Ed25519 attestation public key (hex, 32 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_key: Option<String>,
 }
 
 /// Admission limits enforced by the coordinator.
@@ -70,6 +73,9 @@ impl Default for Limits {
 pub enum ProofPolicy {
     /// Values are taken on the provider's word (for trying a cluster out).
     None,
+    /// Values must come from an HTTPS response proven through the cluster's notary and
+    /// matching the dataset's `template`.
+    Tls,
 }
 
 /// One dataset: what a value means and the rules a contribution and a query must meet.
@@ -87,6 +93,9 @@ pub struct Dataset {
     #[serde(default = "default_min_cohort")]
     pub min_cohort: u64,
     pub proof: ProofPolicy,
+    /// For proof policy `tls`: which server, request and JSON field the value comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::oracle::template::Template>,
 }
 
 fn default_min_cohort() -> u64 {
@@ -180,6 +189,24 @@ impl Cluster {
             if d.min_cohort < 1 {
                 bail!("dataset {}: min_cohort must be at least 1", d.name);
             }
+            match (d.proof, &d.template) {
+                (ProofPolicy::Tls, None) => {
+                    bail!(
+                        "dataset {}: proof policy \"tls\" needs a [dataset.template]",
+                        d.name
+                    )
+                }
+                (ProofPolicy::None, Some(_)) => {
+                    bail!("dataset {}: a template needs proof policy \"tls\"", d.name)
+                }
+                (ProofPolicy::Tls, Some(t)) => t
+                    .validate(d.scale)
+                    .with_context(|| format!("dataset {}: bad template", d.name))?,
+                (ProofPolicy::None, None) => {}
+            }
+        }
+        if self.datasets.iter().any(|d| d.proof == ProofPolicy::Tls) {
+            self.notary_key()?;
         }
         Ok(())
     }
@@ -214,6 +241,19 @@ impl Cluster {
 
     pub fn party_pin(&self, id: usize) -> Pin {
         pin_from_hex(&self.parties[id].pin).expect("validated")
+    }
+
+    /// The notary's attestation public key.
+    pub fn notary_key(&self) -> Result<[u8; 32]> {
+        let hex_key = self
+            .notary
+            .attestation_key
+            .as_deref()
+            .context("the cluster file has no notary attestation_key")?;
+        let bytes = hex::decode(hex_key).context("notary attestation_key is not hex")?;
+        bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("notary attestation_key must be 32 bytes"))
     }
 
     pub fn party_pins(&self) -> [Pin; 3] {

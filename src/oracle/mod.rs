@@ -24,6 +24,7 @@ pub mod exchange;
 pub mod handshake;
 pub mod proof;
 pub mod prover;
+pub mod template;
 pub mod tls13;
 
 #[cfg(test)]

@@ -84,11 +84,13 @@ impl LocalCluster {
             coordinator: Server {
                 addr: coord_ep.local_addr()?,
                 pin: pins[0].clone(),
+                attestation_key: None,
             },
             parties: Vec::new(),
             notary: Server {
                 addr: "127.0.0.1:9".parse()?,
                 pin: pins[4].clone(),
+                attestation_key: None,
             },
             limits: Limits {
                 requests_per_minute: 1_000_000,
@@ -102,6 +104,7 @@ impl LocalCluster {
             .map(|i| Server {
                 addr: any,
                 pin: pins[1 + i].clone(),
+                attestation_key: None,
             })
             .collect();
         let mut party_eps = Vec::new();
@@ -110,6 +113,7 @@ impl LocalCluster {
             cluster.parties.push(Server {
                 addr: ep.local_addr()?,
                 pin: pins[1 + i].clone(),
+                attestation_key: None,
             });
             party_eps.push(ep);
         }

@@ -57,6 +57,7 @@ pub fn example_dataset() -> Dataset {
         max: "1000000".into(),
         min_cohort: DEFAULT_MIN_COHORT,
         proof: ProofPolicy::None,
+        template: None,
     }
 }
 
@@ -92,6 +93,7 @@ pub fn run(args: Args) -> Result<()> {
     let server = |addr, pin: &String| Server {
         addr,
         pin: pin.clone(),
+        attestation_key: None,
     };
     let cluster = Cluster {
         coordinator: server(args.coordinator, &pins[0]),

@@ -100,6 +100,7 @@ mod tests {
             max: "1000000".into(),
             min_cohort: 1,
             proof: ProofPolicy::None,
+            template: None,
         }
     }
 
