@@ -27,6 +27,10 @@ enum Command {
     Coordinator(roles::coordinator::Args),
     /// Run computation party N (0, 1 or 2): stores shares and computes in MPC.
     Party(roles::party::Args),
+    /// Run the TLS notary: relays provers' HTTPS sessions and attests the server's identity.
+    Notary(roles::notary::Args),
+    /// Fetch a value over HTTPS through the notary and write a private proof file.
+    Prove(roles::prove::Args),
     /// Contribute a private value to a dataset (secret-shared to the three parties).
     Share(roles::share::Args),
     /// Ask for a statistic over a dataset; prints exactly that statistic.
@@ -37,7 +41,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let server = matches!(cli.command, Command::Coordinator(_) | Command::Party(_));
+    let server = matches!(
+        cli.command,
+        Command::Coordinator(_) | Command::Party(_) | Command::Notary(_)
+    );
     roles::logging::init(server);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -52,6 +59,8 @@ fn main() -> ExitCode {
             Command::Init(a) => roles::init::run(a),
             Command::Coordinator(a) => roles::coordinator::run(cluster.as_deref(), a).await,
             Command::Party(a) => roles::party::run(cluster.as_deref(), a).await,
+            Command::Notary(a) => roles::notary::run(cluster.as_deref(), a).await,
+            Command::Prove(a) => roles::prove::run(cluster.as_deref(), a).await,
             Command::Share(a) => roles::share::run(cluster.as_deref(), a).await,
             Command::Query(a) => roles::query::run(cluster.as_deref(), a).await,
             Command::Demo(a) => roles::demo::run(a).await,

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oracle::attestation::SignedAttestation;
+
 /// A 16-byte identifier (contribution or query session), random.
 pub type Id = [u8; 16];
 /// A 32-byte single-use secret handed to a client by the coordinator.
@@ -58,6 +60,12 @@ impl QuerySpec {
 pub enum ToCoordinator {
     /// A provider wants to contribute one value to `dataset`.
     ShareIntent { dataset: String },
+    /// A provider wants to contribute a proven value; the coordinator checks the attestation
+    /// (signature, server, age, single use) before anything else happens.
+    ProvenIntent {
+        dataset: String,
+        attestation: SignedAttestation,
+    },
     /// A consumer asks for a statistic.
     Query(QuerySpec),
     /// Cluster status (contributions per dataset, party reachability).
@@ -151,6 +159,27 @@ pub enum ToParty {
     },
     /// A consumer fetches this party's result pairs of a query session.
     FetchResult { session: Id, ticket: Ticket },
+    /// A provider's proven contribution for party i: the public session data and this
+    /// party's pair of XOR shares of each AES key.
+    SubmitProven(Box<ProvenSubmission>),
+}
+
+/// Everything a party needs to check a proven contribution. The AES keys travel only as
+/// XOR-replicated shares: party i receives (k_i, k_{i+1}) of k = k_0 ⊕ k_1 ⊕ k_2.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ProvenSubmission {
+    pub contribution: Id,
+    pub ticket: Ticket,
+    pub attestation: SignedAttestation,
+    /// Application-data records, whole, in order, as attested.
+    pub client_records: Vec<Vec<u8>>,
+    pub server_records: Vec<Vec<u8>>,
+    pub client_iv: [u8; 12],
+    pub server_iv: [u8; 12],
+    /// The value's text in the server's application data: start and end offsets.
+    pub value: (u64, u64),
+    pub client_key: ([u8; 16], [u8; 16]),
+    pub server_key: ([u8; 16], [u8; 16]),
 }
 
 /// Party → client.
@@ -167,4 +196,16 @@ pub enum FromParty {
     Refused {
         reason: String,
     },
+}
+
+impl std::fmt::Debug for ProvenSubmission {
+    /// Never prints key shares.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvenSubmission")
+            .field("contribution", &short(&self.contribution))
+            .field("client_records", &self.client_records.len())
+            .field("server_records", &self.server_records.len())
+            .field("value", &self.value)
+            .finish_non_exhaustive()
+    }
 }

@@ -14,14 +14,18 @@
 //!   application-data decryption the parties run in MPC.
 //! * [`prover`] — the prover's rustls client config, a `KeyLog` capturing the secrets, and the
 //!   recording stream wrapper the notary relays through.
+//! * [`mpc`] — the one exception to "no MPC" below: the parties' MPC check of a proven
+//!   session (AES-GCM on shared keys, request and response checks, the value's share).
 //! * [`exchange`] — a local HTTPS exchange API with its own CA (tests, demo, example).
 //!
 //! Must not hold: QUIC, role orchestration, MPC. Trusts nothing it is handed: every parser
 //! refuses malformed input with an error that names the failed check.
 
+pub mod admit;
 pub mod attestation;
 pub mod exchange;
 pub mod handshake;
+pub mod mpc;
 pub mod proof;
 pub mod prover;
 pub mod template;

@@ -13,9 +13,12 @@ use crate::engine::{share, Share, Z128};
 use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::Pin;
+use crate::oracle::proof::Proof;
 use crate::stats::answer::{finish, Answer};
 use crate::stats::Query;
-use crate::wire::{FromCoordinator, FromParty, Id, QuerySpec, ToCoordinator, ToParty};
+use crate::wire::{
+    FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, ToCoordinator, ToParty,
+};
 
 /// Default bound on waiting for any one answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -96,21 +99,63 @@ impl Client {
     pub async fn share(&self, dataset: &str, value: &str) -> Result<Admission> {
         let ds = self.cluster.dataset(dataset)?;
         if ds.proof != ProofPolicy::None {
-            bail!("dataset {dataset} needs a proof; unproven sharing is for proof policy \"none\"");
+            bail!("dataset {dataset} takes proven contributions only: run `mpcstats prove`, then `mpcstats share --proof`");
         }
         let v = ds.parse_value(value)?;
         let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
         let pairs: [Share<Z128>; 3] = share::split(Z128(v), &mut rng);
+        let intent = ToCoordinator::ShareIntent {
+            dataset: dataset.into(),
+        };
+        self.contribute(intent, |i, contribution, ticket| ToParty::Submit {
+            contribution,
+            ticket,
+            a: pairs[i].a.0,
+            b: pairs[i].b.0,
+        })
+        .await
+    }
+
+    /// Submits a proof: the attestation and the records in the clear to the coordinator and
+    /// the parties, each AES key only as XOR-replicated shares (party i gets (k_i, k_{i+1})).
+    pub async fn share_proof(&self, dataset: &str, proof: &Proof) -> Result<Admission> {
+        let ds = self.cluster.dataset(dataset)?;
+        if ds.proof != ProofPolicy::Tls {
+            bail!("dataset {dataset} takes unproven values; use share --value");
+        }
+        let value = (proof.declaration.value.start, proof.declaration.value.end);
+        let client = xor_split(proof.client_keys.key);
+        let server = xor_split(proof.server_keys.key);
+        let intent = ToCoordinator::ProvenIntent {
+            dataset: dataset.into(),
+            attestation: proof.attestation.clone(),
+        };
+        self.contribute(intent, |i, contribution, ticket| {
+            ToParty::SubmitProven(Box::new(ProvenSubmission {
+                contribution,
+                ticket,
+                attestation: proof.attestation.clone(),
+                client_records: proof.client_records.clone(),
+                server_records: proof.server_records.clone(),
+                client_iv: proof.client_keys.iv,
+                server_iv: proof.server_keys.iv,
+                value,
+                client_key: (client[i], client[(i + 1) % 3]),
+                server_key: (server[i], server[(i + 1) % 3]),
+            }))
+        })
+        .await
+    }
+
+    /// The admission protocol: intent to the coordinator, a message per party with the
+    /// ticket, then the coordinator's decision.
+    async fn contribute(
+        &self,
+        intent: ToCoordinator,
+        to_party: impl Fn(usize, Id, Ticket) -> ToParty,
+    ) -> Result<Admission> {
         let (_send, mut recv, first) = self
-            .timed(
-                "coordinator",
-                call(
-                    &self.coordinator,
-                    &ToCoordinator::ShareIntent {
-                        dataset: dataset.into(),
-                    },
-                ),
-            )
+            .timed("coordinator", call(&self.coordinator, &intent))
             .await
             .context("the coordinator did not take the contribution")?;
         let (contribution, ticket) = match first {
@@ -121,13 +166,8 @@ impl Client {
             FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
-        let submits = pairs.iter().enumerate().map(|(i, s)| {
-            let msg = ToParty::Submit {
-                contribution,
-                ticket,
-                a: s.a.0,
-                b: s.b.0,
-            };
+        let submits = (0..3).map(|i| {
+            let msg = to_party(i, contribution, ticket);
             async move {
                 let (_s, _r, resp) = self
                     .timed(
@@ -245,4 +285,15 @@ async fn reach(
         Ok(r) => r.with_context(|| format!("cannot reach {what} at {addr}")),
         Err(_) => bail!("cannot reach {what} at {addr}: no answer within 10 s"),
     }
+}
+
+/// Three random XOR shares of a 16-byte key: k = s_0 ⊕ s_1 ⊕ s_2.
+fn xor_split(key: [u8; 16]) -> [[u8; 16]; 3] {
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let mut s0 = [0u8; 16];
+    let mut s1 = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rng, &mut s0);
+    rand::RngCore::fill_bytes(&mut rng, &mut s1);
+    let s2: [u8; 16] = std::array::from_fn(|j| key[j] ^ s0[j] ^ s1[j]);
+    [s0, s1, s2]
 }

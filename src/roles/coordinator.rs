@@ -21,6 +21,8 @@ use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
+use crate::oracle::admit;
+use crate::oracle::attestation::SignedAttestation;
 use crate::stats::Query;
 use crate::store::coordinator::CoordinatorStore;
 use crate::wire::{
@@ -328,7 +330,11 @@ async fn on_request(
         .await;
     }
     match msg {
-        ToCoordinator::ShareIntent { dataset } => on_share_intent(state, dataset, send).await,
+        ToCoordinator::ShareIntent { dataset } => on_share_intent(state, dataset, None, send).await,
+        ToCoordinator::ProvenIntent {
+            dataset,
+            attestation,
+        } => on_share_intent(state, dataset, Some(attestation), send).await,
         ToCoordinator::Query(spec) => on_query(state, spec, send).await,
         ToCoordinator::Status => {
             let mut report = StatusReport::default();
@@ -353,22 +359,51 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-async fn on_share_intent(state: &Arc<State>, dataset: String, mut send: SendStream) -> Result<()> {
+async fn on_share_intent(
+    state: &Arc<State>,
+    dataset: String,
+    attestation: Option<SignedAttestation>,
+    mut send: SendStream,
+) -> Result<()> {
     let ds = match state.cluster.dataset(&dataset) {
         Ok(d) => d,
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
     };
-    if ds.proof != ProofPolicy::None {
-        return refuse(
-            &mut send,
-            format!("dataset {dataset} takes proven contributions only"),
-        )
-        .await;
-    }
+    // The attestation is checked here first, so that forged or stale proofs cost the
+    // parties nothing; every party checks it again.
+    let attestation_id = match (ds.proof, &attestation, &ds.template) {
+        (ProofPolicy::None, None, _) => None,
+        (ProofPolicy::None, Some(_), _) => {
+            let reason = format!("dataset {dataset} takes unproven values; use share --value");
+            return refuse(&mut send, reason).await;
+        }
+        (ProofPolicy::Tls, None, _) | (ProofPolicy::Tls, _, None) => {
+            let reason = format!(
+                "dataset {dataset} takes proven contributions only: run `mpcstats prove`, then `mpcstats share --proof`"
+            );
+            return refuse(&mut send, reason).await;
+        }
+        (ProofPolicy::Tls, Some(a), Some(template)) => {
+            let checked = state
+                .cluster
+                .notary_key()
+                .and_then(|key| admit::check_attestation(a, &key, template, admit::now()));
+            if let Err(e) = checked {
+                return refuse(&mut send, format!("{e:#}")).await;
+            }
+            Some(admit::attestation_id(a))
+        }
+    };
     let _permit = state.contributions.acquire().await?;
     let contribution: Id = random_bytes();
     let ticket = random_bytes::<32>();
     state.store.begin(&contribution, &dataset)?;
+    if let Some(id) = attestation_id {
+        if !state.store.use_attestation(&id, &contribution)? {
+            state.store.abort(&contribution)?;
+            return refuse(&mut send, "this attestation was already used").await;
+        }
+    }
     // Phase 1: every party must be ready for the submission before the provider gets a ticket.
     let expect = Control::Expect {
         contribution,

@@ -14,13 +14,21 @@ use rand::{Rng, SeedableRng};
 
 use super::client::Client;
 use super::coordinator::{self, CoordinatorOptions, CoordinatorServer};
-use super::init::{example_dataset, identity_paths};
+use super::init::{attestation_key_path, example_dataset, exchange_dataset, identity_paths};
+use super::notary::{self, NotaryOptions, NotaryServer};
 use super::party::{self, PartyOptions, PartyServer};
+use super::prove;
 use crate::config::{Cluster, Limits, Server};
 use crate::decimal;
 use crate::net::endpoint::server_endpoint;
 use crate::net::identity::Identity;
 use crate::net::pin::pin_to_hex;
+use crate::oracle::attestation::NotaryKey;
+use crate::oracle::exchange::{
+    self, generate_accounts, Account, Exchange, ExchangeConfig, ExchangePki, LeafKey,
+};
+use crate::oracle::handshake::roots_from_pem;
+use crate::oracle::proof::Proof;
 use crate::stats::{reference, Query};
 use crate::wire::QuerySpec;
 
@@ -42,6 +50,10 @@ pub struct Args {
     /// Keep the deployment here instead of a temporary directory
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Share simulated values unproven, instead of proving each provider's balance on the
+    /// local exchange through the notary
+    #[arg(long)]
+    pub unproven: bool,
 }
 
 /// A cluster running in this process: coordinator and three parties on loopback.
@@ -50,12 +62,89 @@ pub struct LocalCluster {
     pub dir: PathBuf,
     pub coordinator: Option<CoordinatorServer>,
     pub parties: Vec<Option<PartyServer>>,
+    /// The local HTTPS exchange and the notary that proves its responses.
+    pub oracle: LocalOracle,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// A local HTTPS exchange (own CA) and a notary trusting that CA and resolving the
+/// exchange's name to it.
+pub struct LocalOracle {
+    pub ca_pem: String,
+    pub accounts: Vec<Account>,
+    pub notary: Option<NotaryServer>,
+    exchange: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The URL the demo's providers prove.
+pub const EXCHANGE_URL: &str = "https://api.exchange.test/api/v1/account";
+
+impl LocalOracle {
+    /// Starts an exchange with `accounts` seeded accounts and a notary on `endpoint`.
+    async fn start(
+        accounts: usize,
+        seed: u64,
+        key: NotaryKey,
+        endpoint: quinn::Endpoint,
+    ) -> Result<LocalOracle> {
+        let name = exchange::DEFAULT_NAME;
+        let pki = ExchangePki::generate(name, crate::oracle::admit::now(), 30, LeafKey::EcdsaP256)?;
+        let accounts = generate_accounts(accounts, seed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let config = ExchangeConfig {
+            tls: pki.server_config()?,
+            exchange: Arc::new(Exchange::new(accounts.clone())),
+        };
+        let exchange = tokio::spawn(exchange::serve(listener, config));
+        let mut opts = NotaryOptions::new(key, roots_from_pem(pki.ca_pem.as_bytes())?);
+        opts.resolve.insert(name.to_string(), addr);
+        opts.allowed_servers = Some(vec![name.to_string()]);
+        let notary = Some(notary::serve(opts, endpoint).await?);
+        Ok(LocalOracle {
+            ca_pem: pki.ca_pem,
+            accounts,
+            notary,
+            exchange,
+        })
+    }
+
+    /// The ETH balance of account `i`, scaled to 8 decimals.
+    pub fn eth_balance(&self, i: usize) -> Result<u128> {
+        let b = self.accounts[i]
+            .balances
+            .iter()
+            .find(|b| b.asset == "ETH")
+            .context("account without ETH")?;
+        decimal::parse(&b.free, 8, decimal::Excess::Reject)
+    }
+
+    /// Proves account `i`'s balance through the notary.
+    pub async fn prove(&self, cluster: &Cluster, i: usize) -> Result<Proof> {
+        let header = format!("X-API-KEY: {}", self.accounts[i].api_key);
+        prove::prove(
+            cluster,
+            "exchange_eth",
+            EXCHANGE_URL,
+            &[header],
+            &[self.ca_pem.as_bytes().to_vec()],
+        )
+        .await
+    }
 }
 
 impl LocalCluster {
     /// Writes a deployment into `dir` (or a temporary directory) and starts every server.
     pub async fn start(dir: Option<&Path>) -> Result<LocalCluster> {
+        Self::start_with(dir, 8, 1).await
+    }
+
+    /// Like [`LocalCluster::start`], with `accounts` seeded exchange accounts.
+    pub async fn start_with(
+        dir: Option<&Path>,
+        accounts: usize,
+        seed: u64,
+    ) -> Result<LocalCluster> {
         let (tmp, dir) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -80,6 +169,10 @@ impl LocalCluster {
         let pins: Vec<String> = ids.iter().map(|i| pin_to_hex(&i.pin())).collect();
         // Bind every endpoint first: the cluster file needs the ports the OS chose.
         let coord_ep = server_endpoint(any, &ids[0], vec![])?;
+        let notary_ep = server_endpoint(any, &ids[4], vec![])?;
+        let notary_key = NotaryKey::generate()?;
+        notary_key.write(attestation_key_path(&dir))?;
+        let notary_public = notary_key.public_key();
         let mut cluster = Cluster {
             coordinator: Server {
                 addr: coord_ep.local_addr()?,
@@ -88,15 +181,15 @@ impl LocalCluster {
             },
             parties: Vec::new(),
             notary: Server {
-                addr: "127.0.0.1:9".parse()?,
+                addr: notary_ep.local_addr()?,
                 pin: pins[4].clone(),
-                attestation_key: None,
+                attestation_key: Some(hex::encode(notary_public)),
             },
             limits: Limits {
                 requests_per_minute: 1_000_000,
                 ..Limits::default()
             },
-            datasets: vec![example_dataset()],
+            datasets: vec![example_dataset(), exchange_dataset()],
         };
         // Party endpoints need the pins of everyone that may connect; those are known already.
         let mut pre = cluster.clone();
@@ -137,11 +230,13 @@ impl LocalCluster {
             db: dir.join("coordinator.db"),
         };
         let coordinator = Some(coordinator::serve(opts, coord_ep).await?);
+        let oracle = LocalOracle::start(accounts, seed, notary_key, notary_ep).await?;
         Ok(LocalCluster {
             cluster,
             dir,
             coordinator,
             parties,
+            oracle,
             _tmp: tmp,
         })
     }
@@ -182,6 +277,10 @@ impl LocalCluster {
         if let Some(c) = self.coordinator.take() {
             c.stop().await;
         }
+        if let Some(n) = self.oracle.notary.take() {
+            n.stop().await;
+        }
+        self.oracle.exchange.abort();
         for i in 0..3 {
             self.stop_party(i).await;
         }
@@ -225,32 +324,54 @@ pub async fn run(args: Args) -> Result<()> {
         bail!("--providers must be at least 1");
     }
     let started = std::time::Instant::now();
-    let local = LocalCluster::start(args.dir.as_deref()).await?;
-    let ds = local.cluster.datasets[0].clone();
+    let local = LocalCluster::start_with(args.dir.as_deref(), args.providers, args.seed).await?;
+    let ds = if args.unproven {
+        local.cluster.dataset("eth_balance")?.clone()
+    } else {
+        local.cluster.dataset("exchange_eth")?.clone()
+    };
     println!(
-        "cluster: coordinator {} · parties {} {} {} · files in {}",
+        "cluster: coordinator {} · parties {} {} {} · notary {} · files in {}",
         local.cluster.coordinator.addr,
         local.cluster.parties[0].addr,
         local.cluster.parties[1].addr,
         local.cluster.parties[2].addr,
+        local.cluster.notary.addr,
         local.dir.display()
     );
     let client = Arc::new(Client::connect(&local.cluster).await?);
-    let values = demo_values(args.providers, args.seed);
-    let pb = bar(values.len() as u64, "sharing");
+    let local = Arc::new(local);
+    let values: Vec<u128> = if args.unproven {
+        demo_values(args.providers, args.seed)
+    } else {
+        (0..args.providers)
+            .map(|i| local.oracle.eth_balance(i))
+            .collect::<Result<_>>()?
+    };
+    let pb = bar(
+        values.len() as u64,
+        if args.unproven { "sharing" } else { "proving" },
+    );
     let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for v in values.iter().copied() {
-        let client = client.clone();
-        let sem = sem.clone();
-        let pb = pb.clone();
-        let name = ds.name.clone();
-        let text = decimal::format(v, ds.scale);
+    for (i, v) in values.iter().copied().enumerate() {
+        let (client, local, sem, pb) = (client.clone(), local.clone(), sem.clone(), pb.clone());
+        let ds = ds.clone();
+        let unproven = args.unproven;
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            let r = client.share(&name, &text).await;
+            let r = if unproven {
+                client.share(&ds.name, &decimal::format(v, ds.scale)).await
+            } else {
+                let proof = local
+                    .oracle
+                    .prove(&local.cluster, i)
+                    .await
+                    .with_context(|| format!("provider {i} could not prove its balance"))?;
+                client.share_proof(&ds.name, &proof).await
+            };
             pb.inc(1);
-            r
+            r.with_context(|| format!("provider {i}"))
         });
     }
     while let Some(r) = tasks.join_next().await {
@@ -259,9 +380,15 @@ pub async fn run(args: Args) -> Result<()> {
     pb.finish();
     let share_secs = started.elapsed().as_secs_f64();
     println!(
-        "{} providers contributed ({:.1} s)",
+        "{} providers {} ({:.1} s, {:.1} contributions/s)",
         values.len(),
-        share_secs
+        if args.unproven {
+            "contributed"
+        } else {
+            "proved their exchange balance and contributed"
+        },
+        share_secs,
+        values.len() as f64 / share_secs
     );
     println!();
     println!(
@@ -307,7 +434,10 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
     }
-    local.stop().await;
+    match Arc::try_unwrap(local) {
+        Ok(local) => local.stop().await,
+        Err(_) => bail!("the cluster is still in use"),
+    }
     println!();
     if failures > 0 {
         bail!("{failures} statistics differ from the plaintext answer");

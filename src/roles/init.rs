@@ -1,6 +1,8 @@
 //! `mpcstats init`: writes a new deployment into a directory — one key pair and self-signed
 //! certificate per server role (`<role>.cert.pem`, `<role>.key.pem`, keys mode 0600) and the
-//! public `cluster.toml` with addresses, certificate pins and one example dataset.
+//! public `cluster.toml` with addresses, certificate pins, the notary's attestation public key
+//! and two example datasets (one unproven, one proven from the local exchange). The notary's
+//! Ed25519 attestation key goes to `notary.attestation.pem` (mode 0600).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,8 @@ use anyhow::{bail, Context, Result};
 use crate::config::{Cluster, Dataset, Limits, ProofPolicy, Server, DEFAULT_MIN_COHORT};
 use crate::net::identity::Identity;
 use crate::net::pin::pin_to_hex;
+use crate::oracle::attestation::NotaryKey;
+use crate::oracle::template::Template;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -61,6 +65,34 @@ pub fn example_dataset() -> Dataset {
     }
 }
 
+/// The notary's attestation key file in a deployment directory.
+pub fn attestation_key_path(dir: &Path) -> PathBuf {
+    dir.join("notary.attestation.pem")
+}
+
+/// The example proven dataset: the ETH balance served by the local exchange
+/// (`oracle::exchange`, `examples/exchange`) at `api.exchange.test`.
+pub fn exchange_dataset() -> Dataset {
+    Dataset {
+        name: "exchange_eth".into(),
+        description: "ETH balance on the local test exchange, in ETH (proven through the notary)"
+            .into(),
+        scale: 8,
+        max: "1000000".into(),
+        min_cohort: DEFAULT_MIN_COHORT,
+        proof: ProofPolicy::Tls,
+        template: Some(Template {
+            server_name: "api.exchange.test".into(),
+            method: "GET".into(),
+            path: "/api/v1/account".into(),
+            value: "balances[asset=ETH].free".into(),
+            account: "account".into(),
+            decimals: 8,
+            max_age_secs: 3600,
+        }),
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     let parties = match args.parties.len() {
         0 => vec![
@@ -90,6 +122,12 @@ pub fn run(args: Args) -> Result<()> {
         id.write(&cert, &key)?;
         pins.push(pin_to_hex(&id.pin()));
     }
+    let notary_key = NotaryKey::generate()?;
+    let attestation_path = attestation_key_path(&args.out);
+    if args.force {
+        let _ = std::fs::remove_file(&attestation_path);
+    }
+    notary_key.write(&attestation_path)?;
     let server = |addr, pin: &String| Server {
         addr,
         pin: pin.clone(),
@@ -98,9 +136,12 @@ pub fn run(args: Args) -> Result<()> {
     let cluster = Cluster {
         coordinator: server(args.coordinator, &pins[0]),
         parties: (0..3).map(|i| server(parties[i], &pins[1 + i])).collect(),
-        notary: server(args.notary, &pins[4]),
+        notary: Server {
+            attestation_key: Some(hex::encode(notary_key.public_key())),
+            ..server(args.notary, &pins[4])
+        },
         limits: Limits::default(),
-        datasets: vec![example_dataset()],
+        datasets: vec![example_dataset(), exchange_dataset()],
     };
     cluster.validate()?;
     cluster.save(&cluster_file)?;
@@ -109,6 +150,7 @@ pub fn run(args: Args) -> Result<()> {
         let (cert, key) = identity_paths(&args.out, role);
         println!("  {role:<12} {}  {}", cert.display(), key.display());
     }
+    println!("  {:<12} {}", "notary", attestation_path.display());
     println!("copy cluster.toml everywhere; each key only to the host of its role");
     Ok(())
 }

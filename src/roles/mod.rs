@@ -6,7 +6,9 @@ pub mod coordinator;
 pub mod demo;
 pub mod init;
 pub mod logging;
+pub mod notary;
 pub mod party;
+pub mod prove;
 pub mod query;
 pub mod share;
 

@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS contributions (
     created  INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS contributions_seq ON contributions(dataset, seq);
+CREATE TABLE IF NOT EXISTS attestations (
+    id           BLOB PRIMARY KEY,
+    contribution BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id       BLOB NOT NULL,
     party    INTEGER NOT NULL,
@@ -86,11 +90,26 @@ impl CoordinatorStore {
     }
 
     pub fn abort(&self, id: &Id) -> Result<()> {
-        self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
             "UPDATE contributions SET state = 'aborted' WHERE id = ?1 AND state = 'preparing'",
             params![&id[..]],
         )?;
+        // An attestation whose contribution failed may be tried again (within its age).
+        conn.execute(
+            "DELETE FROM attestations WHERE contribution = ?1",
+            params![&id[..]],
+        )?;
         Ok(())
+    }
+
+    /// Reserves an attestation for a contribution; false if it was used before.
+    pub fn use_attestation(&self, attestation: &[u8; 32], id: &Id) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO attestations (id, contribution) VALUES (?1, ?2)",
+            params![&attestation[..], &id[..]],
+        )?;
+        Ok(n == 1)
     }
 
     /// Contributions left undecided by a crash; they are aborted at startup.
@@ -102,6 +121,10 @@ impl CoordinatorStore {
             .collect::<rusqlite::Result<Vec<Id>>>()?;
         conn.execute(
             "UPDATE contributions SET state = 'aborted' WHERE state = 'preparing'",
+            [],
+        )?;
+        conn.execute(
+            "DELETE FROM attestations WHERE contribution IN (SELECT id FROM contributions WHERE state = 'aborted')",
             [],
         )?;
         Ok(ids)

@@ -17,10 +17,22 @@ CREATE TABLE IF NOT EXISTS contributions (
     a        BLOB NOT NULL,
     b        BLOB NOT NULL,
     seq      INTEGER,
-    created  INTEGER NOT NULL
+    created  INTEGER NOT NULL,
+    -- Proven contributions: the attestation used (single use) and a keyed hash of the
+    -- account id (one contribution per account and dataset). NULL for unproven ones.
+    attestation BLOB UNIQUE,
+    account_tag BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS contributions_seq ON contributions(dataset, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS contributions_account ON contributions(dataset, account_tag);
 ";
+
+/// Single-use markers of a proven contribution.
+#[derive(Clone, Copy, Debug)]
+pub struct Markers {
+    pub attestation: [u8; 32],
+    pub account_tag: [u8; 32],
+}
 
 /// Handle to a party's database; safe to share between tasks.
 pub struct PartyStore {
@@ -49,14 +61,47 @@ impl PartyStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores a checked share pair as pending. A second write of the same id is an error.
-    pub fn put_pending(&self, id: &Id, dataset: &str, a: u128, b: u128) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO contributions (id, dataset, a, b, seq, created) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
-                params![&id[..], dataset, &blob(a)[..], &blob(b)[..], super::now_secs()],
-            )
-            .context("cannot store the contribution")?;
+    /// Stores a checked share pair as pending. A second write of the same id is an error;
+    /// so is a proven contribution whose attestation or account was used before (pending
+    /// or committed).
+    pub fn put_pending(
+        &self,
+        id: &Id,
+        dataset: &str,
+        a: u128,
+        b: u128,
+        markers: Option<Markers>,
+    ) -> Result<()> {
+        let conn = self.conn();
+        if let Some(m) = markers {
+            let used: Option<String> = conn
+                .query_row(
+                    "SELECT CASE WHEN attestation = ?1 THEN 'attestation' ELSE 'account' END
+                     FROM contributions WHERE attestation = ?1 OR (dataset = ?2 AND account_tag = ?3)",
+                    params![&m.attestation[..], dataset, &m.account_tag[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match used.as_deref() {
+                Some("attestation") => bail!("this attestation was already used"),
+                Some(_) => bail!("this account already contributed to {dataset}"),
+                None => {}
+            }
+        }
+        conn.execute(
+            "INSERT INTO contributions (id, dataset, a, b, seq, created, attestation, account_tag)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)",
+            params![
+                &id[..],
+                dataset,
+                &blob(a)[..],
+                &blob(b)[..],
+                super::now_secs(),
+                markers.map(|m| m.attestation.to_vec()),
+                markers.map(|m| m.account_tag.to_vec())
+            ],
+        )
+        .context("cannot store the contribution")?;
         Ok(())
     }
 
@@ -149,9 +194,9 @@ mod tests {
     fn pending_commit_abort() {
         let dir = tempfile::tempdir().unwrap();
         let s = PartyStore::open(&dir.path().join("p.db")).unwrap();
-        s.put_pending(&[1; 16], "d", 5, u128::MAX).unwrap();
-        s.put_pending(&[2; 16], "d", 6, 7).unwrap();
-        assert!(s.put_pending(&[1; 16], "d", 5, 5).is_err());
+        s.put_pending(&[1; 16], "d", 5, u128::MAX, None).unwrap();
+        s.put_pending(&[2; 16], "d", 6, 7, None).unwrap();
+        assert!(s.put_pending(&[1; 16], "d", 5, 5, None).is_err());
         assert!(s.committed("d", 1).is_err());
         s.commit(&[1; 16], 1).unwrap();
         s.commit(&[1; 16], 1).unwrap();
@@ -163,5 +208,30 @@ mod tests {
         drop(s);
         let s = PartyStore::open(&dir.path().join("p.db")).unwrap();
         assert_eq!(s.committed_counts().unwrap(), vec![("d".to_string(), 1)]);
+    }
+
+    #[test]
+    fn attestations_and_accounts_are_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = PartyStore::open(&dir.path().join("p.db")).unwrap();
+        let m = |a: u8, t: u8| {
+            Some(Markers {
+                attestation: [a; 32],
+                account_tag: [t; 32],
+            })
+        };
+        s.put_pending(&[1; 16], "d", 1, 2, m(1, 1)).unwrap();
+        let e = s.put_pending(&[2; 16], "d", 1, 2, m(1, 2)).unwrap_err();
+        assert!(e.to_string().contains("attestation"), "{e}");
+        let e = s.put_pending(&[3; 16], "d", 1, 2, m(3, 1)).unwrap_err();
+        assert!(e.to_string().contains("account"), "{e}");
+        // The same account may contribute to another dataset.
+        s.put_pending(&[4; 16], "e", 1, 2, m(4, 1)).unwrap();
+        // An aborted attempt frees its markers.
+        s.abort(&[1; 16]).unwrap();
+        s.put_pending(&[5; 16], "d", 1, 2, m(1, 1)).unwrap();
+        // Unproven contributions carry no markers and never collide.
+        s.put_pending(&[6; 16], "d", 1, 2, None).unwrap();
+        s.put_pending(&[7; 16], "d", 1, 2, None).unwrap();
     }
 }

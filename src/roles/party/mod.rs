@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Cluster;
-use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
+use crate::engine::{PartyId, Session, Share, Z128};
 use crate::net::endpoint::{peer_pin, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
@@ -146,6 +146,10 @@ impl PartyServer {
     }
 }
 
+mod intake;
+
+use intake::Submission;
+
 struct Expected {
     dataset: String,
     ticket_hash: TicketHash,
@@ -162,6 +166,8 @@ struct ResultSlot {
 
 struct State {
     id: PartyId,
+    /// Key of the keyed hash this party keeps of every proven account id (sybil stop).
+    account_key: [u8; 32],
     cluster: Cluster,
     store: PartyStore,
     mesh: Arc<Mesh>,
@@ -178,16 +184,6 @@ pub fn ticket_hash(ticket: &Ticket) -> TicketHash {
     Sha256::digest(ticket).into()
 }
 
-/// The hash by which the two holders of a share component compare it. It goes only to the
-/// other holder: the third party could test guesses of the value against it.
-fn component_hash(contribution: &Id, component: u128) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(b"mpcstats/component/v1");
-    h.update(contribution);
-    h.update(component.to_le_bytes());
-    h.finalize().to_vec()
-}
-
 /// Starts party `opts.id` on `endpoint` (see [`party_endpoint`]).
 pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer> {
     let store = PartyStore::open(&opts.db)?;
@@ -195,9 +191,16 @@ pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer
         addr: opts.cluster.parties[j].addr,
         pin: opts.cluster.party_pin(j),
     });
+    let account_key: [u8; 32] = {
+        let mut h = Sha256::new();
+        h.update(b"mpcstats/account-tag/v1");
+        h.update(opts.identity.key_der.secret_pkcs8_der());
+        h.finalize().into()
+    };
     let mesh = Mesh::start(opts.id, endpoint.clone(), Arc::new(opts.identity), peers);
     let state = Arc::new(State {
         id: opts.id,
+        account_key,
         cluster: opts.cluster,
         store,
         mesh,
@@ -393,137 +396,15 @@ async fn on_client(state: &Arc<State>, mut send: SendStream, mut recv: RecvStrea
             ticket,
             a,
             b,
-        } => on_submit(state, contribution, ticket, a, b).await,
+        } => intake::on_submit(state, contribution, ticket, Submission::Plain { a, b }).await,
+        ToParty::SubmitProven(p) => {
+            let (contribution, ticket) = (p.contribution, p.ticket);
+            intake::on_submit(state, contribution, ticket, Submission::Proven(p)).await
+        }
         ToParty::FetchResult { session, ticket } => on_fetch(state, session, ticket).await,
     };
     send_msg(&mut send, &reply).await?;
     let _ = send.finish();
-    Ok(())
-}
-
-async fn on_submit(
-    state: &Arc<State>,
-    contribution: Id,
-    ticket: Ticket,
-    a: u128,
-    b: u128,
-) -> FromParty {
-    let expected = {
-        let mut map = lock(&state.expected);
-        match map.get(&contribution) {
-            None => {
-                return FromParty::Refused {
-                    reason: "unknown contribution, or its ticket was already used".into(),
-                }
-            }
-            Some(e) if e.ticket_hash != ticket_hash(&ticket) => {
-                return FromParty::Refused {
-                    reason: "the ticket does not match this contribution".into(),
-                }
-            }
-            Some(_) => map.remove(&contribution).expect("present"),
-        }
-    };
-    let result = check_and_store(state, &contribution, &expected.dataset, a, b)
-        .await
-        .map_err(|e| format!("{e:#}"));
-    let reply = match &result {
-        Ok(()) => FromParty::Stored,
-        Err(reason) => {
-            warn!("contribution {} refused: {reason}", short(&contribution));
-            FromParty::Refused {
-                reason: reason.clone(),
-            }
-        }
-    };
-    let _ = expected.done.send(result);
-    reply
-}
-
-/// Compares the component this party shares with each neighbour, then stores the pair as
-/// pending. Component x_i (our `a`) is also held by the previous party (as its `b`).
-async fn check_and_store(
-    state: &State,
-    contribution: &Id,
-    dataset: &str,
-    a: u128,
-    b: u128,
-) -> Result<()> {
-    let mut t = state.mesh.session(*contribution, SESSION_TIMEOUT).await?;
-    let out = Outgoing {
-        next: Some(component_hash(contribution, b)),
-        prev: None,
-    };
-    let inc = t
-        .round(
-            out,
-            Expect {
-                next: false,
-                prev: true,
-            },
-        )
-        .await?;
-    let agree = inc.prev.as_deref() == Some(component_hash(contribution, a).as_slice());
-    // Every party tells both neighbours whether its component matched, so that all three
-    // reach the same verdict and none is left waiting in the range check.
-    let flag = vec![u8::from(agree)];
-    let verdicts = t
-        .round(
-            Outgoing {
-                next: Some(flag.clone()),
-                prev: Some(flag),
-            },
-            Expect {
-                next: true,
-                prev: true,
-            },
-        )
-        .await?;
-    let from = |m: Option<Vec<u8>>| m.as_deref() == Some(&[1u8][..]);
-    let (next, prev) = ((state.id + 1) % 3, (state.id + 2) % 3);
-    let failed: Vec<PartyId> = [
-        (state.id, agree),
-        (next, from(verdicts.next)),
-        (prev, from(verdicts.prev)),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(p, _)| p)
-    .collect();
-    if !failed.is_empty() {
-        // Party p checks component p, which it shares with party p − 1.
-        let pairs: Vec<String> = failed
-            .iter()
-            .map(|p| format!("parties {} and {p} on component {p}", (p + 2) % 3))
-            .collect();
-        bail!("share pairs disagree: {}", pairs.join(", "));
-    }
-    // The value must lie in [0, max]: one MPC comparison of both bounds, and only the verdict
-    // is opened. A provider that bypassed its client's checks is refused here.
-    let max = state.cluster.dataset(dataset)?.max_scaled()?;
-    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    let mut mpc = Session::start(state.id, t, &mut rng).await?;
-    let x = Share {
-        a: Z128(a),
-        b: Z128(b),
-    };
-    let above = x.add_public(state.id, Z128(0) - Z128(max + 1));
-    let signs = mpc.msb(&[x, above], 128).await?;
-    let opened = unpack(&mpc.open_bits(&signs).await?, 2);
-    mpc.into_transport().finish();
-    if opened[0] || !opened[1] {
-        bail!(
-            "the shared value is {} (the dataset allows 0 to {})",
-            if opened[0] {
-                "negative"
-            } else {
-                "above the maximum"
-            },
-            state.cluster.dataset(dataset)?.max
-        );
-    }
-    state.store.put_pending(contribution, dataset, a, b)?;
-    debug!("contribution {} stored pending", short(contribution));
     Ok(())
 }
 

@@ -1,0 +1,293 @@
+//! A party's intake of contributions: the checks before anything is stored.
+//!
+//! Every submission, proven or not, runs the same lockstep protocol with the two other
+//! parties, so that all three reach the same verdict and none is left waiting:
+//! 1. one round of component hashes: each replicated component (of the value, or of the AES
+//!    keys of a proven session) is compared by its two holders, by a hash that goes only to
+//!    the other holder (the third party could test guesses of the value against it);
+//! 2. one round of verdicts: each party tells both neighbours whether its own checks passed
+//!    (the component hash, and for proven contributions the public checks of the attestation
+//!    and the records);
+//! 3. an MPC session: for proven contributions the TLS records are decrypted and checked and
+//!    the value parsed inside the MPC (`oracle::mpc`), the opened response checked against the
+//!    template and the account id tagged; then the range check of the value, opening only
+//!    the verdict;
+//! 4. the pair is stored as pending, with the single-use markers of a proven contribution.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use rand::SeedableRng;
+use sha2::{Digest, Sha256};
+use tracing::{debug, warn};
+
+use super::{lock, ticket_hash, State, SESSION_TIMEOUT};
+use crate::config::{Dataset, ProofPolicy};
+use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
+use crate::net::session::QuicTransport;
+use crate::oracle::admit;
+use crate::oracle::mpc::{verify_session, KeyPairs, PublicSession};
+use crate::store::party::Markers;
+use crate::wire::{short, FromParty, Id, ProvenSubmission, Ticket};
+
+/// What a provider submitted to this party.
+pub enum Submission {
+    /// This party's pair (x_i, x_{i+1}) of an unproven value.
+    Plain { a: u128, b: u128 },
+    /// A proven session and this party's pairs of XOR shares of its AES keys.
+    Proven(Box<ProvenSubmission>),
+}
+
+/// Handles a provider's submission: ticket, checks, storage; answers the provider and tells
+/// the coordinator's waiting `Expect` the verdict.
+pub async fn on_submit(
+    state: &Arc<State>,
+    contribution: Id,
+    ticket: Ticket,
+    submission: Submission,
+) -> FromParty {
+    let expected = {
+        let mut map = lock(&state.expected);
+        match map.get(&contribution) {
+            None => {
+                return FromParty::Refused {
+                    reason: "unknown contribution, or its ticket was already used".into(),
+                }
+            }
+            Some(e) if e.ticket_hash != ticket_hash(&ticket) => {
+                return FromParty::Refused {
+                    reason: "the ticket does not match this contribution".into(),
+                }
+            }
+            Some(_) => map.remove(&contribution).expect("present"),
+        }
+    };
+    let result = check_and_store(state, &contribution, &expected.dataset, submission)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    let reply = match &result {
+        Ok(()) => FromParty::Stored,
+        Err(reason) => {
+            warn!("contribution {} refused: {reason}", short(&contribution));
+            FromParty::Refused {
+                reason: reason.clone(),
+            }
+        }
+    };
+    let _ = expected.done.send(result);
+    reply
+}
+
+/// Hash by which the two holders of a share component compare it.
+fn component_hash(contribution: &Id, component: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"mpcstats/component/v1");
+    h.update(contribution);
+    h.update(component);
+    h.finalize().to_vec()
+}
+
+/// The component this party holds as `a` (shared with the previous party) and as `b`
+/// (shared with the next), as bytes.
+fn components(s: &Submission) -> (Vec<u8>, Vec<u8>) {
+    match s {
+        Submission::Plain { a, b } => (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec()),
+        Submission::Proven(p) => (
+            [p.client_key.0, p.server_key.0].concat(),
+            [p.client_key.1, p.server_key.1].concat(),
+        ),
+    }
+}
+
+/// Public checks of a proven submission; returns the attestation's id.
+fn public_checks(ds: &Dataset, p: &ProvenSubmission, notary_key: &[u8; 32]) -> Result<[u8; 32]> {
+    let template = ds
+        .template
+        .as_ref()
+        .ok_or_else(|| anyhow!("dataset {} has no template", ds.name))?;
+    let a = admit::check_attestation(&p.attestation, notary_key, template, admit::now())?;
+    admit::check_records(&a, &p.client_records, &p.server_records)?;
+    Ok(admit::attestation_id(&p.attestation))
+}
+
+/// Steps 1 and 2: component hashes, then everyone's verdict. Fails on every party alike.
+async fn agree(
+    t: &mut QuicTransport,
+    me: PartyId,
+    contribution: &Id,
+    sub: &Submission,
+    local: &Result<Option<[u8; 32]>>,
+) -> Result<()> {
+    let (a, b) = components(sub);
+    let out = Outgoing {
+        next: Some(component_hash(contribution, &b)),
+        prev: None,
+    };
+    let expect = Expect {
+        next: false,
+        prev: true,
+    };
+    let inc = t.round(out, expect).await?;
+    let matched = inc.prev.as_deref() == Some(component_hash(contribution, &a).as_slice());
+    // 0: all fine; 1: a component differs; 2: the public checks failed.
+    let mine = match (matched, local.is_ok()) {
+        (false, _) => 1u8,
+        (true, false) => 2,
+        (true, true) => 0,
+    };
+    let flags = t
+        .round(
+            Outgoing {
+                next: Some(vec![mine]),
+                prev: Some(vec![mine]),
+            },
+            Expect {
+                next: true,
+                prev: true,
+            },
+        )
+        .await?;
+    if let Err(e) = local {
+        bail!("{e:#}");
+    }
+    let flag = |m: Option<Vec<u8>>| m.as_deref().and_then(|v| v.first().copied()).unwrap_or(1);
+    let verdicts = [
+        (me, mine),
+        ((me + 1) % 3, flag(flags.next)),
+        ((me + 2) % 3, flag(flags.prev)),
+    ];
+    let disagree: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, f)| *f == 1)
+        // Party p checks component p, which it shares with party p − 1.
+        .map(|(p, _)| format!("parties {} and {p} on component {p}", (p + 2) % 3))
+        .collect();
+    if !disagree.is_empty() {
+        bail!("share pairs disagree: {}", disagree.join(", "));
+    }
+    if let Some((p, _)) = verdicts.iter().find(|(_, f)| *f != 0) {
+        bail!("party {p} refused the contribution's proof");
+    }
+    Ok(())
+}
+
+async fn check_and_store(
+    state: &State,
+    contribution: &Id,
+    dataset: &str,
+    sub: Submission,
+) -> Result<()> {
+    let ds = state.cluster.dataset(dataset)?;
+    let local: Result<Option<[u8; 32]>> = match (&sub, ds.proof) {
+        (Submission::Plain { .. }, ProofPolicy::None) => Ok(None),
+        (Submission::Proven(p), ProofPolicy::Tls) => state
+            .cluster
+            .notary_key()
+            .and_then(|key| public_checks(ds, p, &key))
+            .map(Some),
+        (Submission::Plain { .. }, ProofPolicy::Tls) => {
+            Err(anyhow!("dataset {dataset} takes proven contributions only"))
+        }
+        (Submission::Proven(_), ProofPolicy::None) => {
+            Err(anyhow!("dataset {dataset} takes unproven values"))
+        }
+    };
+    let mut t = state.mesh.session(*contribution, SESSION_TIMEOUT).await?;
+    agree(&mut t, state.id, contribution, &sub, &local).await?;
+    let attestation = local?;
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let mut mpc = Session::start(state.id, t, &mut rng).await?;
+    let (x, markers) = match sub {
+        Submission::Plain { a, b } => (
+            Share {
+                a: Z128(a),
+                b: Z128(b),
+            },
+            None,
+        ),
+        Submission::Proven(p) => {
+            let (x, account) = verify_proven(&mut mpc, ds, &p).await?;
+            let markers = Markers {
+                attestation: attestation.expect("proven"),
+                account_tag: account_tag(&state.account_key, dataset, &account),
+            };
+            (x, Some(markers))
+        }
+    };
+    range_check(&mut mpc, state, ds, x).await?;
+    mpc.into_transport().finish();
+    state
+        .store
+        .put_pending(contribution, dataset, x.a.0, x.b.0, markers)?;
+    debug!("contribution {} stored pending", short(contribution));
+    Ok(())
+}
+
+/// The TLS session checked and the value parsed in MPC; the opened response checked against
+/// the template. Returns this party's share of the value and the account id.
+async fn verify_proven<T: Transport>(
+    mpc: &mut Session<T>,
+    ds: &Dataset,
+    p: &ProvenSubmission,
+) -> Result<(Share<Z128>, String)> {
+    let template = ds.template.as_ref().expect("checked");
+    let prefix = template.request_prefix();
+    let window: Range<usize> = usize::try_from(p.value.0)?..usize::try_from(p.value.1)?;
+    let public = PublicSession {
+        client_records: &p.client_records,
+        server_records: &p.server_records,
+        client_iv: p.client_iv,
+        server_iv: p.server_iv,
+        request_prefix: &prefix,
+        value: window.clone(),
+        decimals: template.decimals,
+        scale: ds.scale,
+    };
+    let keys = KeyPairs {
+        client: p.client_key,
+        server: p.server_key,
+    };
+    let verified = verify_session(mpc, &public, &keys).await?;
+    let account = template.check_response(&verified.response, window)?;
+    Ok((verified.value, account))
+}
+
+/// Keyed hash of an account id: the same account gives the same tag for this party only.
+fn account_tag(key: &[u8; 32], dataset: &str, account: &str) -> [u8; 32] {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut ctx = ring::hmac::Context::with_key(&k);
+    ctx.update(dataset.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(account.as_bytes());
+    let tag = ctx.sign();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// The value must lie in [0, max]: both bounds in one 128-bit msb circuit; only the verdict
+/// is opened. A provider that bypassed its client's checks is refused here.
+async fn range_check<T: Transport>(
+    mpc: &mut Session<T>,
+    state: &State,
+    ds: &Dataset,
+    x: Share<Z128>,
+) -> Result<()> {
+    let max = ds.max_scaled()?;
+    let above = x.add_public(state.id, Z128(0) - Z128(max + 1));
+    let signs = mpc.msb(&[x, above], 128).await?;
+    let opened = unpack(&mpc.open_bits(&signs).await?, 2);
+    if opened[0] || !opened[1] {
+        bail!(
+            "the shared value is {} (the dataset allows 0 to {})",
+            if opened[0] {
+                "negative"
+            } else {
+                "above the maximum"
+            },
+            ds.max
+        );
+    }
+    Ok(())
+}
