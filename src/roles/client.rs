@@ -149,7 +149,7 @@ impl Client {
 
     /// The admission protocol: intent to the coordinator, a message per party with the
     /// ticket, then the coordinator's decision.
-    async fn contribute(
+    pub async fn contribute(
         &self,
         intent: ToCoordinator,
         to_party: impl Fn(usize, Id, Ticket) -> ToParty,
@@ -288,7 +288,7 @@ async fn reach(
 }
 
 /// Three random XOR shares of a 16-byte key: k = s_0 ⊕ s_1 ⊕ s_2.
-fn xor_split(key: [u8; 16]) -> [[u8; 16]; 3] {
+pub fn xor_split(key: [u8; 16]) -> [[u8; 16]; 3] {
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let mut s0 = [0u8; 16];
     let mut s1 = [0u8; 16];
