@@ -96,7 +96,11 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
     // A record altered by one bit: not the attested record.
     let mut p = proof.clone();
     p.server_records[0][12] ^= 1;
-    expect_refused(submit(&client, &p, |_, _| {}).await, "altered record", "not the attested one");
+    expect_refused(
+        submit(&client, &p, |_, _| {}).await,
+        "altered record",
+        "not the attested one",
+    );
 
     // A key share from a wrong key, consistent between its two holders: the tags fail.
     let r = submit(&client, &proof, |i, s| {
@@ -129,9 +133,17 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
         .unwrap(),
     )
     .unwrap();
-    let btc = &c.oracle.accounts[0].balances.iter().find(|b| b.asset == "BTC").unwrap().free;
+    let btc = &c.oracle.accounts[0]
+        .balances
+        .iter()
+        .find(|b| b.asset == "BTC")
+        .unwrap()
+        .free;
     let start = body.find(&format!("\"{btc}\"")).unwrap() as u64 + 1;
-    let r = submit(&client, &proof, |_, s| s.value = (start, start + btc.len() as u64)).await;
+    let r = submit(&client, &proof, |_, s| {
+        s.value = (start, start + btc.len() as u64)
+    })
+    .await;
     expect_refused(r, "window at BTC", "value");
     let acct = body.find("acct-0").unwrap() as u64;
     let r = submit(&client, &proof, |_, s| s.value = (acct, acct + 6)).await;
@@ -144,10 +156,18 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
     let mut p = proof.clone();
     let last = p.attestation.body.len() - 1;
     p.attestation.body[last] ^= 1;
-    expect_refused(submit(&client, &p, |_, _| {}).await, "altered attestation", "notary");
+    expect_refused(
+        submit(&client, &p, |_, _| {}).await,
+        "altered attestation",
+        "notary",
+    );
     let notary = NotaryKey::load(attestation_key_path(&c.dir)).unwrap();
     let p = resign(&proof, &notary, |a| a.time -= 7200);
-    expect_refused(submit(&client, &p, |_, _| {}).await, "old attestation", "old");
+    expect_refused(
+        submit(&client, &p, |_, _| {}).await,
+        "old attestation",
+        "old",
+    );
 
     // Nothing of the above was stored anywhere.
     for party in &c.parties {
@@ -201,13 +221,20 @@ async fn no_store_or_log_holds_a_value_or_a_key() {
     for i in 0..6 {
         let proof = c.oracle.prove(&c.cluster, i).await.unwrap();
         client.share_proof(DATASET, &proof).await.unwrap();
-        let b = c.oracle.accounts[i].balances.iter().find(|b| b.asset == "ETH").unwrap();
+        let b = c.oracle.accounts[i]
+            .balances
+            .iter()
+            .find(|b| b.asset == "ETH")
+            .unwrap();
         secrets.push(b.free.clone().into_bytes());
         secrets.push(proof.client_keys.key.to_vec());
         secrets.push(proof.server_keys.key.to_vec());
         secrets.push(c.oracle.accounts[i].api_key.clone().into_bytes());
     }
-    let got = client.query(&mpcstats::wire::QuerySpec::new(DATASET, "sum")).await.unwrap();
+    let got = client
+        .query(&mpcstats::wire::QuerySpec::new(DATASET, "sum"))
+        .await
+        .unwrap();
     assert!(!got.text.is_empty());
     let mut stores = Vec::new();
     for name in ["party0.db", "party1.db", "party2.db", "coordinator.db"] {

@@ -71,6 +71,8 @@ pub struct LocalCluster {
 /// exchange's name to it.
 pub struct LocalOracle {
     pub ca_pem: String,
+    /// Where the exchange listens (the notary resolves its name to this).
+    pub exchange_addr: std::net::SocketAddr,
     pub accounts: Vec<Account>,
     pub notary: Option<NotaryServer>,
     exchange: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -103,6 +105,7 @@ impl LocalOracle {
         let notary = Some(notary::serve(opts, endpoint).await?);
         Ok(LocalOracle {
             ca_pem: pki.ca_pem,
+            exchange_addr: addr,
             accounts,
             notary,
             exchange,
