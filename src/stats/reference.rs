@@ -7,7 +7,6 @@ use num_bigint::BigInt;
 use num_traits::{ToPrimitive, Zero};
 
 use super::answer::{finish, Answer};
-use super::order::quantile_ranks;
 use super::program::GINI_UNDEFINED;
 use super::{Query, Stat, GINI_DIGITS};
 
@@ -44,8 +43,13 @@ pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
         Stat::Median if n % 2 == 1 => vec![sorted[n / 2]],
         Stat::Median => vec![sorted[n / 2 - 1] + sorted[n / 2]],
         Stat::Quantile | Stat::Percentile => {
+            // numpy's linear method, written out apart from the MPC program's helper:
+            // h = (n − 1)·q; between x_⌊h⌋ and the next value, weight h − ⌊h⌋.
             let f = q.fraction.expect("validated");
-            let (lo, hi, frac) = quantile_ranks(n, f);
+            let h = (n as u128 - 1) * f.num;
+            let lo = (h / f.den) as usize;
+            let frac = h - lo as u128 * f.den;
+            let hi = if frac == 0 { lo } else { lo + 1 };
             let v = BigInt::from(sorted[lo]) * BigInt::from(f.den - frac)
                 + BigInt::from(sorted[hi]) * BigInt::from(frac);
             vec![small(v)?]

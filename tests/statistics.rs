@@ -1,0 +1,224 @@
+//! Every statistic's MPC program against the plaintext reference, on seeded random data of
+//! several shapes and sizes: n just above min_cohort, even and odd n, all values equal, many
+//! ties, values at 0 and at the dataset maximum, large values; then a property test over many
+//! small random cases. The three parties run in-process (the engine's channel transport), so
+//! hundreds of cases take seconds; the end-to-end tests cover the same programs over QUIC.
+
+use std::sync::Arc;
+
+use mpcstats::config::{Dataset, ProofPolicy};
+use mpcstats::engine::local::run3;
+use mpcstats::engine::{reconstruct, split, Share, Z128};
+use mpcstats::stats::answer::finish;
+use mpcstats::stats::{program, reference, Query};
+use mpcstats::wire::QuerySpec;
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+
+const MIN_COHORT: u64 = 5;
+/// The dataset maximum: 10^6 units at 8 decimals.
+const MAX: u128 = 100_000_000_000_000;
+
+fn dataset() -> Dataset {
+    Dataset {
+        name: "d".into(),
+        description: String::new(),
+        scale: 8,
+        max: "1000000".into(),
+        min_cohort: MIN_COHORT,
+        proof: ProofPolicy::None,
+        template: None,
+    }
+}
+
+/// Every kind of statistic, with parameters and filters.
+fn specs() -> Vec<QuerySpec> {
+    let q = |s: &str| QuerySpec::new("d", s);
+    let mut v: Vec<QuerySpec> = [
+        "count", "sum", "mean", "variance", "stddev", "min", "max", "median", "gini",
+    ]
+    .iter()
+    .map(|s| q(s))
+    .collect();
+    v.push(QuerySpec {
+        population: true,
+        ..q("variance")
+    });
+    v.push(QuerySpec {
+        population: true,
+        ..q("stddev")
+    });
+    for p in ["0", "0.1", "0.5", "0.9", "0.999", "1"] {
+        v.push(QuerySpec {
+            param: Some(p.into()),
+            ..q("quantile")
+        });
+    }
+    for p in ["1", "25", "50", "99.5"] {
+        v.push(QuerySpec {
+            param: Some(p.into()),
+            ..q("percentile")
+        });
+    }
+    v.push(QuerySpec {
+        edges: ["0", "0.00000001", "1", "1000", "999999.99999999"]
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        ..q("histogram")
+    });
+    v.push(QuerySpec {
+        filter: Some(">= 1".into()),
+        ..q("median")
+    });
+    v.push(QuerySpec {
+        filter: Some("!= 0".into()),
+        ..q("mean")
+    });
+    v.push(QuerySpec {
+        filter: Some("< 1000000".into()),
+        ..q("max")
+    });
+    v
+}
+
+/// Runs `spec` in MPC over `values` and returns the consumer's answer, or the error text.
+async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<String, String> {
+    let q = Arc::new(Query::new(spec, &dataset()).unwrap());
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut per_party: [Vec<Share<Z128>>; 3] = Default::default();
+    for &v in values {
+        let p = split(Z128(v), &mut rng);
+        for i in 0..3 {
+            per_party[i].push(p[i]);
+        }
+    }
+    let per_party = Arc::new(per_party);
+    let qq = q.clone();
+    let out = run3(seed, move |mut s| {
+        let x = per_party[s.id()].clone();
+        let q = qq.clone();
+        async move {
+            let r = program::run(&mut s, &q, x, MIN_COHORT).await;
+            Ok(r.map(|o| (o.count, o.values)).map_err(|e| format!("{e:#}")))
+        }
+    })
+    .await;
+    let out: Vec<Result<(u64, Vec<Share<Z128>>), String>> =
+        out.into_iter().map(|r| r.unwrap()).collect();
+    let (count, _) = out[0].clone()?;
+    let mut opened = Vec::new();
+    for k in 0..q.opened_len() {
+        let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| out[i].as_ref().unwrap().1[k]);
+        opened.push(reconstruct(&pairs).unwrap().0);
+    }
+    finish(&q, count, &opened)
+        .map(|a| a.text)
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn plaintext(spec: &QuerySpec, values: &[u128]) -> Result<String, String> {
+    let q = Query::new(spec, &dataset()).unwrap();
+    let kept = match &q.filter {
+        Some(f) => values
+            .iter()
+            .filter(|&&v| f.op.holds(v, f.threshold))
+            .count(),
+        None => values.len(),
+    };
+    if (kept as u64) < MIN_COHORT {
+        return Err("cohort".into());
+    }
+    reference::answer(&q, values)
+        .map(|a| a.text)
+        .map_err(|e| format!("{e:#}"))
+}
+
+async fn check_all(values: &[u128], seed: u64) {
+    for (k, spec) in specs().iter().enumerate() {
+        let want = plaintext(spec, values);
+        let got = mpc_answer(spec, values, seed + k as u64).await;
+        match (&want, &got) {
+            (Ok(w), Ok(g)) => assert_eq!(g, w, "{spec:?} over {} values", values.len()),
+            // A filter leaving fewer than min_cohort is refused by the parties.
+            (Err(w), Err(g)) if w == "cohort" => assert!(g.contains("min_cohort"), "{g}"),
+            _ => panic!("{spec:?}: MPC {got:?}, plaintext {want:?}"),
+        }
+    }
+}
+
+fn random_values(n: usize, seed: u64, max: u128) -> Vec<u128> {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(0..=max)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_even_odd_and_just_above_min_cohort() {
+    for (n, seed) in [
+        (6usize, 1u64),
+        (7, 2),
+        (8, 3),
+        (33, 4),
+        (64, 5),
+        (101, 6),
+        (500, 7),
+    ] {
+        check_all(&random_values(n, seed, MAX), seed * 1000).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_equal_many_ties_zeros_and_maximum() {
+    check_all(&[7_000_000; 9], 11).await;
+    check_all(&[0; 6], 12).await;
+    check_all(&[MAX; 10], 13).await;
+    let ties: Vec<u128> = random_values(80, 14, 3)
+        .into_iter()
+        .map(|v| v * 100_000_000)
+        .collect();
+    check_all(&ties, 15).await;
+    let extremes: Vec<u128> = (0..40).map(|i| if i % 3 == 0 { 0 } else { MAX }).collect();
+    check_all(&extremes, 16).await;
+    let mixed: Vec<u128> = (0..30)
+        .map(|i| [0, 1, MAX - 1, MAX, 123_456_789][i % 5])
+        .collect();
+    check_all(&mixed, 17).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_below_min_cohort_is_refused() {
+    let values = vec![0u128, 0, 0, 0, 5, 5, 5, 5];
+    let spec = QuerySpec {
+        filter: Some("> 0".into()),
+        ..QuerySpec::new("d", "mean")
+    };
+    let err = mpc_answer(&spec, &values, 3).await.unwrap_err();
+    assert!(err.contains("min_cohort"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_small_cases_match_plaintext(
+        values in prop::collection::vec(prop_oneof![
+            3 => 0u128..1_000,
+            1 => Just(0u128),
+            1 => Just(MAX),
+            2 => 0u128..=MAX,
+        ], 5..24),
+        which in 0usize..1000,
+        seed in any::<u64>(),
+    ) {
+        let all = specs();
+        let spec = &all[which % all.len()];
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = rt.block_on(mpc_answer(spec, &values, seed));
+        let want = plaintext(spec, &values);
+        match (&want, &got) {
+            (Ok(w), Ok(g)) => prop_assert_eq!(g, w),
+            (Err(w), Err(g)) if w == "cohort" => prop_assert!(g.contains("min_cohort")),
+            _ => prop_assert!(false, "{:?}: MPC {:?}, plaintext {:?}", spec, got, want),
+        }
+    }
+}
