@@ -82,6 +82,9 @@ fn specs() -> Vec<QuerySpec> {
     v
 }
 
+/// A party's count and result shares, or why it refused.
+type PartyOutcome = Result<(u64, Vec<Share<Z128>>), String>;
+
 /// Runs `spec` in MPC over `values` and returns the consumer's answer, or the error text.
 async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<String, String> {
     let q = Arc::new(Query::new(spec, &dataset()).unwrap());
@@ -104,8 +107,7 @@ async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<Stri
         }
     })
     .await;
-    let out: Vec<Result<(u64, Vec<Share<Z128>>), String>> =
-        out.into_iter().map(|r| r.unwrap()).collect();
+    let out: Vec<PartyOutcome> = out.into_iter().map(|r| r.unwrap()).collect();
     let (count, _) = out[0].clone()?;
     let mut opened = Vec::new();
     for k in 0..q.opened_len() {
