@@ -137,8 +137,14 @@ fn init_writes_private_keys_apart_and_mode_0600() {
             .unwrap()
             .contains("PRIVATE KEY"));
     }
+    let attestation = p.dir.path().join("notary.attestation.pem");
+    let mode = std::fs::metadata(&attestation).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "notary attestation key");
     let cluster = Cluster::load(&p.cluster_file()).unwrap();
-    assert_eq!(cluster.datasets.len(), 1);
+    // One unproven example dataset and one proven from the local exchange.
+    let names: Vec<&str> = cluster.datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["eth_balance", "exchange_eth"]);
+    assert!(cluster.notary_key().is_ok());
     // A second init into the same directory refuses to overwrite it.
     let out = Command::new(BIN)
         .args(["init", "--out"])
