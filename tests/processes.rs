@@ -138,7 +138,11 @@ fn init_writes_private_keys_apart_and_mode_0600() {
             .contains("PRIVATE KEY"));
     }
     let attestation = p.dir.path().join("notary.attestation.pem");
-    let mode = std::fs::metadata(&attestation).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&attestation)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "notary attestation key");
     let cluster = Cluster::load(&p.cluster_file()).unwrap();
     // One unproven example dataset and one proven from the local exchange.
