@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use mpcstats::oracle::attestation::{Attestation, NotaryKey};
 use mpcstats::oracle::proof::Proof;
-use mpcstats::roles::client::{xor_split, Client};
+use mpcstats::roles::client::{proven_submission, xor_split, Client};
 use mpcstats::roles::demo::{demo_queries, describe, LocalCluster};
 use mpcstats::roles::init::{attestation_key_path, exchange_dataset};
 use mpcstats::stats::{reference, Query};
@@ -54,18 +54,7 @@ async fn submit(
     };
     client
         .contribute(intent, |i, contribution, ticket| {
-            let mut s = ProvenSubmission {
-                contribution,
-                ticket,
-                attestation: proof.attestation.clone(),
-                client_records: proof.client_records.clone(),
-                server_records: proof.server_records.clone(),
-                client_iv: proof.client_keys.iv,
-                server_iv: proof.server_keys.iv,
-                value: (proof.declaration.value.start, proof.declaration.value.end),
-                client_key: (client_key[i], client_key[(i + 1) % 3]),
-                server_key: (server_key[i], server_key[(i + 1) % 3]),
-            };
+            let mut s = proven_submission(proof, i, contribution, ticket, &client_key, &server_key);
             tamper(i, &mut s);
             ToParty::SubmitProven(Box::new(s))
         })

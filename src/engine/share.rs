@@ -11,7 +11,7 @@ use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 use rand::RngCore;
 
 use super::error::{EngineError, Result};
-use super::ring::Ring;
+use super::ring::{z128_to_z64, Ring, Z128, Z64};
 use super::transport::PartyId;
 
 /// The pair of share components one party holds: `a` = x_i, `b` = x_{i+1}.
@@ -264,6 +264,17 @@ pub fn reconstruct_checked<R: Ring>(
         mismatched,
         suspects,
     })
+}
+
+/// The same values mod 2^64: reduction is a ring homomorphism, so it applies to each
+/// component locally.
+pub fn low64(x: &[Share<Z128>]) -> Vec<Share<Z64>> {
+    x.iter()
+        .map(|v| Share {
+            a: z128_to_z64(v.a),
+            b: z128_to_z64(v.b),
+        })
+        .collect()
 }
 
 #[cfg(test)]

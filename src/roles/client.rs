@@ -123,7 +123,6 @@ impl Client {
         if ds.proof != ProofPolicy::Tls {
             bail!("dataset {dataset} takes unproven values; use share --value");
         }
-        let value = (proof.declaration.value.start, proof.declaration.value.end);
         let client = xor_split(proof.client_keys.key);
         let server = xor_split(proof.server_keys.key);
         let intent = ToCoordinator::ProvenIntent {
@@ -131,18 +130,8 @@ impl Client {
             attestation: proof.attestation.clone(),
         };
         self.contribute(intent, |i, contribution, ticket| {
-            ToParty::SubmitProven(Box::new(ProvenSubmission {
-                contribution,
-                ticket,
-                attestation: proof.attestation.clone(),
-                client_records: proof.client_records.clone(),
-                server_records: proof.server_records.clone(),
-                client_iv: proof.client_keys.iv,
-                server_iv: proof.server_keys.iv,
-                value,
-                client_key: (client[i], client[(i + 1) % 3]),
-                server_key: (server[i], server[(i + 1) % 3]),
-            }))
+            let s = proven_submission(proof, i, contribution, ticket, &client, &server);
+            ToParty::SubmitProven(Box::new(s))
         })
         .await
     }
@@ -296,4 +285,27 @@ pub fn xor_split(key: [u8; 16]) -> [[u8; 16]; 3] {
     rand::RngCore::fill_bytes(&mut rng, &mut s1);
     let s2: [u8; 16] = std::array::from_fn(|j| key[j] ^ s0[j] ^ s1[j]);
     [s0, s1, s2]
+}
+
+/// Party `i`'s submission of `proof`, given the XOR shares of the client and server keys.
+pub fn proven_submission(
+    proof: &Proof,
+    i: usize,
+    contribution: Id,
+    ticket: Ticket,
+    client_key: &[[u8; 16]; 3],
+    server_key: &[[u8; 16]; 3],
+) -> ProvenSubmission {
+    ProvenSubmission {
+        contribution,
+        ticket,
+        attestation: proof.attestation.clone(),
+        client_records: proof.client_records.clone(),
+        server_records: proof.server_records.clone(),
+        client_iv: proof.client_keys.iv,
+        server_iv: proof.server_keys.iv,
+        value: (proof.declaration.value.start, proof.declaration.value.end),
+        client_key: (client_key[i], client_key[(i + 1) % 3]),
+        server_key: (server_key[i], server_key[(i + 1) % 3]),
+    }
 }

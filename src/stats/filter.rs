@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::{Dataset, MAX_SCALED};
 use crate::decimal::{self, Excess};
-use crate::engine::{z128_to_z64, BitShares, Session, Share, Transport, Z128, Z64};
+use crate::engine::{share, BitShares, Session, Share, Transport, Z128, Z64};
 
 /// Comparison operator of a filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,13 +100,7 @@ pub async fn matching<T: Transport>(
     x: &[Share<Z128>],
     f: &Filter,
 ) -> crate::engine::Result<BitShares> {
-    let x64: Vec<Share<Z64>> = x
-        .iter()
-        .map(|v| Share {
-            a: z128_to_z64(v.a),
-            b: z128_to_z64(v.b),
-        })
-        .collect();
+    let x64 = share::low64(x);
     let t = Z64(f.threshold as u64);
     let me = s.id();
     Ok(match f.op {

@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 use super::order::{at_ranks, quantile_ranks, sorted};
 use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
 use crate::engine::arith::local_cross;
-use crate::engine::{share, unpack, z128_to_z64, Session, Share, Transport, Z128, Z64};
+use crate::engine::{share, unpack, Session, Share, Transport, Z128, Z64};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
 pub const GINI_UNDEFINED: u128 = u128::MAX;
@@ -144,13 +144,7 @@ async fn histogram<T: Transport>(
 ) -> Result<Vec<Share<Z128>>> {
     let me = s.id();
     let n = x.len();
-    let x64: Vec<Share<Z64>> = x
-        .iter()
-        .map(|v| Share {
-            a: z128_to_z64(v.a),
-            b: z128_to_z64(v.b),
-        })
-        .collect();
+    let x64 = share::low64(x);
     let mut diffs = Vec::with_capacity(n * edges.len());
     for &e in edges {
         diffs.extend(x64.iter().map(|v| v.add_public(me, Z64(0) - Z64(e as u64))));
