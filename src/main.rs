@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use mpcstats::roles;
+use mpcstats::roles::logging::Kind;
 
 /// Private statistics over proven web data: three MPC parties compute count, sum, mean,
 /// variance … over values that nobody but their owner ever sees.
@@ -41,11 +42,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let server = matches!(
-        cli.command,
-        Command::Coordinator(_) | Command::Party(_) | Command::Notary(_)
-    );
-    roles::logging::init(server);
+    let kind = match cli.command {
+        Command::Coordinator(_) | Command::Party(_) | Command::Notary(_) => Kind::Server,
+        Command::Demo(_) => Kind::Demo,
+        _ => Kind::Client,
+    };
+    roles::logging::init(kind);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

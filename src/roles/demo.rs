@@ -323,8 +323,9 @@ fn bar(len: u64, msg: &'static str) -> ProgressBar {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    if args.providers == 0 {
-        bail!("--providers must be at least 1");
+    let min = crate::config::DEFAULT_MIN_COHORT as usize;
+    if args.providers < min {
+        bail!("--providers must be at least {min}: the demo datasets refuse statistics over fewer contributions (min_cohort)");
     }
     let started = std::time::Instant::now();
     let local = LocalCluster::start_with(args.dir.as_deref(), args.providers, args.seed).await?;
@@ -402,6 +403,26 @@ pub async fn run(args: Args) -> Result<()> {
     for spec in demo_queries(&ds.name) {
         let query = Query::new(&spec, &ds)?;
         let label = describe(&spec);
+        let matching = match &query.filter {
+            Some(f) => values
+                .iter()
+                .filter(|&&v| f.op.holds(v, f.threshold))
+                .count(),
+            None => values.len(),
+        };
+        if (matching as u64) < ds.min_cohort {
+            // Too few match the filter: the parties must refuse, and say why.
+            let ok = matches!(client.query(&spec).await, Err(e) if format!("{e:#}").contains("min_cohort"));
+            if !ok {
+                failures += 1;
+            }
+            let verdict = if ok { "ok" } else { "NOT REFUSED" };
+            println!(
+                "{label:<28} {:>22} {:>22}  {verdict}",
+                "refused", "< min_cohort"
+            );
+            continue;
+        }
         let expected = reference::answer(&query, &values)?;
         let t = std::time::Instant::now();
         match client.query(&spec).await {
