@@ -499,22 +499,22 @@ pub fn demo_queries(dataset: &str) -> Vec<QuerySpec> {
     });
     out.push(q("gini"));
     out.push(QuerySpec {
-        edges: ["0.001", "1", "10", "100", "1000"]
+        edges: ["0.001", "1", "10", "100", "1000", "5000"]
             .iter()
             .map(|e| e.to_string())
             .collect(),
         ..q("histogram")
     });
     out.push(QuerySpec {
-        filter: Some(">= 1".into()),
+        filter: Some(">= 100".into()),
         ..q("count")
     });
     out.push(QuerySpec {
-        filter: Some(">= 1".into()),
+        filter: Some(">= 100".into()),
         ..q("mean")
     });
     out.push(QuerySpec {
-        filter: Some(">= 1".into()),
+        filter: Some("< 5000".into()),
         ..q("median")
     });
     out
