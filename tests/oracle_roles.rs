@@ -40,6 +40,11 @@ struct Site {
 }
 
 async fn exchange_site() -> Site {
+    exchange_site_with(|pki| pki.server_config().unwrap()).await
+}
+
+/// An exchange whose TLS configuration `tls` builds from its certificates.
+async fn exchange_site_with(tls: impl Fn(&ExchangePki) -> Arc<rustls::ServerConfig>) -> Site {
     let pki = ExchangePki::generate(NAME, now(), 30, LeafKey::EcdsaP256).unwrap();
     let accounts = generate_accounts(5, 42);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -47,7 +52,7 @@ async fn exchange_site() -> Site {
     let task = tokio::spawn(exchange::serve(
         listener,
         ExchangeConfig {
-            tls: pki.server_config().unwrap(),
+            tls: tls(&pki),
             exchange: Arc::new(Exchange::new(accounts.clone())),
         },
     ));
@@ -361,5 +366,42 @@ async fn url_must_match_the_template_before_any_traffic() {
     // Nothing reached the notary.
     n.server.stop().await;
     assert!(n.tap.try_recv().is_err());
+    site.task.abort();
+}
+
+#[tokio::test]
+async fn server_without_the_suite_gets_a_clear_error() {
+    // A TLS 1.3 server that offers only AES-256-GCM: nothing the prover can prove.
+    let site = exchange_site_with(|pki| {
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384];
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![pki.leaf_der.clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(pki.leaf_key.clone_key()),
+            )
+            .unwrap();
+        Arc::new(config)
+    })
+    .await;
+    let n = notary(&site, Some(&site.ca_pem), &[NAME], None, NAME).await;
+    let err = prove(
+        &n.cluster,
+        "exchange_eth",
+        URL,
+        &["X-API-KEY: key-1".into()],
+        &[site.ca_pem.clone().into_bytes()],
+    )
+    .await
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("TLS 1.3") && msg.contains("TLS13_AES_128_GCM_SHA256"),
+        "{msg}"
+    );
+    n.server.stop().await;
     site.task.abort();
 }
