@@ -44,15 +44,20 @@ Example (the local exchange of the demo; the API key header stays private):
   mpcstats prove --cluster deploy/cluster.toml --dataset exchange_eth \\
       --url https://api.exchange.test/api/v1/account --header 'X-API-KEY: key-3' \\
       --extra-root exchange-ca.pem --out proof.bin
-The URL's host and path must be those of the dataset's template. The proof file holds keys
+Credentials are best kept out of the process list: --header-file key.txt reads the
+headers from a file instead. The URL's host and path must be those of the dataset's template. The proof file holds keys
 that decrypt your request: it is written with mode 0600; pass it to `mpcstats share`.")]
 pub struct Args {
     /// The HTTPS URL: https://HOST[:PORT]/PATH
     #[arg(long)]
     pub url: String,
-    /// An extra request header "Name: value" (repeatable; stays hidden from everyone)
+    /// An extra request header "Name: value" (repeatable; stays hidden from everyone, but
+    /// visible in this machine's process list: prefer --header-file for credentials)
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Read extra request headers from this file, one "Name: value" per line
+    #[arg(long = "header-file", value_name = "FILE")]
+    pub header_file: Option<PathBuf>,
     /// The dataset the value is for (its template names the server, path and field)
     #[arg(long)]
     pub dataset: String,
@@ -73,12 +78,23 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     }
     // Check the files parse before any traffic.
     load_roots(&args.extra_roots)?;
+    let mut headers = args.headers.clone();
+    if let Some(path) = &args.header_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the header file {}", path.display()))?;
+        headers.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
     let progress = |msg: &str| eprintln!("prove: {msg}");
     let (proof, summary) = prove_inner(
         &cluster,
         &args.dataset,
         &args.url,
-        &args.headers,
+        &headers,
         &roots,
         &progress,
     )
