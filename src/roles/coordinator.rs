@@ -255,7 +255,7 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 for p in 0..3 {
-                    if let Err(e) = deliver_commits(&state, p).await {
+                    if let Err(e) = deliver_decisions(&state, p).await {
                         debug!("commit delivery: {e:#}");
                     }
                 }
@@ -472,7 +472,7 @@ async fn on_share_intent(
         "contribution {} admitted as number {seq} of {dataset}",
         short(&contribution)
     );
-    futures::future::join_all((0..3).map(|p| deliver_commits(state, p))).await;
+    futures::future::join_all((0..3).map(|p| deliver_decisions(state, p))).await;
     send_msg(
         &mut send,
         &FromCoordinator::Admitted {
@@ -485,23 +485,28 @@ async fn on_share_intent(
     Ok(())
 }
 
+/// Delivers the abort of `contribution` (queued in the outbox by the store) to every party
+/// now; a party that cannot be reached gets it from the background delivery later.
 async fn abort_everywhere(state: &State, contribution: &Id) {
-    let msg = Control::Abort {
-        contribution: *contribution,
-    };
-    for p in &state.parties {
-        if let Err(e) = p.simple(&msg).await {
-            debug!("abort of {} at party {}: {e:#}", short(contribution), p.id);
+    for (p, r) in futures::future::join_all((0..3).map(|p| deliver_decisions(state, p)))
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(e) = r {
+            debug!("abort of {} at party {p}: {e:#}", short(contribution));
         }
     }
 }
 
-/// Delivers every commit decision party `p` has not acknowledged yet.
-async fn deliver_commits(state: &State, p: usize) -> Result<()> {
+/// Delivers every decision (commit or abort) party `p` has not acknowledged yet.
+async fn deliver_decisions(state: &State, p: usize) -> Result<()> {
     for (contribution, seq) in state.store.outbox(p)? {
-        state.parties[p]
-            .simple(&Control::Commit { contribution, seq })
-            .await?;
+        let msg = match seq {
+            Some(seq) => Control::Commit { contribution, seq },
+            None => Control::Abort { contribution },
+        };
+        state.parties[p].simple(&msg).await?;
         state.store.delivered(&contribution, p)?;
     }
     Ok(())
@@ -538,7 +543,7 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
     let _permit = state.queries.acquire().await?;
     // Every party must hold every commit up to the snapshot before computing over it.
     for p in 0..3 {
-        if let Err(e) = deliver_commits(state, p).await {
+        if let Err(e) = deliver_decisions(state, p).await {
             return refuse(&mut send, format!("{e:#}; try again later")).await;
         }
     }

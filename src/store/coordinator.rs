@@ -1,7 +1,9 @@
 //! The coordinator's store: admission decisions (never a share). A contribution is
 //! `preparing` until all three parties stored it, then `committed` with the next sequence
-//! number of its dataset, or `aborted`. Commit messages not yet acknowledged by a party wait
-//! in an outbox and are delivered again until they are.
+//! number of its dataset, or `aborted`. Decisions (commit or abort) not yet acknowledged by a
+//! party wait in an outbox and are delivered again until they are: a party that missed an
+//! abort would otherwise keep a pending row, and with it the single-use markers of a proven
+//! contribution, forever.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -90,11 +92,21 @@ impl CoordinatorStore {
     }
 
     pub fn abort(&self, id: &Id) -> Result<()> {
-        let conn = self.conn();
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
             "UPDATE contributions SET state = 'aborted' WHERE id = ?1 AND state = 'preparing'",
             params![&id[..]],
         )?;
+        if n == 1 {
+            for party in 0..3 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (id, party) VALUES (?1, ?2)",
+                    params![&id[..], party],
+                )?;
+            }
+        }
+        tx.commit()?;
         // An attestation whose contribution failed may be tried again (within its age).
         conn.execute(
             "DELETE FROM attestations WHERE contribution = ?1",
@@ -119,6 +131,14 @@ impl CoordinatorStore {
         let ids = stmt
             .query_map([], |r| id_of(r.get(0)?))?
             .collect::<rusqlite::Result<Vec<Id>>>()?;
+        for id in &ids {
+            for party in 0..3 {
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox (id, party) VALUES (?1, ?2)",
+                    params![&id[..], party],
+                )?;
+            }
+        }
         conn.execute(
             "UPDATE contributions SET state = 'aborted' WHERE state = 'preparing'",
             [],
@@ -130,14 +150,18 @@ impl CoordinatorStore {
         Ok(ids)
     }
 
-    /// Commit messages `party` has not acknowledged yet, with their sequence numbers.
-    pub fn outbox(&self, party: usize) -> Result<Vec<(Id, u64)>> {
+    /// Decisions `party` has not acknowledged yet: the sequence number of a commit, or
+    /// `None` for an abort.
+    pub fn outbox(&self, party: usize) -> Result<Vec<(Id, Option<u64>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT c.id, c.seq FROM outbox o JOIN contributions c ON c.id = o.id WHERE o.party = ?1 ORDER BY c.created",
         )?;
         let rows = stmt.query_map(params![party as i64], |r| {
-            Ok((id_of(r.get(0)?)?, r.get::<_, i64>(1)? as u64))
+            Ok((
+                id_of(r.get(0)?)?,
+                r.get::<_, Option<i64>>(1)?.map(|s| s as u64),
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -178,8 +202,21 @@ mod tests {
         assert_eq!(s.count("d").unwrap(), 2);
         assert_eq!(s.outbox(1).unwrap().len(), 2);
         s.delivered(&[2; 16], 1).unwrap();
-        assert_eq!(s.outbox(1).unwrap(), vec![([1; 16], 2)]);
+        assert_eq!(s.outbox(1).unwrap(), vec![([1; 16], Some(2))]);
         assert_eq!(s.abort_undecided().unwrap(), vec![[3; 16]]);
         assert_eq!(s.count("e").unwrap(), 0);
+        // The abort waits in the outbox too, for every party.
+        assert_eq!(s.outbox(0).unwrap().last(), Some(&([3; 16], None)));
+        s.begin(&[4; 16], "d").unwrap();
+        s.abort(&[4; 16]).unwrap();
+        s.abort(&[4; 16]).unwrap();
+        assert_eq!(
+            s.outbox(2)
+                .unwrap()
+                .iter()
+                .filter(|(id, _)| *id == [4; 16])
+                .count(),
+            1
+        );
     }
 }
