@@ -14,12 +14,15 @@
 //!   application-data decryption the parties run in MPC.
 //! * [`prover`] — the prover's rustls client config, a `KeyLog` capturing the secrets, and the
 //!   recording stream wrapper the notary relays through.
-//! * [`mpc`] — the one exception to "no MPC" below: the parties' MPC check of a proven
-//!   session (AES-GCM on shared keys, request and response checks, the value's share).
+//! * [`mpc`] — the parties' MPC check of a proven session (AES-GCM on shared keys, request
+//!   and response checks, the value's share), over the engine's abstract transport.
+//! * [`template`] — dataset templates: where a value must come from, and the checks of a
+//!   response against them.
+//! * [`admit`] — the public checks of a proven contribution (signature, server, age, records).
 //! * [`exchange`] — a local HTTPS exchange API with its own CA (tests, demo, example).
 //!
-//! Must not hold: QUIC, role orchestration, MPC. Trusts nothing it is handed: every parser
-//! refuses malformed input with an error that names the failed check.
+//! Must not hold: QUIC or role orchestration (those live in `roles/`). Trusts nothing it is
+//! handed: every parser refuses malformed input with an error that names the failed check.
 
 pub mod admit;
 pub mod attestation;
