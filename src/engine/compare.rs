@@ -2,7 +2,7 @@
 //! vector costs log2(bits) + O(1) rounds.
 //!
 //! Semantics: `lt(x, y, bits)` is the most significant bit of (x − y) mod 2^bits, which is
-//! [x < y] whenever x, y ∈ [0, 2^(bits−1)) (more generally whenever x − y fits in a signed
+//! `[x < y]` whenever x, y ∈ [0, 2^(bits−1)) (more generally whenever x − y fits in a signed
 //! `bits`-bit integer). The public variants assume the same of the constant. Equality is a
 //! zero test of (x − y) mod 2^bits, exact for any x, y ∈ [0, 2^bits).
 //!
@@ -26,7 +26,7 @@ pub fn eq_rounds(bits: u32) -> u64 {
 }
 
 impl<T: Transport> Session<T> {
-    /// [x < y] for x, y ∈ [0, 2^(bits−1)): msb of (x − y) mod 2^bits.
+    /// `[x < y]` for x, y ∈ [0, 2^(bits−1)): msb of (x − y) mod 2^bits.
     pub async fn lt<R: Ring>(
         &mut self,
         x: &[Share<R>],
@@ -37,7 +37,7 @@ impl<T: Transport> Session<T> {
         self.msb(&d, bits).await
     }
 
-    /// [x < c] for a public c.
+    /// `[x < c]` for a public c.
     pub async fn lt_public<R: Ring>(
         &mut self,
         x: &[Share<R>],
@@ -49,7 +49,7 @@ impl<T: Transport> Session<T> {
         self.msb(&d, bits).await
     }
 
-    /// [x > c] for a public c: msb of c − x.
+    /// `[x > c]` for a public c: msb of c − x.
     pub async fn gt_public<R: Ring>(
         &mut self,
         x: &[Share<R>],
@@ -83,7 +83,7 @@ impl<T: Transport> Session<T> {
         Ok(self.gt_public(x, c, bits).await?.not(me))
     }
 
-    /// [x < 0] for x a two's-complement number on `bits` bits: its msb.
+    /// `[x < 0]` for x a two's-complement number on `bits` bits: its msb.
     pub async fn ltz<R: Ring>(&mut self, x: &[Share<R>], bits: u32) -> Result<BitShares> {
         self.msb(x, bits).await
     }
@@ -137,7 +137,7 @@ impl<T: Transport> Session<T> {
         self.is_zero(&d, bits).await
     }
 
-    /// [x < y] as in [`Session::lt`], opened to all three parties: one more round and
+    /// `[x < y]` as in [`Session::lt`], opened to all three parties: one more round and
     /// ⌈n/8⌉ bytes per party.
     pub async fn lt_open<R: Ring>(
         &mut self,

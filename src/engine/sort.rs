@@ -11,7 +11,7 @@
 //! # Why opening the comparison bits is safe
 //!
 //! After the shuffle, position p holds the record of secret index π(p) for a uniformly random
-//! π that no party knows. Since the keys are distinct, every opened bit is [k_p < k_q] for
+//! π that no party knows. Since the keys are distinct, every opened bit is `[k_p < k_q]` for
 //! positions p, q, which is determined by the rank function p ↦ rank(k_{π(p)}); that function
 //! is a uniformly random bijection 0..n → 0..n independent of the key values (the composition
 //! of a uniform permutation with a fixed bijection). Which pairs get compared next depends only

@@ -48,7 +48,7 @@ Credentials are best kept out of the process list: --header-file key.txt reads t
 headers from a file instead. The URL's host and path must be those of the dataset's template. The proof file holds keys
 that decrypt your request: it is written with mode 0600; pass it to `mpcstats share`.")]
 pub struct Args {
-    /// The HTTPS URL: https://HOST[:PORT]/PATH
+    /// The HTTPS URL, https://HOST/PATH or https://HOST:PORT/PATH
     #[arg(long)]
     pub url: String,
     /// An extra request header "Name: value" (repeatable; stays hidden from everyone, but
