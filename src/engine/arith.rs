@@ -182,11 +182,10 @@ impl<T: Transport> Session<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::local::{local_transports, run3, run3_over, LocalTransport};
+    use crate::engine::local::{local_transports, run3, run3_over, Truncating};
     use crate::engine::ring::{Z128, Z64};
     use crate::engine::session::Counters;
     use crate::engine::share::{reconstruct, Share};
-    use crate::engine::transport::Incoming;
     use rand::{RngCore, SeedableRng};
     use rand_chacha::ChaCha20Rng;
     use std::sync::Arc;
@@ -409,26 +408,6 @@ mod tests {
             assert!(matches!(e1, Some(EngineError::Invalid(_))));
             assert!(matches!(e2, Some(EngineError::Invalid(_))));
             assert_eq!(rounds, 1, "nothing sent after the seed round");
-        }
-    }
-
-    /// Wraps a transport and cuts the last byte off every message received from `Next`
-    /// after the seed round.
-    struct Truncating {
-        inner: LocalTransport,
-        rounds: usize,
-    }
-
-    impl Transport for Truncating {
-        async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
-            let mut inc = self.inner.round(out, expect).await?;
-            self.rounds += 1;
-            if self.rounds > 1 {
-                if let Some(m) = inc.next.as_mut() {
-                    m.pop();
-                }
-            }
-            Ok(inc)
         }
     }
 

@@ -393,8 +393,7 @@ impl<T: Transport> Session<T> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::local::{local_transports, run3, run3_over, LocalTransport};
-    use crate::engine::transport::Incoming;
+    use crate::engine::local::{local_transports, run3, run3_over, Truncating};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
 
@@ -596,25 +595,6 @@ pub(crate) mod tests {
             let (e, rounds) = r.unwrap();
             assert!(matches!(e, Some(EngineError::Invalid(_))));
             assert_eq!(rounds, 1);
-        }
-    }
-
-    /// Cuts the last byte off every message received from `Next` after the seed round.
-    struct Truncating {
-        inner: LocalTransport,
-        rounds: usize,
-    }
-
-    impl Transport for Truncating {
-        async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
-            let mut inc = self.inner.round(out, expect).await?;
-            self.rounds += 1;
-            if self.rounds > 1 {
-                if let Some(m) = inc.next.as_mut() {
-                    m.pop();
-                }
-            }
-            Ok(inc)
         }
     }
 

@@ -136,6 +136,28 @@ where
     run3_over(seed, local_transports(), f).await
 }
 
+/// A test transport that cuts the last byte off every message received from `Next` after
+/// the seed round, so that the receiver must report a malformed message.
+#[cfg(test)]
+pub(crate) struct Truncating {
+    pub inner: LocalTransport,
+    pub rounds: usize,
+}
+
+#[cfg(test)]
+impl Transport for Truncating {
+    async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
+        let mut inc = self.inner.round(out, expect).await?;
+        self.rounds += 1;
+        if self.rounds > 1 {
+            if let Some(m) = inc.next.as_mut() {
+                m.pop();
+            }
+        }
+        Ok(inc)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,21 @@ pub(crate) mod testutil {
         pub eth_balance: String,
     }
 
+    impl Session {
+        /// The notary's check of this genuine session, which must pass.
+        pub fn verified(&self) -> super::handshake::HandshakeSummary {
+            super::handshake::verify(&super::handshake::HandshakeCheck {
+                client_to_server: &self.recording.client_to_server,
+                server_to_client: &self.recording.server_to_client,
+                server_handshake_secret: &self.secrets.server_handshake,
+                server_name: &self.server_name,
+                now: self.now,
+                roots: &self.roots,
+            })
+            .expect("the genuine session verifies")
+        }
+    }
+
     fn run(leaf: LeafKey) -> Session {
         let server_name = exchange::DEFAULT_NAME.to_string();
         let now = std::time::SystemTime::now()

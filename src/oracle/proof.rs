@@ -311,22 +311,14 @@ mod tests {
     use super::*;
     use crate::oracle::attestation::NotaryKey;
     use crate::oracle::exchange::LeafKey;
-    use crate::oracle::handshake::{self, HandshakeCheck, Side};
+    use crate::oracle::handshake::Side;
     use crate::oracle::testutil::session;
 
     /// The whole flow on a real recorded session: verify, attest, build the proof, write,
     /// read back, check records and decrypt the declared value.
     fn build() -> (Proof, NotaryKey, Vec<u8>, String) {
         let s = session(LeafKey::EcdsaP256);
-        let summary = handshake::verify(&HandshakeCheck {
-            client_to_server: &s.recording.client_to_server,
-            server_to_client: &s.recording.server_to_client,
-            server_handshake_secret: &s.secrets.server_handshake,
-            server_name: &s.server_name,
-            now: s.now,
-            roots: &s.roots,
-        })
-        .unwrap();
+        let summary = s.verified();
         let key = NotaryKey::generate().unwrap();
         let attestation = Attestation::from_handshake(&summary, key.key_id(), s.now)
             .sign(key.key_pair())

@@ -14,7 +14,7 @@ use super::local::{
 use super::VerifyError;
 use crate::oracle::attestation::Direction;
 use crate::oracle::exchange::LeafKey;
-use crate::oracle::handshake::{self, HandshakeCheck, Side};
+use crate::oracle::handshake::Side;
 use crate::oracle::proof::decrypt_application_data;
 use crate::oracle::testutil::session;
 use crate::oracle::tls13::{
@@ -34,15 +34,7 @@ struct Genuine {
 
 fn genuine() -> Genuine {
     let s = session(LeafKey::EcdsaP256);
-    let summary = handshake::verify(&HandshakeCheck {
-        client_to_server: &s.recording.client_to_server,
-        server_to_client: &s.recording.server_to_client,
-        server_handshake_secret: &s.secrets.server_handshake,
-        server_name: &s.server_name,
-        now: s.now,
-        roots: &s.roots,
-    })
-    .unwrap();
+    let summary = s.verified();
     let records = |side| {
         summary
             .application_records(side)
