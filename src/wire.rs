@@ -114,6 +114,9 @@ pub enum Control {
         contribution: Id,
         dataset: String,
         ticket_hash: TicketHash,
+        /// For a proven contribution: the id of the attestation the coordinator checked.
+        /// The submission must carry exactly that attestation.
+        attestation: Option<[u8; 32]>,
     },
     /// The contribution counts, as number `seq` of its dataset.
     Commit { contribution: Id, seq: u64 },
@@ -171,6 +174,10 @@ pub struct ProvenSubmission {
     pub contribution: Id,
     pub ticket: Ticket,
     pub attestation: SignedAttestation,
+    /// `Template::hash` of the dataset template the proof was made for.
+    pub template_hash: [u8; 32],
+    /// Lengths of the request's public and hidden query parameter values, in order.
+    pub params: Vec<u32>,
     /// Application-data records, whole, in order, as attested.
     pub client_records: Vec<Vec<u8>>,
     pub server_records: Vec<Vec<u8>>,

@@ -1,6 +1,6 @@
 //! The public checks of a proven contribution, made by the coordinator (before it hands out a
 //! ticket) and again by every party (before any MPC): the notary's signature and key, the
-//! server name against the dataset's template, the attestation's age, and that the records
+//! server name and port against the dataset's template, the attestation's age, and that the records
 //! the provider submits are exactly the attested ones. Single use is enforced by the callers'
 //! stores, keyed by [`attestation_id`].
 
@@ -33,6 +33,13 @@ pub fn check_attestation(
             "the attestation is for {:?}, the dataset's template names {:?}",
             a.server_name,
             template.server_name
+        );
+    }
+    if a.port != template.port {
+        bail!(
+            "the attestation is for port {}, the dataset's template names port {}",
+            a.port,
+            template.port
         );
     }
     if a.time > now + CLOCK_SKEW {

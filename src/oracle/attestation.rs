@@ -1,29 +1,32 @@
 //! The notary's signed statement about one TLS session, its exact byte encoding, and the
 //! notary's Ed25519 signing key.
 //!
-//! An attestation says: "at `time`, I relayed a TLS 1.3 session to `server_name` whose
-//! handshake (transcript hash) I verified, and these were the protected records after it".
-//! It holds no plaintext and no key: the notary never had either.
+//! An attestation says: "at `time`, I relayed a TLS session (version `tls_version`) to
+//! `server_name` on `port` whose handshake (transcript hash) I verified, and these were the
+//! protected records after it". It holds no plaintext and no key: the notary never had
+//! either.
 //!
-//! # Encoding (version 1)
+//! # Encoding (version 2)
 //!
 //! All integers big-endian; no padding; `n` = server name length, `m` = record count.
 //!
 //! | offset        | size   | field                                                        |
 //! |---------------|--------|--------------------------------------------------------------|
 //! | 0             | 20     | magic, ASCII `MPCSTATS-ATTESTATION`                          |
-//! | 20            | 1      | version = 1                                                  |
+//! | 20            | 1      | version = 2                                                  |
 //! | 21            | 32     | notary key id = SHA-256 of the notary's 32-byte Ed25519 public key |
 //! | 53            | 2      | `n`, u16, 1 ..= 255                                          |
 //! | 55            | n      | server name: ASCII `!`..`~` without upper-case letters        |
-//! | 55 + n        | 8      | time, u64, unix seconds                                      |
-//! | 63 + n        | 32     | handshake transcript hash, SHA-256(ClientHello ‖ … ‖ server Finished) |
-//! | 95 + n        | 4      | `m`, u32, at most [`MAX_RECORDS`]                            |
-//! | 99 + n + 41·i | 1      | record i: direction, 0 = client→server, 1 = server→client   |
-//! | 100 + n + 41·i| 8      | record i: sequence number, u64, within that direction's application-data records, from 0 |
-//! | 108 + n + 41·i| 32     | record i: SHA-256 of the whole record (5-byte header ‖ ciphertext ‖ tag) |
+//! | 55 + n        | 2      | server port, u16, not 0                                      |
+//! | 57 + n        | 2      | TLS version: 0x0304 (TLS 1.3) or 0x0303 (TLS 1.2)            |
+//! | 59 + n        | 8      | time, u64, unix seconds                                      |
+//! | 67 + n        | 32     | handshake transcript hash (TLS 1.3: ClientHello ‖ … ‖ server Finished; TLS 1.2: the plaintext handshake messages, see `handshake`) |
+//! | 99 + n        | 4      | `m`, u32, at most [`MAX_RECORDS`]                            |
+//! | 103 + n + 41·i| 1      | record i: direction, 0 = client→server, 1 = server→client   |
+//! | 104 + n + 41·i| 8      | record i: index, u64, within that direction's application-data records, from 0 |
+//! | 112 + n + 41·i| 32     | record i: SHA-256 of the whole record (5-byte header ‖ fragment) |
 //!
-//! The total length is exactly `99 + n + 41·m`. Records are in canonical order: every
+//! The total length is exactly `103 + n + 41·m`. Records are in canonical order: every
 //! client→server record first, sequence numbers 0, 1, 2, … without gaps, then every
 //! server→client record likewise. Any other byte string — another magic or version, a length
 //! that does not match, trailing bytes, records out of order — is refused, so one statement
@@ -49,12 +52,16 @@ use super::handshake::{HandshakeSummary, Side};
 /// The magic that starts every encoded attestation.
 pub const MAGIC: &[u8; 20] = b"MPCSTATS-ATTESTATION";
 /// The only version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// `tls_version` of a TLS 1.3 session.
+pub const TLS13: u16 = 0x0304;
+/// `tls_version` of a TLS 1.2 session.
+pub const TLS12: u16 = 0x0303;
 /// Most records one attestation may list.
 pub const MAX_RECORDS: u32 = 1 << 20;
 /// Bytes of one encoded record entry.
 pub const RECORD_ENTRY_LEN: usize = 1 + 8 + 32;
-const FIXED_LEN: usize = 20 + 1 + 32 + 2 + 8 + 32 + 4;
+const FIXED_LEN: usize = 20 + 1 + 32 + 2 + 2 + 2 + 8 + 32 + 4;
 
 /// Why an attestation was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -130,6 +137,10 @@ pub struct Attestation {
     pub notary_key_id: [u8; 32],
     /// The server name the certificate was verified for (lower case).
     pub server_name: String,
+    /// The TCP port the notary dialed.
+    pub port: u16,
+    /// [`TLS13`] or [`TLS12`].
+    pub tls_version: u16,
     /// When the notary verified the session, unix seconds.
     pub time: u64,
     /// SHA-256 of the handshake transcript through the server Finished.
@@ -186,6 +197,23 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The version code of a verified handshake (merge point for TLS 1.2).
+fn tls_version_of(_summary: &HandshakeSummary) -> u16 {
+    TLS13
+}
+
+fn check_port_version(port: u16, tls_version: u16) -> Result<(), String> {
+    if port == 0 {
+        return Err("port 0".into());
+    }
+    if tls_version != TLS13 && tls_version != TLS12 {
+        return Err(format!(
+            "TLS version {tls_version:#06x}, expected 0x0304 or 0x0303"
+        ));
+    }
+    Ok(())
+}
+
 fn check_order(records: &[AttestedRecord]) -> Result<(), String> {
     let mut expected = (Direction::ClientToServer, 0u64);
     for r in records {
@@ -208,6 +236,7 @@ impl Attestation {
     /// directions, as recorded.
     pub fn from_handshake(
         summary: &HandshakeSummary,
+        port: u16,
         notary_key_id: [u8; 32],
         time: u64,
     ) -> Attestation {
@@ -224,6 +253,8 @@ impl Attestation {
         Attestation {
             notary_key_id,
             server_name: summary.server_name.to_ascii_lowercase(),
+            port,
+            tls_version: tls_version_of(summary),
             time,
             transcript_hash: summary.transcript_hash,
             records,
@@ -240,6 +271,7 @@ impl Attestation {
     /// The exact encoding; refuses a name or record list the format cannot carry.
     pub fn encode(&self) -> Result<Vec<u8>, AttestationError> {
         check_name(&self.server_name).map_err(AttestationError::Invalid)?;
+        check_port_version(self.port, self.tls_version).map_err(AttestationError::Invalid)?;
         check_order(&self.records).map_err(AttestationError::Invalid)?;
         let count = u32::try_from(self.records.len())
             .ok()
@@ -253,6 +285,8 @@ impl Attestation {
         out.extend_from_slice(&self.notary_key_id);
         out.extend_from_slice(&(self.server_name.len() as u16).to_be_bytes());
         out.extend_from_slice(self.server_name.as_bytes());
+        out.extend_from_slice(&self.port.to_be_bytes());
+        out.extend_from_slice(&self.tls_version.to_be_bytes());
         out.extend_from_slice(&self.time.to_be_bytes());
         out.extend_from_slice(&self.transcript_hash);
         out.extend_from_slice(&count.to_be_bytes());
@@ -293,6 +327,9 @@ impl Attestation {
             .map_err(|_| malformed("server name is not ASCII"))?
             .to_string();
         check_name(&server_name).map_err(AttestationError::Malformed)?;
+        let port = u16::from_be_bytes(take(2)?.try_into().expect("2 bytes"));
+        let tls_version = u16::from_be_bytes(take(2)?.try_into().expect("2 bytes"));
+        check_port_version(port, tls_version).map_err(AttestationError::Malformed)?;
         let time = u64::from_be_bytes(take(8)?.try_into().expect("8 bytes"));
         let transcript_hash: [u8; 32] = take(32)?.try_into().expect("32 bytes");
         let count = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes"));
@@ -327,6 +364,8 @@ impl Attestation {
         Ok(Attestation {
             notary_key_id,
             server_name,
+            port,
+            tls_version,
             time,
             transcript_hash,
             records,
@@ -503,6 +542,8 @@ mod tests {
         Attestation {
             notary_key_id: key.key_id(),
             server_name: "api.exchange.test".into(),
+            port: 8443,
+            tls_version: TLS12,
             time: 1_750_000_000,
             transcript_hash: [7; 32],
             records,
@@ -515,16 +556,18 @@ mod tests {
         let a = sample(&key);
         let bytes = a.encode().unwrap();
         let n = a.server_name.len();
-        assert_eq!(bytes.len(), 99 + n + 41 * 5);
+        assert_eq!(bytes.len(), 103 + n + 41 * 5);
         assert_eq!(&bytes[..20], b"MPCSTATS-ATTESTATION");
-        assert_eq!(bytes[20], 1);
+        assert_eq!(bytes[20], 2);
         assert_eq!(&bytes[21..53], &key.key_id());
         assert_eq!(&bytes[53..55], &(n as u16).to_be_bytes());
         assert_eq!(&bytes[55..55 + n], b"api.exchange.test");
-        assert_eq!(&bytes[55 + n..63 + n], &1_750_000_000u64.to_be_bytes());
-        assert_eq!(&bytes[63 + n..95 + n], &[7; 32]);
-        assert_eq!(&bytes[95 + n..99 + n], &5u32.to_be_bytes());
-        let third = 99 + n + 41 * 2;
+        assert_eq!(&bytes[55 + n..57 + n], &8443u16.to_be_bytes());
+        assert_eq!(&bytes[57 + n..59 + n], &[3, 3]);
+        assert_eq!(&bytes[59 + n..67 + n], &1_750_000_000u64.to_be_bytes());
+        assert_eq!(&bytes[67 + n..99 + n], &[7; 32]);
+        assert_eq!(&bytes[99 + n..103 + n], &5u32.to_be_bytes());
+        let third = 103 + n + 41 * 2;
         assert_eq!(bytes[third], 1);
         assert_eq!(&bytes[third + 1..third + 9], &0u64.to_be_bytes());
         assert_eq!(
@@ -607,23 +650,29 @@ mod tests {
         let bytes = a.encode().unwrap();
         let n = a.server_name.len();
         let mut v = bytes.clone();
-        v[20] = 2;
-        assert_eq!(Attestation::decode(&v), Err(AttestationError::Version(2)));
+        v[20] = 1;
+        assert_eq!(Attestation::decode(&v), Err(AttestationError::Version(1)));
+        // Port 0, an unknown TLS version.
+        for (at, bytes2) in [(55 + n, [0u8, 0]), (57 + n, [3, 2])] {
+            let mut v = bytes.clone();
+            v[at..at + 2].copy_from_slice(&bytes2);
+            assert!(Attestation::decode(&v).is_err(), "{bytes2:?}");
+        }
         let mut v = bytes.clone();
         v[0] = b'X';
         assert!(Attestation::decode(&v).is_err());
         // Record count one too many / one too few.
         for count in [4u32, 6] {
             let mut v = bytes.clone();
-            v[95 + n..99 + n].copy_from_slice(&count.to_be_bytes());
+            v[99 + n..103 + n].copy_from_slice(&count.to_be_bytes());
             assert!(Attestation::decode(&v).is_err(), "count {count}");
         }
         // Huge count: refused before allocating.
         let mut v = bytes.clone();
-        v[95 + n..99 + n].copy_from_slice(&u32::MAX.to_be_bytes());
+        v[99 + n..103 + n].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(Attestation::decode(&v).is_err());
         // Direction 2, a sequence gap, out of order.
-        let first = 99 + n;
+        let first = 103 + n;
         let mut v = bytes.clone();
         v[first] = 2;
         assert!(Attestation::decode(&v).is_err());

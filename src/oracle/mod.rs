@@ -16,8 +16,9 @@
 //!   recording stream wrapper the notary relays through.
 //! * [`mpc`] — the parties' MPC check of a proven session (AES-GCM on shared keys, request
 //!   and response checks, the value's share), over the engine's abstract transport.
-//! * [`template`] — dataset templates: where a value must come from, and the checks of a
-//!   response against them.
+//! * [`template`] — dataset templates: the server and port, the request query parameter by
+//!   parameter, where the value must be, and the checks of a response against them.
+//! * [`signing`] — the provider's API key file and the request signing schemes.
 //! * [`admit`] — the public checks of a proven contribution (signature, server, age, records).
 //! * [`exchange`] — a local HTTPS exchange API with its own CA (tests, demo, example).
 //!
@@ -31,6 +32,7 @@ pub mod handshake;
 pub mod mpc;
 pub mod proof;
 pub mod prover;
+pub mod signing;
 pub mod template;
 pub mod tls13;
 

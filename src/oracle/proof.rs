@@ -1,6 +1,7 @@
 //! The prover's private proof file: the signed attestation, the attested application-data
 //! records of both directions, the application traffic keys and IVs of both directions, and
-//! the prover's declaration of where the value and the account id lie in the response.
+//! the dataset and template hash it was made for, and the prover's declaration of where the
+//! value lies in the response and how long its request's parameter values are.
 //!
 //! # File format
 //!
@@ -29,7 +30,7 @@ use super::tls13::{
 /// The first bytes of every proof file.
 pub const PROOF_MAGIC: &[u8; 8] = b"MPCPROOF";
 /// The format version written and read.
-pub const PROOF_VERSION: u16 = 1;
+pub const PROOF_VERSION: u16 = 2;
 /// Largest proof body accepted: 64 MiB.
 pub const MAX_PROOF_LEN: usize = 64 << 20;
 
@@ -105,22 +106,22 @@ impl From<Range<usize>> for ByteRange {
     }
 }
 
-/// Where the value and the account id lie in the response: byte ranges into the
-/// concatenated application data of the server's records (HTTP status line, headers, body),
-/// as [`decrypt_application_data`] returns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the prover declares about its session: where the value lies in the response (a byte
+/// range into the concatenated application data of the server's records — HTTP status line,
+/// headers, body — as [`decrypt_application_data`] returns it), and the lengths of the
+/// public and hidden query parameter values of its request, in template order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Declaration {
-    /// The value's text, e.g. the digits of `"12.34500000"` without the quotes.
+    /// The value's text: the digits of `"12.5"` without the quotes, or of the number `12.5`.
     pub value: ByteRange,
-    /// The account id's text.
-    pub account: ByteRange,
+    /// Lengths of the template's public and hidden parameter values.
+    pub params: Vec<u32>,
 }
 
 impl Declaration {
-    /// Checks both ranges against a response of `len` bytes.
+    /// Checks the value range against a response of `len` bytes.
     pub fn check(&self, len: usize) -> Result<(), ProofError> {
         self.value.within("value", len)?;
-        self.account.within("account", len)?;
         Ok(())
     }
 }
@@ -130,6 +131,10 @@ impl Declaration {
 pub struct Proof {
     /// The notary's signed attestation.
     pub attestation: SignedAttestation,
+    /// The dataset the proof was made for.
+    pub dataset: String,
+    /// `Template::hash` of that dataset's template: the parties refuse another.
+    pub template_hash: [u8; 32],
     /// The client→server application-data records, in sequence order, each whole (header ‖
     /// ciphertext ‖ tag).
     pub client_records: Vec<Vec<u8>>,
@@ -147,6 +152,7 @@ impl std::fmt::Debug for Proof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proof")
             .field("attestation", &self.attestation)
+            .field("dataset", &self.dataset)
             .field("client_records", &self.client_records.len())
             .field("server_records", &self.server_records.len())
             .field("declaration", &self.declaration)
@@ -320,7 +326,7 @@ mod tests {
         let s = session(LeafKey::EcdsaP256);
         let summary = s.verified();
         let key = NotaryKey::generate().unwrap();
-        let attestation = Attestation::from_handshake(&summary, key.key_id(), s.now)
+        let attestation = Attestation::from_handshake(&summary, 443, key.key_id(), s.now)
             .sign(key.key_pair())
             .unwrap();
         let records = |side| {
@@ -344,10 +350,12 @@ mod tests {
         };
         let declaration = Declaration {
             value: find("{\"asset\":\"ETH\",\"free\":\""),
-            account: find("{\"account\":\""),
+            params: vec![],
         };
         let proof = Proof {
             attestation,
+            dataset: "exchange_eth".into(),
+            template_hash: [9; 32],
             client_records: records(Side::Client),
             server_records,
             client_keys,
@@ -384,12 +392,6 @@ mod tests {
         back.declaration.check(plain.len()).unwrap();
         let value = back.declaration.value.within("value", plain.len()).unwrap();
         assert_eq!(std::str::from_utf8(&plain[value]).unwrap(), eth);
-        let account = back
-            .declaration
-            .account
-            .within("account", plain.len())
-            .unwrap();
-        assert_eq!(&plain[account], b"acct-3");
         let request = decrypt_application_data(
             Direction::ClientToServer,
             &back.client_keys,
@@ -434,9 +436,11 @@ mod tests {
             .to_string()
             .contains("trailing"));
         assert!(Proof::decode(&bytes[..bytes.len() - 1]).is_err());
-        let mut v = bytes.clone();
-        v[9] = 2;
-        assert!(Proof::decode(&v).is_err());
+        for version in [1, 3] {
+            let mut v = bytes.clone();
+            v[9] = version;
+            assert!(Proof::decode(&v).is_err());
+        }
         let mut v = bytes.clone();
         v[0] = b'X';
         assert!(Proof::decode(&v).is_err());
@@ -485,7 +489,7 @@ mod tests {
         assert!(ByteRange { start: 4, end: 3 }.within("value", 9).is_err());
         let d = Declaration {
             value: r,
-            account: ByteRange { start: 0, end: 1 },
+            params: vec![3],
         };
         d.check(5).unwrap();
         assert!(d.check(4).is_err());

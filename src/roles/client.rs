@@ -300,6 +300,8 @@ pub fn proven_submission(
         contribution,
         ticket,
         attestation: proof.attestation.clone(),
+        template_hash: proof.template_hash,
+        params: proof.declaration.params.clone(),
         client_records: proof.client_records.clone(),
         server_records: proof.server_records.clone(),
         client_iv: proof.client_keys.iv,

@@ -409,6 +409,7 @@ async fn on_share_intent(
         contribution,
         dataset: dataset.clone(),
         ticket_hash: ticket_hash(&ticket),
+        attestation: attestation_id,
     };
     let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&expect))).await;
     let mut streams = Vec::new();

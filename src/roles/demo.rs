@@ -101,7 +101,7 @@ impl LocalOracle {
         let exchange = tokio::spawn(exchange::serve(listener, config));
         let mut opts = NotaryOptions::new(key, roots_from_pem(pki.ca_pem.as_bytes())?);
         opts.resolve.insert(name.to_string(), addr);
-        opts.allowed_servers = Some(vec![name.to_string()]);
+        opts.allowed_servers = Some(vec![(name.to_string(), 443)]);
         let notary = Some(notary::serve(opts, endpoint).await?);
         Ok(LocalOracle {
             ca_pem: pki.ca_pem,

@@ -83,8 +83,11 @@ pub fn exchange_dataset() -> Dataset {
         proof: ProofPolicy::Tls,
         template: Some(Template {
             server_name: "api.exchange.test".into(),
+            port: 443,
             method: "GET".into(),
             path: "/api/v1/account".into(),
+            query: vec![],
+            signing: None,
             value: "balances[asset=ETH].free".into(),
             account: "account".into(),
             decimals: 8,

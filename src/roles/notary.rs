@@ -19,10 +19,9 @@
 //! The notary never holds an application traffic key: it sees ciphertext only, and logs only
 //! sizes and verdicts.
 //!
-//! Root store: none by default (webpki-roots is not a dependency). Every `--extra-root` PEM
-//! bundle is trusted; production deployments pass the roots they trust (for example the
-//! system bundle, `/etc/ssl/certs/ca-certificates.crt`), the demo and tests the local
-//! exchange's CA. By default the notary only dials the server names of the cluster's `tls`
+//! Root store: the Mozilla root program (webpki-roots) by default, plus every `--extra-root`
+//! PEM bundle; `--no-default-roots` drops the Mozilla roots (tests and private deployments).
+//! By default the notary only dials the server names and ports of the cluster's `tls`
 //! datasets (it is not an open proxy); `--any-server` lifts that.
 
 use std::collections::HashMap;
@@ -97,11 +96,12 @@ pub enum FromNotary {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Example (after `mpcstats init --out deploy`, on the notary's host):
-  mpcstats notary --cluster deploy/cluster.toml --extra-root /etc/ssl/certs/ca-certificates.crt
+  mpcstats notary --cluster deploy/cluster.toml
 Key, certificate and attestation key default to notary.key.pem, notary.cert.pem and
-notary.attestation.pem beside the cluster file. With no --extra-root the notary trusts no
-server and refuses every session. It only dials the servers named by the cluster's `tls`
-datasets unless --any-server is given.")]
+notary.attestation.pem beside the cluster file. The notary trusts the Mozilla root program
+(built in) and every --extra-root bundle; --no-default-roots keeps only the latter. It only
+dials the servers and ports named by the cluster's `tls` datasets unless --any-server is
+given.")]
 pub struct Args {
     /// Address to listen on [default: the notary's address in the cluster file]
     #[arg(long, value_name = "HOST:PORT")]
@@ -118,9 +118,12 @@ pub struct Args {
     /// Dial HOST at ADDR (IP:PORT, or IP to keep the requested port) instead of resolving it
     #[arg(long, value_name = "HOST:ADDR")]
     pub resolve: Vec<String>,
-    /// Trust the CA certificates of this PEM bundle (repeatable; default: trust none)
+    /// Also trust the CA certificates of this PEM bundle (repeatable)
     #[arg(long = "extra-root", value_name = "PEM")]
     pub extra_roots: Vec<PathBuf>,
+    /// Do not trust the Mozilla root program (only --extra-root)
+    #[arg(long)]
+    pub no_default_roots: bool,
     /// Dial any server name a prover asks for, not only those of the cluster's datasets
     #[arg(long)]
     pub any_server: bool,
@@ -134,8 +137,8 @@ pub struct NotaryOptions {
     pub roots: RootCertStore,
     /// Resolve overrides: name → address (port 0: keep the requested port).
     pub resolve: HashMap<String, SocketAddr>,
-    /// The server names provers may ask for; `None`: any.
-    pub allowed_servers: Option<Vec<String>>,
+    /// The servers (name, port) provers may ask for; `None`: any.
+    pub allowed_servers: Option<Vec<(String, u16)>>,
     /// Bytes recorded per direction before a session is refused.
     pub record_limit: usize,
     /// Receives every relayed session's recording (tests: check what the notary held).
@@ -225,9 +228,14 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
             file.display()
         ),
     }
-    let roots = load_roots(&args.extra_roots)?;
+    let mut roots = if args.no_default_roots {
+        RootCertStore::empty()
+    } else {
+        super::prove::mozilla_roots()
+    };
+    roots.roots.extend(load_roots(&args.extra_roots)?.roots);
     if roots.is_empty() {
-        warn!("no trusted roots (give --extra-root PEM): every session will be refused");
+        warn!("no trusted roots (--no-default-roots without --extra-root): every session will be refused");
     }
     let mut resolve = HashMap::new();
     for entry in &args.resolve {
@@ -237,12 +245,12 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let allowed_servers = if args.any_server {
         None
     } else {
-        let names: Vec<String> = cluster
+        let names: Vec<(String, u16)> = cluster
             .datasets
             .iter()
             .filter(|d| d.proof == ProofPolicy::Tls)
             .filter_map(|d| d.template.as_ref())
-            .map(|t| t.server_name.to_ascii_lowercase())
+            .map(|t| (t.server_name.to_ascii_lowercase(), t.port))
             .collect();
         if names.is_empty() {
             warn!("the cluster has no tls dataset: every session will be refused (or pass --any-server)");
@@ -379,8 +387,8 @@ async fn session(
         bail!("port 0");
     }
     if let Some(allowed) = &opts.allowed_servers {
-        if !allowed.contains(&name) {
-            bail!("this notary does not dial {name}: no dataset of its cluster names it");
+        if !allowed.iter().any(|(n, p)| *n == name && *p == port) {
+            bail!("this notary does not dial {name}:{port}: no dataset of its cluster names that server and port");
         }
     }
     let tcp = dial(opts, &name, port).await?;
@@ -423,7 +431,7 @@ async fn session(
         roots: &opts.roots,
     })
     .map_err(|e| anyhow!("the server handshake of {name} does not verify: {e}"))?;
-    let attestation = Attestation::from_handshake(&summary, opts.key.key_id(), now);
+    let attestation = Attestation::from_handshake(&summary, port, opts.key.key_id(), now);
     let signed = attestation
         .sign(opts.key.key_pair())
         .context("signing the attestation")?;

@@ -1,9 +1,8 @@
 //! What the records hold: content types (opened), handshake and alert records (opened and
-//! checked as `proof::decrypt_application_data` does, padding refused), the request and the
-//! response as shared strings, and the two hidden checks: no second request in the hidden
-//! headers, and a decimal in the value window.
+//! checked as `proof::decrypt_application_data` does, padding refused), and the request and
+//! the response as shared strings. The hidden checks live in `request` and `value`.
 
-use crate::engine::binary::{pack, BitShares};
+use crate::engine::binary::pack;
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::oracle::attestation::Direction;
@@ -11,9 +10,8 @@ use crate::oracle::tls13::{
     HandshakeReader, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
 };
 
-use super::digits;
 use super::gcm::SharedRecord;
-use super::shared::{and_across, and_groups, open_bytes, SharedBytes};
+use super::shared::{open_bytes, SharedBytes};
 use super::VerifyError;
 
 /// HandshakeType.new_session_ticket: allowed after the handshake, and ignored.
@@ -151,70 +149,6 @@ pub fn check_control(
 
 fn invalid(what: &str) -> crate::engine::EngineError {
     crate::engine::EngineError::Invalid(what.into())
-}
-
-/// The two hidden checks, evaluated side by side and opened together as two bits:
-/// (no "\r\n\r\n" starts anywhere in `request` before its last 4 bytes, `window` is a
-/// decimal with `decimals` decimals). Adds the AND gates used to `ands`.
-pub async fn hidden_checks<T: Transport>(
-    s: &mut Session<T>,
-    request: &SharedBytes,
-    window: &SharedBytes,
-    decimals: u32,
-    ands: &mut u64,
-) -> Result<(bool, bool), VerifyError> {
-    let id = s.id();
-    let m = request.len();
-    let literals = |c: u8| -> Result<Vec<BitShares>, VerifyError> {
-        Ok((0..8)
-            .map(|i| request.bit_equals(id, i, &vec![c; m]))
-            .collect::<Result<_, _>>()?)
-    };
-    let digit = digits::Literals::new(id, window, decimals)?;
-    // Level 1: byte = '\r', byte = '\n', and u = ¬l2 ∧ ¬l1 of the digits.
-    let mut level1 = and_groups(
-        s,
-        vec![literals(b'\r')?, literals(b'\n')?, digit.u_group()],
-        ands,
-    )
-    .await?
-    .into_iter();
-    let (cr, lf, u) = (
-        level1.next().unwrap_or_default(),
-        level1.next().unwrap_or_default(),
-        level1.next().unwrap_or_default(),
-    );
-    // Level 2: window j = "\r\n\r\n", the digit/point pattern, v = l3 ∧ ¬u.
-    let w = m.saturating_sub(BLANK_LINE.len());
-    let window_lits = vec![
-        cr.slice(0, w)?,
-        lf.slice(1, w)?,
-        cr.slice(2, w)?,
-        lf.slice(3, w)?,
-    ];
-    let mut level2 = and_groups(
-        s,
-        vec![window_lits, digit.pattern_group()?, digit.v_group(&u)],
-        ands,
-    )
-    .await?
-    .into_iter();
-    let (matches, pattern, v) = (
-        level2.next().unwrap_or_default(),
-        level2.next().unwrap_or_default(),
-        level2.next().unwrap_or_default(),
-    );
-    // Level 3: no window matches; every pattern literal and every low nibble ≤ 9 hold.
-    let nibble_ok = digit.nibble_ok(&v)?;
-    let verdict = and_across(
-        s,
-        vec![matches.not(id), BitShares::concat(&[&pattern, &nibble_ok])],
-        ands,
-    )
-    .await?;
-    let bits = s.open_bits(&verdict).await?;
-    let bit = |k: usize| (bits[0] >> k) & 1 == 1;
-    Ok((bit(0), bit(1)))
 }
 
 /// A public mask with bit j set iff `f(j)`, for j < len.

@@ -13,6 +13,7 @@ use crate::engine::local::run3;
 use crate::engine::ring::Z128;
 use crate::engine::session::Counters;
 use crate::engine::share::reconstruct;
+use crate::oracle::template::{RequestLayout, Template};
 use crate::oracle::tls13::{TrafficKeys, CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 
 use super::{verify_session, KeyPairs, PublicSession, Verified, VerifyError};
@@ -24,7 +25,7 @@ pub struct Inputs {
     pub server_records: Vec<Vec<u8>>,
     pub client_iv: [u8; 12],
     pub server_iv: [u8; 12],
-    pub request_prefix: Vec<u8>,
+    pub request: RequestLayout,
     pub value: Range<usize>,
     pub decimals: u32,
     pub scale: u32,
@@ -38,7 +39,7 @@ impl Inputs {
             server_records: &self.server_records,
             client_iv: self.client_iv,
             server_iv: self.server_iv,
-            request_prefix: &self.request_prefix,
+            request: &self.request,
             value: self.value.clone(),
             decimals: self.decimals,
             scale: self.scale,
@@ -114,8 +115,27 @@ pub struct Synthetic {
     pub value_text: String,
 }
 
-/// The prefix of the synthetic request.
+/// The head of the synthetic request.
 pub const SYNTHETIC_PREFIX: &str = "GET /api/v1/account HTTP/1.1\r\nHost: exchange.example\r\n";
+
+/// The layout of a request `GET path HTTP/1.1` to `host` without query parameters.
+pub fn plain_layout(host: &str, path: &str) -> RequestLayout {
+    let template = Template {
+        server_name: host.into(),
+        port: 443,
+        method: "GET".into(),
+        path: path.into(),
+        query: vec![],
+        signing: None,
+        value: "v".into(),
+        account: "a".into(),
+        decimals: 8,
+        max_age_secs: 60,
+    };
+    template
+        .request_layout(&[])
+        .expect("a template without parameters has a layout")
+}
 
 /// Seals `data` into application-data records of at most 2^14 bytes, then a close_notify.
 pub fn seal_stream(keys: &TrafficKeys, data: &[u8]) -> Vec<Vec<u8>> {
@@ -176,7 +196,7 @@ pub fn synthetic(response_len: usize, seed: u64) -> Synthetic {
         server_records: seal_stream(&server_keys, &response),
         client_iv: client_keys.iv,
         server_iv: server_keys.iv,
-        request_prefix: SYNTHETIC_PREFIX.as_bytes().to_vec(),
+        request: plain_layout("exchange.example", "/api/v1/account"),
         value: value_start..value_start + value_text.len(),
         decimals: 8,
         scale: 8,

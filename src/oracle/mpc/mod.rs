@@ -1,6 +1,6 @@
-//! The three computation parties' check of a provider's proven TLS 1.3 session, inside the
-//! MPC (DESIGN.md §4, step 5): it turns the server's HTTPS response into an arithmetic share
-//! of one number, and no party sees the request's hidden headers or the value.
+//! The three computation parties' check of a provider's proven TLS session, inside the MPC
+//! (DESIGN.md §4, step 5): it turns the server's HTTPS response into an arithmetic share of
+//! one number, and no party sees the request's hidden parts or the value.
 //!
 //! [`verify_session`] is what each party runs, on the public records and IVs of both
 //! directions and its replicated shares of the two AES-128 keys:
@@ -13,35 +13,40 @@
 //!    public (why that is safe is argued in [`gcm`]).
 //! 4. Open the last byte of every record, its inner content type: padding is refused, server
 //!    handshake records and alerts are opened whole and must be NewSessionTickets and a final
-//!    close_notify; a KeyUpdate is refused by name ([`inspect`]).
-//! 5. The request (client application data): its first `request_prefix.len()` bytes and its
-//!    last 4 are opened and compared with the template's prefix and "\r\n\r\n"; the rest stays
-//!    hidden, and an AND tree over every 4-byte window proves "\r\n\r\n" occurs nowhere else
-//!    (one request, nothing smuggled in hidden headers).
-//! 6. The response (server application data): every byte outside the value window is opened.
-//! 7. The value window: checked to be a decimal with the template's decimals (one opened bit)
-//!    and parsed into Σ digit · 10^e over the integer digits and the first `scale` decimals
-//!    ([`digits`]).
+//!    close_notify; a KeyUpdate is refused by name ([`inspect`]). In the same round every
+//!    response byte outside the value window is opened.
+//! 5. One circuit ([`circuit`]) evaluates every hidden check side by side and opens four
+//!    verdict bits: the request head's fixed bytes equal the template's, the request is one
+//!    request (no early blank line, no bare CR or LF), every hidden parameter value is safe
+//!    ([`request`]), and the value window is a plain decimal ([`value`]). Nothing of the
+//!    request is opened before the first verdict: a proof checked against another template
+//!    reveals only that it does not fit.
+//! 6. The public parameter values are opened.
+//! 7. The window is parsed into Σ digit · 10^e with a secret point position ([`value`]).
 //!
 //! Every verdict is computed from opened values, so all three parties reach the same one.
 //! What the parties learn beyond the opened bytes: the lengths of the records, hence of the
-//! hidden headers and of the value's text.
+//! hidden headers, of each hidden parameter value and of the value's text. No error holds an
+//! opened byte: each names the check that failed and where.
 //!
-//! Cost (measured by the tests, local transport): 62 rounds whatever the size (1 seed, 2 key
-//! check, 40 AES, 3 openings, 6 + ⌈log2⌉ for the hidden checks, 1 verdict, 2 B2A). The AES
-//! pass dominates everything else: 5,440 AND gates and 680 bytes sent per party per 16-byte
-//! block. A 1 KB response: 0.44 M AND gates, 58 KB sent per party; 4 KB: 1.48 M, 192 KB.
+//! Cost (measured by the tests and `cargo bench --bench oracle`, local transport): about 70
+//! rounds whatever the size; the AES pass dominates everything else: 5,440 AND gates and
+//! 680 bytes sent per party per 16-byte block.
 //!
-//! Layout: [`shared`] (shared byte strings, AND trees), [`gcm`] (AES pass, tags,
-//! plaintexts), [`inspect`] (content types, control records, the hidden checks), [`digits`]
-//! (decimal literals, the parse), [`local`] (three parties in-process, synthetic sessions and
-//! [`local::cost_of`] for benchmarks).
+//! Layout: [`shared`] (shared byte strings, AND trees), [`circuit`] (lazily evaluated
+//! circuits batched by AND depth), [`classes`] (byte-set membership), [`gcm`] (AES pass,
+//! tags, plaintexts), [`inspect`] (content types, control records), [`request`] (the request
+//! checks), [`value`] (the decimal check and parse), [`local`] (three parties in-process,
+//! synthetic sessions and [`local::cost_of`] for benchmarks).
 
-pub mod digits;
+pub mod circuit;
+pub mod classes;
 pub mod gcm;
 pub mod inspect;
 pub mod local;
+pub mod request;
 pub mod shared;
+pub mod value;
 
 #[cfg(test)]
 mod tests;
@@ -58,11 +63,14 @@ use crate::engine::share::Share;
 use crate::engine::transport::{Expect, Outgoing, Peer, Transport};
 use crate::oracle::attestation::Direction;
 
+use crate::engine::binary::unpack;
+use crate::oracle::template::request::is_safe_value;
+use crate::oracle::template::value::{MAX_DIGITS_WITH_SCALE, MAX_VALUE_LEN};
+use crate::oracle::template::{RequestLayout, Segment};
+
+use circuit::Circuit;
 use inspect::BLANK_LINE;
 use shared::{open_bytes, SharedBytes};
-
-/// Longest value text accepted (10^30 < 2^100 fits Z_2^128 with room to add).
-pub const MAX_VALUE_LEN: usize = 30;
 
 /// Public inputs every party holds identically (from the provider's proof, minus the keys).
 #[derive(Clone, Debug)]
@@ -72,13 +80,13 @@ pub struct PublicSession<'a> {
     pub server_records: &'a [Vec<u8>],
     pub client_iv: [u8; 12],
     pub server_iv: [u8; 12],
-    /// `Template::request_prefix()`: opened and compared.
-    pub request_prefix: &'a [u8],
+    /// The request head the template accepts, for the declared parameter lengths.
+    pub request: &'a RequestLayout,
     /// The value window in the server's concatenated application data.
     pub value: Range<usize>,
-    /// Digits after the point in the value text (0 = no point).
+    /// The most digits after the point the value text may have.
     pub decimals: u32,
-    /// The dataset scale (≤ decimals): digits beyond it are truncated.
+    /// The dataset scale: digits beyond it are truncated.
     pub scale: u32,
 }
 
@@ -99,8 +107,8 @@ impl std::fmt::Debug for KeyPairs {
 /// What a successful check yields.
 #[derive(Clone, Debug)]
 pub struct Verified {
-    /// Opened (equal to `PublicSession::request_prefix`, already checked).
-    pub request_prefix: Vec<u8>,
+    /// The public parameter values, opened (in template order), each checked safe.
+    pub public_params: Vec<Vec<u8>>,
     /// The server's application data, opened, with the value window's bytes set to b'0'.
     pub response: Vec<u8>,
     /// The parsed value × 10^scale (digits beyond the scale truncated).
@@ -142,22 +150,24 @@ pub enum VerifyError {
         what: String,
     },
     #[error(
-        "the request of {len} bytes cannot hold the {prefix}-byte prefix and the final blank line"
+        "the request of {len} bytes cannot hold the template's {head}-byte request head and the final blank line"
     )]
-    RequestTooShort { len: usize, prefix: usize },
-    #[error("request prefix mismatch: expected {expected:?}, found {found:?}")]
-    RequestPrefix { expected: String, found: String },
-    #[error("the request does not end with a blank line (\\r\\n\\r\\n): found {found:?}")]
-    RequestEnd { found: String },
-    #[error("second request: \\r\\n\\r\\n occurs in the hidden part of the request")]
+    RequestTooShort { len: usize, head: usize },
+    #[error("the request head does not match the template (method, path, a query parameter's name or fixed value, Host, or the final blank line)")]
+    RequestHead,
+    #[error("the request is not one request: a blank line before its end, or a bare CR or LF, in the hidden headers")]
     SecondRequest,
+    #[error("a hidden query parameter value holds a byte outside the safe set (space, CR, LF, &, #, a control or non-ASCII byte, or % not followed by two hex digits)")]
+    UnsafeHidden,
+    #[error("public query parameter {index}: the value holds a byte outside the safe set")]
+    UnsafePublic { index: usize },
     #[error("value window {start}..{end}: {reason}")]
     ValueWindow {
         start: usize,
         end: usize,
         reason: String,
     },
-    #[error("the value window is not a decimal with {decimals} decimals (a non-digit, or the point misplaced)")]
+    #[error("the value window is not a plain decimal with at most {decimals} decimals (a non-digit, a sign or exponent, or the point misplaced)")]
     NotADecimal { decimals: u32 },
 }
 
@@ -172,16 +182,10 @@ fn check_window_params(p: &PublicSession<'_>) -> Result<(), VerifyError> {
     if p.value.start >= p.value.end || len > MAX_VALUE_LEN {
         return Err(bad(format!("length must be 1..={MAX_VALUE_LEN}")));
     }
-    if p.scale > p.decimals {
+    if len + p.scale as usize > MAX_DIGITS_WITH_SCALE {
         return Err(bad(format!(
-            "scale {} above the template's {} decimals",
-            p.scale, p.decimals
-        )));
-    }
-    if p.decimals > 0 && len < p.decimals as usize + 2 {
-        return Err(bad(format!(
-            "{len} bytes cannot hold an integer digit, a point and {} decimals",
-            p.decimals
+            "{len} characters at scale {} exceed {MAX_DIGITS_WITH_SCALE} digits",
+            p.scale
         )));
     }
     Ok(())
@@ -261,12 +265,9 @@ pub async fn verify_session<T: Transport>(
     let types = inspect::content_types(s, &records).await?;
     let streams = inspect::split(&records, &types)?;
 
-    let (m, plen) = (streams.request.len(), p.request_prefix.len());
-    if m < plen + BLANK_LINE.len() {
-        return Err(VerifyError::RequestTooShort {
-            len: m,
-            prefix: plen,
-        });
+    let (m, head) = (streams.request.len(), p.request.len());
+    if m < head + BLANK_LINE.len() {
+        return Err(VerifyError::RequestTooShort { len: m, head });
     }
     let n = streams.response.len();
     let value = p.value.clone();
@@ -278,8 +279,7 @@ pub async fn verify_session<T: Transport>(
         });
     }
 
-    // One round opens the control records, the request's prefix and end, and the response
-    // outside the window.
+    // One round opens the control records and the response outside the window.
     let control: Vec<SharedBytes> = streams
         .control
         .iter()
@@ -288,51 +288,61 @@ pub async fn verify_session<T: Transport>(
             pt.slice(0, pt.len() - 1)
         })
         .collect::<Result<_, _>>()?;
-    let prefix = streams.request.slice(0, plen)?;
-    let tail = streams
-        .request
-        .slice(m - BLANK_LINE.len(), BLANK_LINE.len())?;
     let outside = SharedBytes::concat(&[
         &streams.response.slice(0, value.start)?,
         &streams.response.slice(value.end, n - value.end)?,
     ]);
     let mut parts: Vec<&SharedBytes> = control.iter().collect();
-    parts.extend([&prefix, &tail, &outside]);
+    parts.push(&outside);
     let mut opened = open_bytes(s, &parts).await?;
     let outside = opened.pop().unwrap_or_default();
-    let tail = opened.pop().unwrap_or_default();
-    let prefix = opened.pop().unwrap_or_default();
     inspect::check_control(&records, &types, &streams.control, &opened)?;
-    if prefix != p.request_prefix {
-        return Err(VerifyError::RequestPrefix {
-            expected: String::from_utf8_lossy(p.request_prefix).into(),
-            found: String::from_utf8_lossy(&prefix).into(),
-        });
-    }
-    if tail != BLANK_LINE {
-        return Err(VerifyError::RequestEnd {
-            found: String::from_utf8_lossy(&tail).into(),
-        });
-    }
 
+    // Every hidden check in one circuit; four verdict bits opened together.
     let window = streams.response.slice(value.start, value.len())?;
-    let (one_request, decimal) =
-        inspect::hidden_checks(s, &streams.request, &window, p.decimals, &mut ands).await?;
-    if !one_request {
+    let mut c = Circuit::new(s.id());
+    let req = request::request_checks(&mut c, &streams.request, p.request)?;
+    let val = value::value_checks(&mut c, &window, p.decimals)?;
+    let verdict = c.concat(&[req.fixed_ok, req.one_request_ok, req.hidden_ok, val.ok]);
+    let out = c.eval(s, &[verdict, val.points], &mut ands).await?;
+    let bits = unpack(&s.open_bits(&out[0]).await?, 4);
+    if !bits[0] {
+        return Err(VerifyError::RequestHead);
+    }
+    if !bits[1] {
         return Err(VerifyError::SecondRequest);
     }
-    if !decimal {
+    if !bits[2] {
+        return Err(VerifyError::UnsafeHidden);
+    }
+    if !bits[3] {
         return Err(VerifyError::NotADecimal {
             decimals: p.decimals,
         });
     }
-    let parsed = digits::value(s, &window, p.decimals, p.scale).await?;
+
+    // Only now the public parameter values.
+    let public: Vec<SharedBytes> = p
+        .request
+        .ranges(Segment::Public)
+        .into_iter()
+        .map(|r| streams.request.slice(r.start, r.len()))
+        .collect::<Result<_, _>>()?;
+    let public_params = if public.is_empty() {
+        Vec::new()
+    } else {
+        open_bytes(s, &public.iter().collect::<Vec<_>>()).await?
+    };
+    if let Some(index) = public_params.iter().position(|v| !is_safe_value(v)) {
+        return Err(VerifyError::UnsafePublic { index });
+    }
+    let parsed = value::parse(s, &window, &out[1], p.decimals, p.scale).await?;
 
     let mut response = outside[..value.start].to_vec();
     response.resize(value.end, b'0');
     response.extend_from_slice(&outside[value.start..]);
     Ok(Verified {
-        request_prefix: prefix,
+        public_params,
         response,
         value: parsed,
         and_gates: ands,

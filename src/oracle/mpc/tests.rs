@@ -8,14 +8,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::local::{
-    key_pairs, measure, reconstruct_value, run_local, seal_stream, synthetic, xor_shares, Inputs,
-    Outcome,
+    key_pairs, measure, plain_layout, reconstruct_value, run_local, seal_stream, synthetic,
+    xor_shares, Inputs, Outcome,
 };
 use super::VerifyError;
 use crate::oracle::attestation::Direction;
 use crate::oracle::exchange::LeafKey;
 use crate::oracle::handshake::Side;
 use crate::oracle::proof::decrypt_application_data;
+use crate::oracle::template::{ParamKind, QueryParam, Template};
 use crate::oracle::testutil::session;
 use crate::oracle::tls13::{
     parse_records, TrafficKeys, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
@@ -61,11 +62,7 @@ fn genuine() -> Genuine {
         server_records,
         client_iv: client.iv,
         server_iv: server.iv,
-        request_prefix: format!(
-            "GET /api/v1/account HTTP/1.1\r\nHost: {}\r\n",
-            s.server_name
-        )
-        .into_bytes(),
+        request: plain_layout(&s.server_name, "/api/v1/account"),
         value,
         decimals: 8,
         scale: 8,
@@ -162,7 +159,7 @@ async fn genuine_session_verifies() {
         let secs = t.elapsed().as_secs_f64();
         for o in &out {
             let v = o.result.as_ref().unwrap();
-            assert_eq!(v.request_prefix, g.inputs.request_prefix);
+            assert!(v.public_params.is_empty());
             let mut want = g.response.clone();
             want[g.inputs.value.clone()].fill(b'0');
             assert_eq!(v.response, want);
@@ -271,8 +268,9 @@ async fn windows_off_the_value_are_refused() {
         (v.start - 1..v.end - 1, 8, 8),
         (v.start + 1..v.end + 1, 8, 8),
         (v.start..v.end + 1, 8, 2),
-        // The right window read with the wrong number of decimals.
+        // The right window read with too few decimals allowed.
         (v.clone(), 7, 2),
+        (v.clone(), 0, 0),
     ];
     for (k, (value, decimals, scale)) in cases.into_iter().enumerate() {
         let inputs = Inputs {
@@ -287,12 +285,12 @@ async fn windows_off_the_value_are_refused() {
             "window {value:?}: {e}"
         );
     }
-    // Public refusals: beyond the response, too long, scale above decimals.
+    // Public refusals: beyond the response, too long, too many digits with the scale.
     let n = g.response.len();
     for (value, decimals, scale) in [
         (n - 3..n + 1, 0, 0),
         (v.start..v.start + 31, 8, 8),
-        (v.clone(), 2, 3),
+        (v.start..v.start + 21, 8, 18),
     ] {
         let inputs = Inputs {
             value,
@@ -308,7 +306,7 @@ async fn windows_off_the_value_are_refused() {
 #[tokio::test]
 async fn smuggled_second_request_is_refused() {
     let g = load().await;
-    let prefix = String::from_utf8(g.inputs.request_prefix.clone()).unwrap();
+    let prefix = String::from_utf8(g.inputs.request.expected.clone()).unwrap();
     let smuggled = format!("{prefix}X-API-KEY: k\r\n\r\nGET /other HTTP/1.1\r\n\r\n");
     let inputs = Inputs {
         client_records: seal_stream(&g.client, smuggled.as_bytes()),
@@ -345,7 +343,7 @@ async fn smuggled_second_request_is_refused() {
         ..g.inputs.clone()
     };
     let e = refused(run(inputs, g.client.key, g.server.key, 32).await);
-    assert!(matches!(e, VerifyError::RequestEnd { .. }), "{e}");
+    assert!(matches!(e, VerifyError::RequestHead), "{e}");
     let other = String::from_utf8(g.request.clone())
         .unwrap()
         .replace("/api/v1/account", "/api/v1/orders!");
@@ -354,7 +352,117 @@ async fn smuggled_second_request_is_refused() {
         ..g.inputs.clone()
     };
     let e = refused(run(inputs, g.client.key, g.server.key, 33).await);
-    assert!(matches!(e, VerifyError::RequestPrefix { .. }), "{e}");
+    assert!(matches!(e, VerifyError::RequestHead), "{e}");
+    // Bare LF line endings a lenient server would read as a blank line, and a bare CR.
+    for (k, hidden) in [
+        "X-API-KEY: k\n\nGET /other HTTP/1.1\r\n\r\n",
+        "X-API-KEY: k\r\n\nGET /other HTTP/1.1\r\n\r\n",
+        "X-API-KEY: k\rX-Other: y\r\n\r\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bare = format!("{prefix}{hidden}");
+        let inputs = Inputs {
+            client_records: seal_stream(&g.client, bare.as_bytes()),
+            ..g.inputs.clone()
+        };
+        let e = refused(run(inputs, g.client.key, g.server.key, 34 + k as u64).await);
+        assert!(matches!(e, VerifyError::SecondRequest), "{hidden:?}: {e}");
+    }
+}
+
+/// The genuine session's response under a request with query parameters `query` (the text
+/// after `?`), checked against `template`.
+fn with_query(g: &Genuine, query: &str, template: &Template, lens: &[u32]) -> Inputs {
+    let request = format!(
+        "GET /api/v1/account?{query} HTTP/1.1\r\nHost: {}\r\nX-API-KEY: k\r\nConnection: close\r\n\r\n",
+        template.server_name
+    );
+    Inputs {
+        client_records: seal_stream(&g.client, request.as_bytes()),
+        request: template.request_layout(lens).unwrap(),
+        ..g.inputs.clone()
+    }
+}
+
+fn query_template(g: &Genuine, kinds: &[(&str, Option<&str>, Option<ParamKind>)]) -> Template {
+    Template {
+        server_name: crate::oracle::testutil::session(LeafKey::EcdsaP256)
+            .server_name
+            .clone(),
+        port: 443,
+        method: "GET".into(),
+        path: "/api/v1/account".into(),
+        query: kinds
+            .iter()
+            .map(|(name, value, kind)| QueryParam {
+                name: name.to_string(),
+                kind: *kind,
+                value: value.map(String::from),
+            })
+            .collect(),
+        signing: None,
+        value: "v".into(),
+        account: "a".into(),
+        decimals: g.inputs.decimals,
+        max_age_secs: 60,
+    }
+}
+
+#[tokio::test]
+async fn query_parameters_fixed_public_and_hidden() {
+    let g = load().await;
+    let t = query_template(
+        &g,
+        &[
+            ("recvWindow", Some("60000"), None),
+            ("symbol", None, Some(ParamKind::Public)),
+            ("timestamp", None, None),
+            ("signature", None, None),
+        ],
+    );
+    let sig = "ab12".repeat(16);
+    let query = format!("recvWindow=60000&symbol=ETHUSDT&timestamp=1700000000000&signature={sig}");
+    let inputs = with_query(&g, &query, &t, &[7, 13, 64]);
+    let out = run(inputs, g.client.key, g.server.key, 50).await;
+    for o in &out {
+        let v = o.result.as_ref().unwrap();
+        assert_eq!(v.public_params, vec![b"ETHUSDT".to_vec()]);
+    }
+    assert_eq!(reconstruct_value(&out), Some(scaled(&g.eth, 8)));
+
+    // Another fixed value, or another name: refused with the head verdict only.
+    let other = query.replace("60000", "60001");
+    let e = refused(run(with_query(&g, &other, &t, &[7, 13, 64]), g.client.key, g.server.key, 51).await);
+    assert!(matches!(e, VerifyError::RequestHead), "{e}");
+    let other = query.replace("symbol=", "symbal=");
+    let e = refused(run(with_query(&g, &other, &t, &[7, 13, 64]), g.client.key, g.server.key, 52).await);
+    assert!(matches!(e, VerifyError::RequestHead), "{e}");
+    // Declared lengths that shift the segments.
+    let e = refused(run(with_query(&g, &query, &t, &[7, 12, 65]), g.client.key, g.server.key, 53).await);
+    assert!(matches!(e, VerifyError::RequestHead), "{e}");
+
+    // Hidden values outside the safe set: each refused inside the MPC.
+    for (k, bad) in ["17000 0000000", "1700000000%0g", "170000000000%", "170000000000&", "17000000000\r\n"]
+        .into_iter()
+        .enumerate()
+    {
+        let q = query.replace("1700000000000", bad);
+        let e = refused(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 60 + k as u64).await);
+        assert!(matches!(e, VerifyError::UnsafeHidden | VerifyError::SecondRequest), "{bad:?}: {e}");
+        if !bad.contains('\r') {
+            assert!(matches!(e, VerifyError::UnsafeHidden), "{bad:?}: {e}");
+        }
+    }
+    // A %XX escape is fine; an unsafe public value is refused after opening.
+    let q = query.replace("1700000000000", "17000000%2F00");
+    assert!(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 70).await[0]
+        .result
+        .is_ok());
+    let q = query.replace("ETHUSDT", "ETH#SDT");
+    let e = refused(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 71).await);
+    assert!(matches!(e, VerifyError::UnsafePublic { index: 0 }), "{e}");
 }
 
 #[tokio::test]

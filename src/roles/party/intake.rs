@@ -17,7 +17,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
@@ -63,8 +63,14 @@ pub async fn on_submit(
             Some(_) => map.remove(&contribution).expect("present"),
         }
     };
-    let result = check_and_store(state, &contribution, &expected.dataset, submission)
-        .await
+    let result = check_and_store(
+        state,
+        &contribution,
+        &expected.dataset,
+        expected.attestation,
+        submission,
+    )
+    .await
         .map_err(|e| format!("{e:#}"));
     let reply = match &result {
         Ok(()) => FromParty::Stored,
@@ -100,15 +106,34 @@ fn components(s: &Submission) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-/// Public checks of a proven submission; returns the attestation's id.
-fn public_checks(ds: &Dataset, p: &ProvenSubmission, notary_key: &[u8; 32]) -> Result<[u8; 32]> {
+/// Public checks of a proven submission; returns the attestation's id. `checked` is the id
+/// of the attestation the coordinator checked before it issued the ticket.
+fn public_checks(
+    ds: &Dataset,
+    p: &ProvenSubmission,
+    notary_key: &[u8; 32],
+    checked: Option<[u8; 32]>,
+) -> Result<[u8; 32]> {
     let template = ds
         .template
         .as_ref()
         .ok_or_else(|| anyhow!("dataset {} has no template", ds.name))?;
+    if p.template_hash != template.hash(&ds.name) {
+        bail!(
+            "the proof was made for another template than dataset {}'s (template hash differs)",
+            ds.name
+        );
+    }
+    let id = admit::attestation_id(&p.attestation);
+    if checked != Some(id) {
+        bail!("the submission's attestation is not the one the coordinator checked for this ticket");
+    }
     let a = admit::check_attestation(&p.attestation, notary_key, template, admit::now())?;
     admit::check_records(&a, &p.client_records, &p.server_records)?;
-    Ok(admit::attestation_id(&p.attestation))
+    template
+        .request_layout(&p.params)
+        .context("the declared query parameter lengths")?;
+    Ok(id)
 }
 
 /// Steps 1 and 2: component hashes, then everyone's verdict. Fails on every party alike.
@@ -176,6 +201,7 @@ async fn check_and_store(
     state: &State,
     contribution: &Id,
     dataset: &str,
+    checked_attestation: Option<[u8; 32]>,
     sub: Submission,
 ) -> Result<()> {
     let ds = state.cluster.dataset(dataset)?;
@@ -184,7 +210,7 @@ async fn check_and_store(
         (Submission::Proven(p), ProofPolicy::Tls) => state
             .cluster
             .notary_key()
-            .and_then(|key| public_checks(ds, p, &key))
+            .and_then(|key| public_checks(ds, p, &key, checked_attestation))
             .map(Some),
         (Submission::Plain { .. }, ProofPolicy::Tls) => {
             Err(anyhow!("dataset {dataset} takes proven contributions only"))
@@ -232,14 +258,14 @@ async fn verify_proven<T: Transport>(
     p: &ProvenSubmission,
 ) -> Result<(Share<Z128>, String)> {
     let template = ds.template.as_ref().expect("checked");
-    let prefix = template.request_prefix();
+    let layout = template.request_layout(&p.params)?;
     let window: Range<usize> = usize::try_from(p.value.0)?..usize::try_from(p.value.1)?;
     let public = PublicSession {
         client_records: &p.client_records,
         server_records: &p.server_records,
         client_iv: p.client_iv,
         server_iv: p.server_iv,
-        request_prefix: &prefix,
+        request: &layout,
         value: window.clone(),
         decimals: template.decimals,
         scale: ds.scale,

@@ -153,6 +153,8 @@ use intake::Submission;
 struct Expected {
     dataset: String,
     ticket_hash: TicketHash,
+    /// The attestation id the coordinator checked (proven contributions).
+    attestation: Option<[u8; 32]>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -278,6 +280,7 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
             contribution,
             dataset,
             ticket_hash,
+            attestation,
         } => {
             if let Err(e) = state.cluster.dataset(&dataset) {
                 send_msg(
@@ -295,6 +298,7 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
                 Expected {
                     dataset,
                     ticket_hash,
+                    attestation,
                     done: tx,
                 },
             );
