@@ -133,10 +133,38 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
         s.value = (start, start + btc.len() as u64)
     })
     .await;
-    expect_refused(r, "window at BTC", "value");
+    // BTC's balance is a decimal: the MPC parses it, and the opened response's check refuses.
+    expect_refused(
+        r,
+        "window at BTC",
+        "the value window is not the JSON value at \"balances[asset=ETH].free\"",
+    );
     let acct = body.find("acct-0").unwrap() as u64;
     let r = submit(&client, &proof, |_, s| s.value = (acct, acct + 6)).await;
-    expect_refused(r, "window at the account id", "decimal");
+    expect_refused(
+        r,
+        "window at the account id",
+        "the value window is not a plain decimal",
+    );
+
+    // Bindings: another template's hash, declared parameters the template does not have, an
+    // attestation other than the one the coordinator checked, another port.
+    let r = submit(&client, &proof, |_, s| s.template_hash[0] ^= 1).await;
+    expect_refused(r, "other template", "made for another template");
+    let r = submit(&client, &proof, |_, s| s.params = vec![4]).await;
+    expect_refused(r, "undeclared parameter", "parameter lengths");
+    let second = c.oracle.prove(&c.cluster, 2).await.unwrap();
+    let r = submit(&client, &proof, |_, s| {
+        s.attestation = second.attestation.clone();
+        s.client_records = second.client_records.clone();
+        s.server_records = second.server_records.clone();
+    })
+    .await;
+    expect_refused(
+        r,
+        "swapped attestation",
+        "not the one the coordinator checked",
+    );
 
     // Attestations: signed by another key, altered after signing, too old.
     let other = NotaryKey::generate().unwrap();
@@ -156,6 +184,12 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
         submit(&client, &p, |_, _| {}).await,
         "old attestation",
         "old",
+    );
+    let p = resign(&proof, &notary, |a| a.port = 8443);
+    expect_refused(
+        submit(&client, &p, |_, _| {}).await,
+        "other port",
+        "port 8443, the dataset's template names port 443",
     );
 
     // Nothing of the above was stored anywhere.
@@ -205,8 +239,62 @@ async fn no_store_or_log_holds_a_value_or_a_key() {
         .finish();
     // Global: the roles log from every worker thread. This is the only test that sets it.
     tracing::subscriber::set_global_default(subscriber).unwrap();
-    let (c, client) = cluster(6).await;
+    let (c, client) = cluster(8).await;
     let mut secrets: Vec<Vec<u8>> = Vec::new();
+    // Refused submissions too: the parties open the response outside the window, and no
+    // refusal may carry those bytes to a log, the coordinator or the provider.
+    let mut refusals = Vec::new();
+    for i in 6..8 {
+        let proof = c.oracle.prove(&c.cluster, i).await.unwrap();
+        let body = mpcstats::oracle::proof::decrypt_application_data(
+            mpcstats::oracle::attestation::Direction::ServerToClient,
+            &proof.server_keys,
+            &proof.server_records,
+        )
+        .unwrap();
+        let account = format!("acct-{i}");
+        let at = body
+            .windows(account.len())
+            .position(|w| w == account.as_bytes())
+            .unwrap() as u64;
+        let windows = [
+            (at, at + account.len() as u64),
+            (
+                proof.declaration.value.start,
+                proof.declaration.value.end + 1,
+            ),
+        ];
+        for (k, window) in windows.into_iter().enumerate() {
+            let r = submit(&client, &proof, |_, s| {
+                s.value = window;
+                if k == 1 {
+                    s.template_hash = [0; 32];
+                }
+            })
+            .await;
+            refusals.push(format!("{:#}", r.expect_err("a refused window")).into_bytes());
+        }
+        let r = submit(&client, &proof, |_, s| {
+            let btc = &c.oracle.accounts[i]
+                .balances
+                .iter()
+                .find(|b| b.asset == "BTC")
+                .unwrap()
+                .free;
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let start = text.find(&format!("\"{btc}\"")).unwrap() as u64 + 1;
+            s.value = (start, start + btc.len() as u64);
+        })
+        .await;
+        refusals.push(format!("{:#}", r.expect_err("a refused window")).into_bytes());
+        for b in &c.oracle.accounts[i].balances {
+            secrets.push(b.free.clone().into_bytes());
+        }
+        secrets.push(account.into_bytes());
+        secrets.push(c.oracle.accounts[i].api_key.clone().into_bytes());
+        secrets.push(b"HTTP/1.1 200".to_vec());
+        secrets.push(b"Content-Length".to_vec());
+    }
     for i in 0..6 {
         let proof = c.oracle.prove(&c.cluster, i).await.unwrap();
         client.share_proof(DATASET, &proof).await.unwrap();
@@ -237,8 +325,21 @@ async fn no_store_or_log_holds_a_value_or_a_key() {
     let log = logs.0.lock().unwrap().clone();
     assert!(log.len() > 100, "the roles logged");
     assert!(stores.len() >= 4);
+    assert!(contains(&log, b"refused"), "the refusals were logged");
     for s in &secrets {
-        assert!(!contains(&log, s), "a log holds a secret");
+        assert!(
+            !contains(&log, s),
+            "a log holds a secret: {}",
+            String::from_utf8_lossy(s)
+        );
+        for r in &refusals {
+            assert!(
+                !contains(r, s),
+                "a refusal holds {}: {}",
+                String::from_utf8_lossy(s),
+                String::from_utf8_lossy(r)
+            );
+        }
         for (name, bytes) in &stores {
             assert!(!contains(bytes, s), "{name} holds a secret");
         }

@@ -97,7 +97,11 @@ mod tests {
     fn key_files_must_be_private_and_well_formed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.toml");
-        std::fs::write(&path, "api_key = \"k-123\"\napi_secret = \"s3cr3t-value\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "api_key = \"k-123\"\napi_secret = \"s3cr3t-value\"\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = format!("{:#}", ApiKey::load(&path).unwrap_err());
         assert!(e.contains("chmod 600"), "{e}");

@@ -298,7 +298,11 @@ mod tests {
             let mut c = Circuit::new(s.id());
             let a = c.constant(3, true)?;
             let b = c.constant(4, true)?;
-            Ok((c.and(a, b).is_err(), c.xor(a, b).is_err(), c.slice(a, 2, 2).is_err()))
+            Ok((
+                c.and(a, b).is_err(),
+                c.xor(a, b).is_err(),
+                c.slice(a, 2, 2).is_err(),
+            ))
         })
         .await;
         for r in out {

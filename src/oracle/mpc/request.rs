@@ -74,13 +74,7 @@ pub fn request_checks(
         let lits: Vec<Wire> = planes
             .iter()
             .enumerate()
-            .map(|(i, &p)| {
-                if (byte >> i) & 1 == 1 {
-                    p
-                } else {
-                    c.not(p)
-                }
-            })
+            .map(|(i, &p)| if (byte >> i) & 1 == 1 { p } else { c.not(p) })
             .collect();
         c.and_each(&lits)
     };

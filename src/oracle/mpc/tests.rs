@@ -434,34 +434,89 @@ async fn query_parameters_fixed_public_and_hidden() {
 
     // Another fixed value, or another name: refused with the head verdict only.
     let other = query.replace("60000", "60001");
-    let e = refused(run(with_query(&g, &other, &t, &[7, 13, 64]), g.client.key, g.server.key, 51).await);
+    let e = refused(
+        run(
+            with_query(&g, &other, &t, &[7, 13, 64]),
+            g.client.key,
+            g.server.key,
+            51,
+        )
+        .await,
+    );
     assert!(matches!(e, VerifyError::RequestHead), "{e}");
     let other = query.replace("symbol=", "symbal=");
-    let e = refused(run(with_query(&g, &other, &t, &[7, 13, 64]), g.client.key, g.server.key, 52).await);
+    let e = refused(
+        run(
+            with_query(&g, &other, &t, &[7, 13, 64]),
+            g.client.key,
+            g.server.key,
+            52,
+        )
+        .await,
+    );
     assert!(matches!(e, VerifyError::RequestHead), "{e}");
     // Declared lengths that shift the segments.
-    let e = refused(run(with_query(&g, &query, &t, &[7, 12, 65]), g.client.key, g.server.key, 53).await);
+    let e = refused(
+        run(
+            with_query(&g, &query, &t, &[7, 12, 65]),
+            g.client.key,
+            g.server.key,
+            53,
+        )
+        .await,
+    );
     assert!(matches!(e, VerifyError::RequestHead), "{e}");
 
     // Hidden values outside the safe set: each refused inside the MPC.
-    for (k, bad) in ["17000 0000000", "1700000000%0g", "170000000000%", "170000000000&", "17000000000\r\n"]
-        .into_iter()
-        .enumerate()
+    for (k, bad) in [
+        "17000 0000000",
+        "1700000000%0g",
+        "170000000000%",
+        "170000000000&",
+        "17000000000\r\n",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let q = query.replace("1700000000000", bad);
-        let e = refused(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 60 + k as u64).await);
-        assert!(matches!(e, VerifyError::UnsafeHidden | VerifyError::SecondRequest), "{bad:?}: {e}");
+        let e = refused(
+            run(
+                with_query(&g, &q, &t, &[7, 13, 64]),
+                g.client.key,
+                g.server.key,
+                60 + k as u64,
+            )
+            .await,
+        );
+        assert!(
+            matches!(e, VerifyError::UnsafeHidden | VerifyError::SecondRequest),
+            "{bad:?}: {e}"
+        );
         if !bad.contains('\r') {
             assert!(matches!(e, VerifyError::UnsafeHidden), "{bad:?}: {e}");
         }
     }
     // A %XX escape is fine; an unsafe public value is refused after opening.
     let q = query.replace("1700000000000", "17000000%2F00");
-    assert!(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 70).await[0]
+    assert!(run(
+        with_query(&g, &q, &t, &[7, 13, 64]),
+        g.client.key,
+        g.server.key,
+        70
+    )
+    .await[0]
         .result
         .is_ok());
     let q = query.replace("ETHUSDT", "ETH#SDT");
-    let e = refused(run(with_query(&g, &q, &t, &[7, 13, 64]), g.client.key, g.server.key, 71).await);
+    let e = refused(
+        run(
+            with_query(&g, &q, &t, &[7, 13, 64]),
+            g.client.key,
+            g.server.key,
+            71,
+        )
+        .await,
+    );
     assert!(matches!(e, VerifyError::UnsafePublic { index: 0 }), "{e}");
 }
 

@@ -255,7 +255,9 @@ fn chunks(response: &[u8], mut at: usize) -> Result<Vec<Range<usize>>, HttpError
         }
         let rest = &line[digits..];
         let ext_ok = rest.is_empty()
-            || (rest.first().is_some_and(|&c| c == b';' || c == b' ' || c == b'\t')
+            || (rest
+                .first()
+                .is_some_and(|&c| c == b';' || c == b' ' || c == b'\t')
                 && rest.iter().all(|&c| printable(c)));
         if !ext_ok {
             return Err(HttpError::Chunk {
@@ -350,7 +352,10 @@ mod tests {
     #[test]
     fn refusals_name_the_check() {
         let e = |r: &[u8]| parse_response(r).unwrap_err();
-        assert_eq!(e(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"), HttpError::NoHeadEnd);
+        assert_eq!(
+            e(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"),
+            HttpError::NoHeadEnd
+        );
         assert_eq!(e(&cl("").replace_first("200", "401")), HttpError::Status);
         assert_eq!(e(&cl("").replace_first("1.1", "1.0")), HttpError::Status);
         assert_eq!(
@@ -365,10 +370,7 @@ mod tests {
             e(&cl("Transfer-Encoding: chunked\r\n")),
             HttpError::BothFramings
         );
-        assert_eq!(
-            e(&cl("Bad Header\r\n")),
-            HttpError::HeaderLine { line: 3 }
-        );
+        assert_eq!(e(&cl("Bad Header\r\n")), HttpError::HeaderLine { line: 3 });
         assert_eq!(e(&cl("X: a\u{1}b\r\n")), HttpError::HeaderLine { line: 3 });
         let mut two = cl("");
         two.extend_from_slice(&cl(""));

@@ -222,7 +222,9 @@ pub fn find_window(body: &[u8], json: &Value, path: &str) -> Result<Range<usize>
             found = Some(window);
         }
     }
-    found.with_context(|| format!("the value's text at {path:?} is not where the path points (escaped?)"))
+    found.with_context(|| {
+        format!("the value's text at {path:?} is not where the path points (escaped?)")
+    })
 }
 
 /// Every maximal run of number characters `[0-9.eE+-]` outside a string.
@@ -263,8 +265,7 @@ fn number_tokens(body: &[u8]) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
 
-    const BODY: &str =
-        r#"{"uid":354937868,"balances":[{"asset":"BTC","free":"1.5"},{"asset":"ETH","free":12.25,"locked":"0"}],"n":-12,"e":12e5}"#;
+    const BODY: &str = r#"{"uid":354937868,"balances":[{"asset":"BTC","free":"1.5"},{"asset":"ETH","free":12.25,"locked":"0"}],"n":-12,"e":12e5}"#;
 
     fn json() -> Value {
         serde_json::from_str(BODY).unwrap()
@@ -296,10 +297,19 @@ mod tests {
         );
         let w = find_window(b, &json(), "balances[asset=BTC].free").unwrap();
         assert_eq!(&BODY[w.clone()], "1.5");
-        assert!(check_window(b, &w, "balances[asset=BTC].free", "balances[asset=BTC].asset").is_ok());
+        assert!(check_window(
+            b,
+            &w,
+            "balances[asset=BTC].free",
+            "balances[asset=BTC].asset"
+        )
+        .is_ok());
         // Selectors match numbers written the same way.
         let j = json();
-        assert!(lookup(&j, "balances[free=1.5].asset").is_err(), "a float is not an integer selector");
+        assert!(
+            lookup(&j, "balances[free=1.5].asset").is_err(),
+            "a float is not an integer selector"
+        );
         assert_eq!(lookup(&j, "balances[asset=ETH].locked").unwrap(), "0");
     }
 

@@ -173,14 +173,21 @@ impl Template {
             bail!("port 0");
         }
         if self.decimals > value::MAX_VALUE_LEN as u32 {
-            bail!("decimals {} is above {}", self.decimals, value::MAX_VALUE_LEN);
+            bail!(
+                "decimals {} is above {}",
+                self.decimals,
+                value::MAX_VALUE_LEN
+            );
         }
         if scale as usize >= value::MAX_DIGITS_WITH_SCALE {
             bail!("scale {scale} leaves no digits for proven values");
         }
         for (i, p) in self.query.iter().enumerate() {
             if !param_name_ok(&p.name) {
-                bail!("query parameter {i}: name {:?} must be letters, digits, -._~", p.name);
+                bail!(
+                    "query parameter {i}: name {:?} must be letters, digits, -._~",
+                    p.name
+                );
             }
             if self.query[..i].iter().any(|q| q.name == p.name) {
                 bail!("query parameter {:?} appears twice", p.name);
@@ -193,7 +200,10 @@ impl Template {
                     p.name
                 ),
                 (ParamKind::Fixed, None) => {
-                    bail!("query parameter {}: a fixed parameter needs a value", p.name)
+                    bail!(
+                        "query parameter {}: a fixed parameter needs a value",
+                        p.name
+                    )
                 }
                 (_, Some(_)) => bail!(
                     "query parameter {}: only a fixed parameter has a value in the template",
@@ -218,7 +228,10 @@ impl Template {
                 }
             }
             if !param_name_ok(&s.key_header) {
-                bail!("signing: key_header {:?} is not a header name", s.key_header);
+                bail!(
+                    "signing: key_header {:?} is not a header name",
+                    s.key_header
+                );
             }
         }
         json::parse_path(&self.value).with_context(|| format!("value path {:?}", self.value))?;
@@ -252,8 +265,7 @@ impl Template {
             anyhow!(e).context(format!("the server answered {status:?}"))
         })?;
         let body = http.body(response);
-        let json: Value =
-            serde_json::from_slice(&body).context("the response body is not JSON")?;
+        let json: Value = serde_json::from_slice(&body).context("the response body is not JSON")?;
         let window = json::find_window(&body, &json, &self.value)
             .with_context(|| format!("finding the value at {:?}", self.value))?;
         value::check_value_text(&body[window.clone()], self.decimals)
@@ -454,7 +466,10 @@ pub(crate) mod tests {
         let t = template();
         let d = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
-        assert_eq!(t.check_response(&opened(&r, v.clone()), v).unwrap(), "acct-3");
+        assert_eq!(
+            t.check_response(&opened(&r, v.clone()), v).unwrap(),
+            "acct-3"
+        );
     }
 
     #[test]
@@ -507,7 +522,9 @@ pub(crate) mod tests {
         assert!(err(missing.locate(&r, vec![])).contains("DOGE"));
         let mut missing = t.clone();
         missing.account = "user".into();
-        assert!(missing.check_response(&opened(&r, v.clone()), v.clone()).is_err());
+        assert!(missing
+            .check_response(&opened(&r, v.clone()), v.clone())
+            .is_err());
         let mut decimals = t.clone();
         decimals.decimals = 6;
         assert!(err(decimals.locate(&r, vec![])).contains("decimals"));
@@ -539,7 +556,10 @@ pub(crate) mod tests {
         let d = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
         assert_eq!(&r[v.clone()], b"1234");
-        assert_eq!(t.check_response(&opened(&r, v.clone()), v).unwrap(), "583231");
+        assert_eq!(
+            t.check_response(&opened(&r, v.clone()), v).unwrap(),
+            "583231"
+        );
         // A value split across two chunks is refused at prove.
         let (a, b) = body.split_at(27);
         let split = format!(

@@ -127,7 +127,10 @@ mod tests {
             check_value_text(too_long.as_bytes(), 8),
             Err(ValueError::TooLong { found: 31 })
         );
-        assert_eq!(check_value_text(b"1.5", 0), Err(ValueError::Decimals { found: 1, max: 0 }));
+        assert_eq!(
+            check_value_text(b"1.5", 0),
+            Err(ValueError::Decimals { found: 1, max: 0 })
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub async fn on_submit(
         submission,
     )
     .await
-        .map_err(|e| format!("{e:#}"));
+    .map_err(|e| format!("{e:#}"));
     let reply = match &result {
         Ok(()) => FromParty::Stored,
         Err(reason) => {
@@ -126,7 +126,9 @@ fn public_checks(
     }
     let id = admit::attestation_id(&p.attestation);
     if checked != Some(id) {
-        bail!("the submission's attestation is not the one the coordinator checked for this ticket");
+        bail!(
+            "the submission's attestation is not the one the coordinator checked for this ticket"
+        );
     }
     let a = admit::check_attestation(&p.attestation, notary_key, template, admit::now())?;
     admit::check_records(&a, &p.client_records, &p.server_records)?;

@@ -25,8 +25,6 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::notary::{load_roots, unix_now, FromNotary, ToNotary};
-use crate::oracle::signing::ApiKey;
-pub use request::{build_request, param_values, parse_url, HttpsUrl};
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
@@ -35,8 +33,10 @@ use crate::oracle::attestation::{Attestation, Direction};
 use crate::oracle::handshake::{self, roots_from_pem, HandshakeCheck, Side};
 use crate::oracle::proof::{decrypt_application_data, Proof};
 use crate::oracle::prover::{client_config, RecordingStream, SecretCapture};
+use crate::oracle::signing::ApiKey;
 use crate::oracle::template::Template;
 use crate::oracle::tls13::TrafficKeys;
+pub use request::{build_request, param_values, parse_url, HttpsUrl};
 
 /// Bound on the prover's recording of both directions together.
 const RECORD_LIMIT: usize = 2 << 20;
@@ -435,7 +435,11 @@ async fn session(
         bail!("the recorded request differs from the one sent");
     }
     if attestation.port != template.port {
-        bail!("the attestation names port {}, the template {}", attestation.port, template.port);
+        bail!(
+            "the attestation names port {}, the template {}",
+            attestation.port,
+            template.port
+        );
     }
     let received =
         decrypt_application_data(Direction::ServerToClient, &server_keys, &server_records)?;

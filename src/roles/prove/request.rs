@@ -110,7 +110,9 @@ pub fn param_values(
         .map(|s| s.scheme == SigningScheme::HmacSha256Query)
         .unwrap_or(false);
     if signed && key.is_none() {
-        bail!("the dataset's template signs requests: pass --key-file with your API key and secret");
+        bail!(
+            "the dataset's template signs requests: pass --key-file with your API key and secret"
+        );
     }
     let given = |name: &str| {
         url.query
@@ -291,7 +293,8 @@ mod tests {
         assert!(!text.contains("the-secret"));
         assert_eq!(lens, vec![13, 64]);
         // The fixed values may be given, must be the template's.
-        let url = parse_url("https://api.signed.test:8443/api/v3/account?recvWindow=60000").unwrap();
+        let url =
+            parse_url("https://api.signed.test:8443/api/v3/account?recvWindow=60000").unwrap();
         assert!(param_values(&t, &url, Some(&key()), None).is_ok());
         for (bad, what) in [
             ("?recvWindow=5000", "fixes its value"),
@@ -299,8 +302,12 @@ mod tests {
             ("?other=1", "not in the dataset's template"),
             ("?timestamp=1&timestamp=2", "twice"),
         ] {
-            let url = parse_url(&format!("https://api.signed.test:8443/api/v3/account{bad}")).unwrap();
-            let e = format!("{:#}", param_values(&t, &url, Some(&key()), None).unwrap_err());
+            let url =
+                parse_url(&format!("https://api.signed.test:8443/api/v3/account{bad}")).unwrap();
+            let e = format!(
+                "{:#}",
+                param_values(&t, &url, Some(&key()), None).unwrap_err()
+            );
             assert!(e.contains(what), "{bad}: {e}");
         }
         let url = parse_url("https://api.signed.test:8443/api/v3/account").unwrap();
@@ -321,10 +328,21 @@ mod tests {
             "X: s3cr3t\r\nGET / HTTP/1.1",
             "Bad Name: s3cr3t",
         ] {
-            let e = format!("{:#}", build_request(&t, &values, &[bad.into()], Some(&key())).unwrap_err());
+            let e = format!(
+                "{:#}",
+                build_request(&t, &values, &[bad.into()], Some(&key())).unwrap_err()
+            );
             assert!(!e.contains("s3cr3t"), "{bad}: {e}");
         }
-        let (r, _) = build_request(&t, &values, &["Authorization: Bearer tok".into()], Some(&key())).unwrap();
-        assert!(String::from_utf8(r).unwrap().contains("\r\nAuthorization: Bearer tok\r\n"));
+        let (r, _) = build_request(
+            &t,
+            &values,
+            &["Authorization: Bearer tok".into()],
+            Some(&key()),
+        )
+        .unwrap();
+        assert!(String::from_utf8(r)
+            .unwrap()
+            .contains("\r\nAuthorization: Bearer tok\r\n"));
     }
 }
