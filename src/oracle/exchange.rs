@@ -321,7 +321,9 @@ pub async fn serve(listener: TcpListener, config: ExchangeConfig) -> std::io::Re
 }
 
 /// Reads up to and including the blank line ending the request head.
-async fn read_head<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn read_head<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<Vec<u8>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     loop {

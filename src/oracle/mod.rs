@@ -21,6 +21,8 @@
 //! * [`signing`] — the provider's API key file and the request signing schemes.
 //! * [`admit`] — the public checks of a proven contribution (signature, server, age, records).
 //! * [`exchange`] — a local HTTPS exchange API with its own CA (tests, demo, example).
+//! * [`sources`] — local HTTPS sources in the shapes of real APIs: a signed exchange
+//!   (Binance's shape) and a profile API with numeric fields and chunked bodies.
 //!
 //! Must not hold: QUIC or role orchestration (those live in `roles/`). Trusts nothing it is
 //! handed: every parser refuses malformed input with an error that names the failed check.
@@ -33,6 +35,7 @@ pub mod mpc;
 pub mod proof;
 pub mod prover;
 pub mod signing;
+pub mod sources;
 pub mod template;
 pub mod tls13;
 

@@ -14,10 +14,14 @@ use rand::{Rng, SeedableRng};
 
 use super::client::Client;
 use super::coordinator::{self, CoordinatorOptions, CoordinatorServer};
-use super::init::{attestation_key_path, example_dataset, exchange_dataset, identity_paths};
+use super::init::{
+    attestation_key_path, example_dataset, exchange_dataset, identity_paths, profile_dataset,
+    signed_dataset,
+};
 use super::notary::{self, NotaryOptions, NotaryServer};
 use super::party::{self, PartyOptions, PartyServer};
 use super::prove;
+use super::sources::LocalSources;
 use crate::config::{Cluster, Limits, Server};
 use crate::decimal;
 use crate::net::endpoint::server_endpoint;
@@ -75,6 +79,8 @@ pub struct LocalOracle {
     pub exchange_addr: std::net::SocketAddr,
     pub accounts: Vec<Account>,
     pub notary: Option<NotaryServer>,
+    /// The sources in real APIs' shapes (signed exchange, profile API).
+    pub sources: LocalSources,
     exchange: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -99,15 +105,23 @@ impl LocalOracle {
             exchange: Arc::new(Exchange::new(accounts.clone())),
         };
         let exchange = tokio::spawn(exchange::serve(listener, config));
-        let mut opts = NotaryOptions::new(key, roots_from_pem(pki.ca_pem.as_bytes())?);
+        let sources = LocalSources::start(accounts.len(), seed).await?;
+        let bundle = format!("{}\n{}", pki.ca_pem, sources.ca_pem);
+        let mut opts = NotaryOptions::new(key, roots_from_pem(bundle.as_bytes())?);
         opts.resolve.insert(name.to_string(), addr);
-        opts.allowed_servers = Some(vec![(name.to_string(), 443)]);
+        let mut allowed = vec![(name.to_string(), 443)];
+        for (n, a) in &sources.resolve {
+            opts.resolve.insert(n.clone(), *a);
+            allowed.push((n.clone(), 443));
+        }
+        opts.allowed_servers = Some(allowed);
         let notary = Some(notary::serve(opts, endpoint).await?);
         Ok(LocalOracle {
             ca_pem: pki.ca_pem,
             exchange_addr: addr,
             accounts,
             notary,
+            sources,
             exchange,
         })
     }
@@ -192,7 +206,12 @@ impl LocalCluster {
                 requests_per_minute: 1_000_000,
                 ..Limits::default()
             },
-            datasets: vec![example_dataset(), exchange_dataset()],
+            datasets: vec![
+                example_dataset(),
+                exchange_dataset(),
+                signed_dataset(),
+                profile_dataset(),
+            ],
         };
         // Party endpoints need the pins of everyone that may connect; those are known already.
         let mut pre = cluster.clone();
@@ -284,6 +303,7 @@ impl LocalCluster {
             n.stop().await;
         }
         self.oracle.exchange.abort();
+        self.oracle.sources.stop();
         for i in 0..3 {
             self.stop_party(i).await;
         }

@@ -96,6 +96,61 @@ pub fn exchange_dataset() -> Dataset {
     }
 }
 
+/// A dataset proven from a local source: `template` with every other field at its default.
+fn proven(name: &str, description: &str, scale: u32, max: &str, template: &str) -> Dataset {
+    Dataset {
+        name: name.into(),
+        description: description.into(),
+        scale,
+        max: max.into(),
+        min_cohort: DEFAULT_MIN_COHORT,
+        proof: ProofPolicy::Tls,
+        // The templates below are constants of this file; a test parses each.
+        template: Some(toml::from_str(template).expect("a valid built-in template")),
+    }
+}
+
+/// The ETH balance at the signed exchange (`oracle::sources::signed`, Binance's shape).
+pub fn signed_dataset() -> Dataset {
+    proven(
+        "signed_eth",
+        "ETH balance on the local signed exchange (Binance's API shape), in ETH",
+        8,
+        "1000000",
+        r#"
+        server_name = "api.signed.test"
+        path = "/api/v3/account"
+        value = "balances[asset=ETH].free"
+        account = "uid"
+        decimals = 8
+        signing = { scheme = "hmac-sha256-query", key_header = "X-MBX-APIKEY" }
+        query = [
+          { name = "omitZeroBalances", value = "true" },
+          { name = "recvWindow", value = "60000" },
+          { name = "timestamp" },
+          { name = "signature" },
+        ]
+        "#,
+    )
+}
+
+/// The follower count at the profile API (`oracle::sources::profile`).
+pub fn profile_dataset() -> Dataset {
+    proven(
+        "profile_followers",
+        "Followers on the local profile API (numeric fields, chunked bodies)",
+        0,
+        "100000000",
+        r#"
+        server_name = "api.profile.test"
+        path = "/v1/me"
+        value = "followers"
+        account = "id"
+        decimals = 0
+        "#,
+    )
+}
+
 pub fn run(args: Args) -> Result<()> {
     let parties = match args.parties.len() {
         0 => vec![
@@ -144,7 +199,12 @@ pub fn run(args: Args) -> Result<()> {
             ..server(args.notary, &pins[4])
         },
         limits: Limits::default(),
-        datasets: vec![example_dataset(), exchange_dataset()],
+        datasets: vec![
+            example_dataset(),
+            exchange_dataset(),
+            signed_dataset(),
+            profile_dataset(),
+        ],
     };
     cluster.validate()?;
     cluster.save(&cluster_file)?;

@@ -11,6 +11,7 @@ pub mod party;
 pub mod prove;
 pub mod query;
 pub mod share;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 
