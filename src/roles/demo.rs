@@ -84,6 +84,17 @@ pub struct LocalOracle {
     exchange: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Sources beyond the built-in ones (tests: servers on other TLS stacks).
+#[derive(Debug, Clone, Default)]
+pub struct ExtraSources {
+    /// Datasets proven from them.
+    pub datasets: Vec<crate::config::Dataset>,
+    /// (name, address) the notary dials for each.
+    pub resolve: Vec<(String, SocketAddr)>,
+    /// Their CA certificates (PEM), trusted by the notary.
+    pub roots_pem: String,
+}
+
 /// The URL the demo's providers prove.
 pub const EXCHANGE_URL: &str = "https://api.exchange.test/api/v1/account";
 
@@ -94,6 +105,7 @@ impl LocalOracle {
         seed: u64,
         key: NotaryKey,
         endpoint: quinn::Endpoint,
+        extra: &ExtraSources,
     ) -> Result<LocalOracle> {
         let name = exchange::DEFAULT_NAME;
         let pki = ExchangePki::generate(name, crate::oracle::admit::now(), 30, LeafKey::EcdsaP256)?;
@@ -106,11 +118,11 @@ impl LocalOracle {
         };
         let exchange = tokio::spawn(exchange::serve(listener, config));
         let sources = LocalSources::start(accounts.len(), seed).await?;
-        let bundle = format!("{}\n{}", pki.ca_pem, sources.ca_pem);
+        let bundle = format!("{}\n{}\n{}", pki.ca_pem, sources.ca_pem, extra.roots_pem);
         let mut opts = NotaryOptions::new(key, roots_from_pem(bundle.as_bytes())?);
         opts.resolve.insert(name.to_string(), addr);
         let mut allowed = vec![(name.to_string(), 443)];
-        for (n, a) in &sources.resolve {
+        for (n, a) in sources.resolve.iter().chain(&extra.resolve) {
             opts.resolve.insert(n.clone(), *a);
             allowed.push((n.clone(), 443));
         }
@@ -162,6 +174,17 @@ impl LocalCluster {
         accounts: usize,
         seed: u64,
     ) -> Result<LocalCluster> {
+        Self::start_extra(dir, accounts, seed, ExtraSources::default()).await
+    }
+
+    /// Like [`LocalCluster::start_with`], with more sources the notary dials and trusts and
+    /// their datasets.
+    pub async fn start_extra(
+        dir: Option<&Path>,
+        accounts: usize,
+        seed: u64,
+        extra: ExtraSources,
+    ) -> Result<LocalCluster> {
         let (tmp, dir) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -211,7 +234,10 @@ impl LocalCluster {
                 exchange_dataset(),
                 signed_dataset(),
                 profile_dataset(),
-            ],
+            ]
+            .into_iter()
+            .chain(extra.datasets.iter().cloned())
+            .collect(),
         };
         // Party endpoints need the pins of everyone that may connect; those are known already.
         let mut pre = cluster.clone();
@@ -252,7 +278,7 @@ impl LocalCluster {
             db: dir.join("coordinator.db"),
         };
         let coordinator = Some(coordinator::serve(opts, coord_ep).await?);
-        let oracle = LocalOracle::start(accounts, seed, notary_key, notary_ep).await?;
+        let oracle = LocalOracle::start(accounts, seed, notary_key, notary_ep, &extra).await?;
         Ok(LocalCluster {
             cluster,
             dir,
