@@ -1,7 +1,8 @@
 //! `mpcstats init`: writes a new deployment into a directory — one key pair and self-signed
 //! certificate per server role (`<role>.cert.pem`, `<role>.key.pem`, keys mode 0600) and the
 //! public `cluster.toml` with addresses, certificate pins, the notary's attestation public key
-//! and two example datasets (one unproven, one proven from the local exchange). The notary's
+//! and four example datasets (one unproven; three proven from the local sources: the
+//! exchange, the signed exchange and the profile API). The notary's
 //! Ed25519 attestation key goes to `notary.attestation.pem` (mode 0600).
 
 use std::net::SocketAddr;
