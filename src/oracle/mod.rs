@@ -6,6 +6,8 @@
 //!
 //! * [`tls13`] — TLS 1.3 record framing, HKDF-Expand-Label, traffic key/IV derivation,
 //!   AES-128-GCM record open/seal, inner plaintext, handshake message framing.
+//! * [`tls12`] — TLS 1.2 PRF (SHA-256), key block, AES-128-GCM record open/seal with the
+//!   explicit nonce (RFC 5288).
 //! * [`handshake`] — the notary's check of a recorded server handshake with the revealed
 //!   server handshake traffic secret: hellos, certificate chain, CertificateVerify, Finished.
 //! * [`attestation`] — the notary's signed statement, its exact byte encoding, and the
@@ -32,6 +34,7 @@ pub mod mpc;
 pub mod proof;
 pub mod prover;
 pub mod template;
+pub mod tls12;
 pub mod tls13;
 
 #[cfg(test)]
