@@ -8,8 +8,11 @@
 //!   AES-128-GCM record open/seal, inner plaintext, handshake message framing.
 //! * [`tls12`] — TLS 1.2 PRF (SHA-256), key block, AES-128-GCM record open/seal with the
 //!   explicit nonce (RFC 5288).
-//! * [`handshake`] — the notary's check of a recorded server handshake with the revealed
-//!   server handshake traffic secret: hellos, certificate chain, CertificateVerify, Finished.
+//! * [`handshake`] — the notary's check of a recorded handshake: the hellos of both versions,
+//!   then for TLS 1.3 with the revealed server handshake traffic secret the certificate chain,
+//!   CertificateVerify and Finished.
+//! * [`handshake12`] — the TLS 1.2 part of that check, on the plaintext handshake alone:
+//!   ServerHello, certificate chain, ServerKeyExchange signature, the shape of both flights.
 //! * [`attestation`] — the notary's signed statement, its exact byte encoding, and the
 //!   notary's Ed25519 key.
 //! * [`proof`] — the prover's private proof file and the plaintext reference of the
@@ -30,6 +33,7 @@ pub mod admit;
 pub mod attestation;
 pub mod exchange;
 pub mod handshake;
+pub mod handshake12;
 pub mod mpc;
 pub mod proof;
 pub mod prover;
