@@ -556,3 +556,6 @@ pub(super) fn verify(hellos: Hellos<'_>) -> Result<HandshakeSummary, HandshakeEr
     check_application_records(&summary)?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests;
