@@ -1,8 +1,9 @@
 //! A local HTTPS "exchange": the data source of the demo and of the oracle's tests.
 //!
 //! It holds its own CA (rcgen), a server certificate for one name signed by it, seeded
-//! accounts, and a rustls server restricted to TLS 1.3 with TLS13_AES_128_GCM_SHA256 that
-//! answers one HTTP/1.1 request per connection (`Connection: close`):
+//! accounts, and a rustls server restricted to TLS 1.3 with TLS13_AES_128_GCM_SHA256 (or, for
+//! the TLS 1.2 tests, to TLS 1.2 with ECDHE and AES-128-GCM) that answers one HTTP/1.1
+//! request per connection (`Connection: close`):
 //!
 //! * `GET /api/v1/account` with `X-API-KEY: key-<i>` → 200 and
 //!   `{"account":"acct-<i>","balances":[{"asset":"BTC","free":"0.10000000"},…]}`;
@@ -83,6 +84,22 @@ impl ExchangePki {
         validity_days: u32,
         leaf_key: LeafKey,
     ) -> anyhow::Result<ExchangePki> {
+        let alg = match leaf_key {
+            LeafKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            LeafKey::Ed25519 => &rcgen::PKCS_ED25519,
+        };
+        let key = rcgen::KeyPair::generate_for(alg).context("generating the server key")?;
+        Self::generate_with_leaf_key(name, now, validity_days, key)
+    }
+
+    /// As [`ExchangePki::generate`], with a server key made elsewhere (e.g. an RSA key, which
+    /// ring cannot generate, loaded from PKCS#8 with `rcgen::KeyPair::try_from`).
+    pub fn generate_with_leaf_key(
+        name: &str,
+        now: u64,
+        validity_days: u32,
+        key: rcgen::KeyPair,
+    ) -> anyhow::Result<ExchangePki> {
         let today = (now / 86_400) as i64;
         let (y, m, d) = civil_from_days(today - 1);
         let not_before = rcgen::date_time_ymd(y, m, d);
@@ -105,11 +122,6 @@ impl ExchangePki {
         ca.not_after = not_after;
         let ca_cert = ca.self_signed(&ca_key).context("self-signing the CA")?;
 
-        let alg = match leaf_key {
-            LeafKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            LeafKey::Ed25519 => &rcgen::PKCS_ED25519,
-        };
-        let key = rcgen::KeyPair::generate_for(alg).context("generating the server key")?;
         let mut leaf = rcgen::CertificateParams::new(vec![name.to_string()])
             .with_context(|| format!("server name {name:?} is not a valid DNS name"))?;
         leaf.distinguished_name
@@ -144,6 +156,27 @@ impl ExchangePki {
             )
             .context("the server key does not fit its certificate")?;
         config.max_early_data_size = 0;
+        Ok(Arc::new(config))
+    }
+
+    /// A TLS 1.2-only server config (tests of the TLS 1.2 oracle): the ECDHE AES-128-GCM suite
+    /// that fits the server key (ECDSA or RSA).
+    pub fn server_config_tls12(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        use rustls::crypto::ring::cipher_suite;
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = vec![
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ];
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .context("configuring TLS 1.2")?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.leaf_der.clone()],
+                PrivateKeyDer::Pkcs8(self.leaf_key.clone_key()),
+            )
+            .context("the server key does not fit its certificate")?;
         Ok(Arc::new(config))
     }
 }

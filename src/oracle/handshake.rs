@@ -1,11 +1,15 @@
-//! The notary's check of a recorded TLS 1.3 server handshake.
+//! The notary's check of a recorded server handshake: TLS 1.3 here, TLS 1.2 in
+//! [`super::handshake12`]. [`verify`] reads the plaintext ClientHello and ServerHello, which
+//! are the same in both versions, picks the version the ServerHello negotiated and hands the
+//! rest to that version's check. The parsing helpers both share (byte cursor, extensions,
+//! ClientHello, certificate chain) live here.
 //!
-//! Input: the byte streams the notary relayed in each direction, the server handshake traffic
-//! secret revealed by the prover afterwards, the server name the prover asked for, the time
-//! and the notary's root store. [`verify`] parses ClientHello and ServerHello (plaintext),
-//! refuses anything but a full TLS 1.3 handshake with TLS13_AES_128_GCM_SHA256, decrypts the
-//! server's encrypted flight with keys derived from the revealed secret and checks the
-//! certificate chain, CertificateVerify and the server Finished.
+//! TLS 1.3 input: the byte streams the notary relayed in each direction, the server handshake
+//! traffic secret revealed by the prover afterwards, the server name the prover asked for, the
+//! time and the notary's root store. The check refuses anything but a full TLS 1.3 handshake
+//! with TLS13_AES_128_GCM_SHA256, decrypts the server's encrypted flight with keys derived
+//! from the revealed secret and checks the certificate chain, CertificateVerify and the server
+//! Finished.
 //!
 //! Why the revealed secret cannot be made up: the notary recorded the server's ciphertext
 //! itself, so a wrong secret fails the AEAD open of the first record; and the server Finished
@@ -42,6 +46,34 @@ use super::tls13::{
 
 /// The one cipher suite accepted: TLS13_AES_128_GCM_SHA256.
 pub const TLS13_AES_128_GCM_SHA256: u16 = 0x1301;
+
+/// The TLS version of a verified session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2 (RFC 5246) with ECDHE and AES-128-GCM: see [`super::handshake12`].
+    Tls12,
+    /// TLS 1.3 (RFC 8446) with TLS13_AES_128_GCM_SHA256.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The protocol version number on the wire: 0x0303 or 0x0304.
+    pub fn code(self) -> u16 {
+        match self {
+            TlsVersion::Tls12 => 0x0303,
+            TlsVersion::Tls13 => 0x0304,
+        }
+    }
+}
+
+impl std::fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsVersion::Tls12 => "TLS 1.2",
+            TlsVersion::Tls13 => "TLS 1.3",
+        })
+    }
+}
 
 const HS_CLIENT_HELLO: u8 = 1;
 const HS_SERVER_HELLO: u8 = 2;
@@ -121,9 +153,50 @@ pub enum HandshakeError {
     /// The server asked for a second ClientHello.
     #[error("server sent a HelloRetryRequest: not supported; retry with a key share the server accepts (X25519 or P-256)")]
     HelloRetryRequest,
-    /// The negotiated version is not TLS 1.3.
+    /// The ServerHello's supported_versions selects something other than TLS 1.3.
     #[error("expected TLS 1.3 (supported_versions 0x0304), found {found}")]
     NotTls13 { found: String },
+    /// A ServerHello without supported_versions whose version is not TLS 1.2.
+    #[error("ServerHello negotiates version {found:#06x}: expected TLS 1.2 (0x0303) or TLS 1.3 (supported_versions 0x0304)")]
+    Version { found: u16 },
+    /// A TLS 1.2 session for which the prover revealed a secret: TLS 1.2 needs none.
+    #[error("TLS 1.2 session: the revealed secret must be empty (the notary uses no key in TLS 1.2), found {found} bytes")]
+    SecretForTls12 { found: usize },
+    /// A TLS 1.2 ServerHello chose another cipher suite.
+    #[error("TLS 1.2 cipher suite {found:#06x}: expected TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xc02b) or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (0xc02f)")]
+    Tls12CipherSuite { found: u16 },
+    /// A TLS 1.2 abbreviated (resumed) handshake: it carries no certificate.
+    #[error("TLS 1.2 resumption ({0}): an abbreviated handshake carries no certificate; a full handshake is required")]
+    Resumption(&'static str),
+    /// A TLS 1.2 ServerHello carries RFC 8446's downgrade sentinel although the client offered
+    /// TLS 1.3.
+    #[error("ServerHello.random carries the TLS 1.3 downgrade sentinel: the server supports TLS 1.3, so a TLS 1.2 session with it means the hellos were tampered with")]
+    Downgrade,
+    /// A ServerKeyExchange or ClientKeyExchange on another curve than the three accepted.
+    #[error("ECDHE named curve {found}: expected x25519 (29), secp256r1 (23) or secp384r1 (24)")]
+    Curve { found: u16 },
+    /// A ServerKeyExchange signature scheme not accepted with the negotiated suite.
+    #[error("ServerKeyExchange signature scheme {scheme:#06x} does not fit cipher suite {suite:#06x}: ECDHE_ECDSA takes ecdsa_secp256r1_sha256 (0x0403) or ecdsa_secp384r1_sha384 (0x0503); ECDHE_RSA takes rsa_pkcs1_sha256/384/512 (0x0401, 0x0501, 0x0601) or rsa_pss_rsae_sha256/384/512 (0x0804..0x0806)")]
+    Tls12SignatureScheme { suite: u16, scheme: u16 },
+    /// The ServerKeyExchange signature does not verify.
+    #[error("ServerKeyExchange signature over the randoms and the ECDHE parameters does not verify with the certificate's key: {source}")]
+    ServerKeyExchange {
+        #[source]
+        source: webpki::Error,
+    },
+    /// The TLS 1.2 encrypted Finished record does not have the length of one Finished message.
+    #[error("{side} record {index}: encrypted Finished of {found} bytes, expected {expected} (explicit nonce, one 16-byte Finished message, tag)")]
+    EncryptedFinished {
+        side: Side,
+        index: usize,
+        found: usize,
+        expected: usize,
+    },
+    /// A TLS 1.2 handshake record after the Finished: renegotiation, or a message hidden there.
+    #[error(
+        "{side} record {index}: a handshake record after the Finished (renegotiation) is refused"
+    )]
+    Renegotiation { side: Side, index: usize },
     /// The server chose another cipher suite.
     #[error("expected cipher suite TLS13_AES_128_GCM_SHA256 (0x1301), found {found:#06x}")]
     CipherSuite { found: u16 },
@@ -192,7 +265,8 @@ pub struct HandshakeCheck<'a> {
     pub client_to_server: &'a [u8],
     /// Every byte the server sent, as relayed.
     pub server_to_client: &'a [u8],
-    /// The server handshake traffic secret revealed by the prover (32 bytes).
+    /// The server handshake traffic secret revealed by the prover: 32 bytes for TLS 1.3,
+    /// empty for TLS 1.2 (the notary needs no key there).
     pub server_handshake_secret: &'a [u8],
     /// The server name the prover asked for (DNS name or IP address).
     pub server_name: &'a str,
@@ -205,20 +279,33 @@ pub struct HandshakeCheck<'a> {
 /// A verified handshake.
 #[derive(Debug, Clone)]
 pub struct HandshakeSummary {
+    /// The negotiated version.
+    pub version: TlsVersion,
     /// The server name the certificate was checked against.
     pub server_name: String,
-    /// SHA-256 of ClientHello ‖ … ‖ server Finished.
+    /// TLS 1.3: SHA-256 of ClientHello ‖ … ‖ server Finished.
+    ///
+    /// TLS 1.2: SHA-256 of ClientHello ‖ ServerHello ‖ Certificate ‖ ServerKeyExchange ‖
+    /// ServerHelloDone ‖ ClientKeyExchange, every handshake message the notary can read (the
+    /// Finished messages are encrypted; a NewSessionTicket is left out). It is RFC 7627's
+    /// session_hash and the hash the client Finished covers.
     pub transcript_hash: [u8; HASH_LEN],
+    /// ClientHello.random.
+    pub client_random: [u8; 32],
+    /// ServerHello.random.
+    pub server_random: [u8; 32],
     /// The certificates as the server sent them, end-entity first.
     pub certificates: Vec<CertificateDer<'static>>,
     /// Every client→server record.
     pub client_records: Vec<Record>,
     /// Every server→client record.
     pub server_records: Vec<Record>,
-    /// Index in `client_records` of the first application-data record (all later records
-    /// are protected with the client application traffic key, sequence numbers from 0).
+    /// Index in `client_records` of the first application-data record: the first record
+    /// after the client's encrypted Finished. All later records are protected with the client
+    /// application key, sequence numbers from [`HandshakeSummary::first_app_seq`].
     pub client_app_start: usize,
-    /// Index in `server_records` of the first application-data record.
+    /// Index in `server_records` of the first application-data record (after the server's
+    /// encrypted Finished).
     pub server_app_start: usize,
 }
 
@@ -234,6 +321,17 @@ impl HandshakeSummary {
         [self.client_app_start, self.server_app_start]
     }
 
+    /// The sequence number of the first application record of each direction: 0 in TLS 1.3
+    /// (the application traffic keys start afresh), 1 in TLS 1.2 (the same keys protected
+    /// the Finished as record 0). Application record `i` has sequence number
+    /// `first_app_seq() + i`.
+    pub fn first_app_seq(&self) -> u64 {
+        match self.version {
+            TlsVersion::Tls12 => 1,
+            TlsVersion::Tls13 => 0,
+        }
+    }
+
     /// The application-data records of one direction, in sequence-number order.
     pub fn application_records(&self, side: Side) -> &[Record] {
         match side {
@@ -244,24 +342,24 @@ impl HandshakeSummary {
 }
 
 /// A byte cursor for TLS structures; every read checks bounds.
-struct Cursor<'a> {
+pub(super) struct Cursor<'a> {
     what: &'static str,
     data: &'a [u8],
 }
 
 impl<'a> Cursor<'a> {
-    fn new(what: &'static str, data: &'a [u8]) -> Self {
+    pub(super) fn new(what: &'static str, data: &'a [u8]) -> Self {
         Cursor { what, data }
     }
 
-    fn err(&self, detail: impl Into<String>) -> HandshakeError {
+    pub(super) fn err(&self, detail: impl Into<String>) -> HandshakeError {
         HandshakeError::Malformed {
             what: self.what,
             detail: detail.into(),
         }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], HandshakeError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], HandshakeError> {
         if self.data.len() < n {
             return Err(self.err(format!(
                 "expected {n} more bytes, found {}",
@@ -273,40 +371,45 @@ impl<'a> Cursor<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, HandshakeError> {
+    pub(super) fn u8(&mut self) -> Result<u8, HandshakeError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u16(&mut self) -> Result<u16, HandshakeError> {
+    pub(super) fn u16(&mut self) -> Result<u16, HandshakeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn u24(&mut self) -> Result<usize, HandshakeError> {
+    pub(super) fn u24(&mut self) -> Result<usize, HandshakeError> {
         let b = self.take(3)?;
         Ok(usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))
     }
 
-    fn vec8(&mut self) -> Result<&'a [u8], HandshakeError> {
+    pub(super) fn vec8(&mut self) -> Result<&'a [u8], HandshakeError> {
         let n = usize::from(self.u8()?);
         self.take(n)
     }
 
-    fn vec16(&mut self) -> Result<&'a [u8], HandshakeError> {
+    pub(super) fn vec16(&mut self) -> Result<&'a [u8], HandshakeError> {
         let n = usize::from(self.u16()?);
         self.take(n)
     }
 
-    fn vec24(&mut self) -> Result<&'a [u8], HandshakeError> {
+    pub(super) fn vec24(&mut self) -> Result<&'a [u8], HandshakeError> {
         let n = self.u24()?;
         self.take(n)
     }
 
-    fn is_empty(&self) -> bool {
+    /// Bytes not read yet.
+    pub(super) fn remaining(&self) -> usize {
+        self.data.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    fn finish(&self) -> Result<(), HandshakeError> {
+    pub(super) fn finish(&self) -> Result<(), HandshakeError> {
         if self.data.is_empty() {
             Ok(())
         } else {
@@ -316,7 +419,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Parses an extension block into (type, data) pairs, refusing duplicates.
-fn extensions<'a>(
+pub(super) fn extensions<'a>(
     what: &'static str,
     block: &'a [u8],
 ) -> Result<Vec<(u16, &'a [u8])>, HandshakeError> {
@@ -333,19 +436,24 @@ fn extensions<'a>(
     Ok(out)
 }
 
-struct ClientHelloInfo {
-    session_id: Vec<u8>,
-    sni: Option<String>,
+/// What the version checks need from the ClientHello.
+pub(super) struct ClientHelloInfo {
+    pub(super) random: [u8; 32],
+    pub(super) session_id: Vec<u8>,
+    pub(super) sni: Option<String>,
+    /// Whether supported_versions lists TLS 1.3.
+    pub(super) offers_tls13: bool,
 }
 
-fn parse_client_hello(body: &[u8]) -> Result<ClientHelloInfo, HandshakeError> {
+pub(super) fn parse_client_hello(body: &[u8]) -> Result<ClientHelloInfo, HandshakeError> {
     const WHAT: &str = "ClientHello";
     let mut c = Cursor::new(WHAT, body);
     let version = c.u16()?;
     if version != 0x0303 {
         return Err(c.err(format!("legacy_version {version:#06x}, expected 0x0303")));
     }
-    c.take(32)?;
+    let mut random = [0u8; 32];
+    random.copy_from_slice(c.take(32)?);
     let session_id = c.vec8()?.to_vec();
     if session_id.len() > 32 {
         return Err(c.err("legacy_session_id longer than 32 bytes"));
@@ -358,9 +466,18 @@ fn parse_client_hello(body: &[u8]) -> Result<ClientHelloInfo, HandshakeError> {
     let exts = extensions(WHAT, c.vec16()?)?;
     c.finish()?;
     let mut sni = None;
+    let mut offers_tls13 = false;
     for (ext, data) in exts {
         match ext {
             EXT_PRE_SHARED_KEY => return Err(HandshakeError::PreSharedKey(WHAT)),
+            EXT_SUPPORTED_VERSIONS => {
+                let mut outer = Cursor::new("ClientHello supported_versions", data);
+                let mut versions = Cursor::new("ClientHello supported_versions", outer.vec8()?);
+                outer.finish()?;
+                while !versions.is_empty() {
+                    offers_tls13 |= versions.u16()? == TlsVersion::Tls13.code();
+                }
+            }
             EXT_EARLY_DATA => return Err(HandshakeError::EarlyData(WHAT)),
             EXT_SERVER_NAME => {
                 let mut list = Cursor::new("ClientHello server_name", data);
@@ -382,7 +499,12 @@ fn parse_client_hello(body: &[u8]) -> Result<ClientHelloInfo, HandshakeError> {
             _ => {}
         }
     }
-    Ok(ClientHelloInfo { session_id, sni })
+    Ok(ClientHelloInfo {
+        random,
+        session_id,
+        sni,
+        offers_tls13,
+    })
 }
 
 fn parse_server_hello(body: &[u8], client: &ClientHelloInfo) -> Result<(), HandshakeError> {
@@ -490,7 +612,9 @@ fn signature_algorithm(
     }
 }
 
-fn check_chain(
+/// Checks the chain `certs` (end-entity first, non-empty) against `roots` at `now` for
+/// server authentication, and the end-entity certificate against `server_name`.
+pub(super) fn check_chain(
     certs: &[CertificateDer<'static>],
     server_name: &ServerName<'_>,
     name_text: &str,
@@ -551,11 +675,11 @@ fn check_finished(
     hmac::verify(&key, transcript_hash, body).map_err(|_| HandshakeError::Finished)
 }
 
-fn records_of(side: Side, stream: &[u8]) -> Result<Vec<Record>, HandshakeError> {
+pub(super) fn records_of(side: Side, stream: &[u8]) -> Result<Vec<Record>, HandshakeError> {
     parse_records(stream).map_err(|source| HandshakeError::Records { side, source })
 }
 
-fn alert_of(content: &[u8]) -> HandshakeError {
+pub(super) fn alert_of(content: &[u8]) -> HandshakeError {
     HandshakeError::ServerAlert {
         level: content.first().copied().unwrap_or(0),
         description: content.get(1).copied().unwrap_or(0),
@@ -627,39 +751,62 @@ fn client_app_start(records: &[Record], from: usize) -> Result<usize, HandshakeE
     })
 }
 
-/// Verifies a recorded handshake; see the module documentation.
-pub fn verify(check: &HandshakeCheck<'_>) -> Result<HandshakeSummary, HandshakeError> {
-    let server_name = ServerName::try_from(check.server_name)
-        .map_err(|_| HandshakeError::BadServerName(check.server_name.to_string()))?;
-    let secret =
-        tls13::secret_from_slice(check.server_handshake_secret).map_err(HandshakeError::Secret)?;
+/// The plaintext hellos of a recorded session, parsed and checked the same way for both
+/// versions, and the records of both directions: what a version's check starts from.
+pub(super) struct Hellos<'a> {
+    pub(super) check: &'a HandshakeCheck<'a>,
+    pub(super) server_name: ServerName<'a>,
+    pub(super) client_records: Vec<Record>,
+    pub(super) client_hello: HandshakeMessage,
+    pub(super) client_info: ClientHelloInfo,
+    /// Index of the first client record after the ClientHello.
+    pub(super) after_client_hello: usize,
+    pub(super) server_records: Vec<Record>,
+    pub(super) server_hello: HandshakeMessage,
+    pub(super) server_random: [u8; 32],
+    /// Index of the first server record after the one that completed the ServerHello.
+    pub(super) after_server_hello: usize,
+    /// Handshake bytes after the ServerHello in its record (more messages, in TLS 1.2).
+    pub(super) server_reader: HandshakeReader,
+}
 
-    // Client side: ClientHello in plaintext, then the protected Finished.
-    let client_records = records_of(Side::Client, check.client_to_server)?;
-    let (ch, after_ch) = client_hello(&client_records)?;
-    let ch_info = parse_client_hello(&ch.body)?;
-    if let ServerName::DnsName(dns) = &server_name {
-        let matches = ch_info
-            .sni
-            .as_deref()
-            .is_some_and(|sni| sni.eq_ignore_ascii_case(dns.as_ref()));
-        if !matches {
-            return Err(HandshakeError::ServerNameMismatch {
-                expected: check.server_name.to_string(),
-                found: ch_info.sni,
-            });
-        }
+/// The version a ServerHello negotiates, and its random: TLS 1.3 if it carries
+/// supported_versions (whose value the TLS 1.3 check then requires to be 0x0304), TLS 1.2 if
+/// it has none and its version is 0x0303.
+fn negotiated_version(body: &[u8]) -> Result<(TlsVersion, [u8; 32]), HandshakeError> {
+    const WHAT: &str = "ServerHello";
+    let mut c = Cursor::new(WHAT, body);
+    let version = c.u16()?;
+    let mut random = [0u8; 32];
+    random.copy_from_slice(c.take(32)?);
+    c.vec8()?;
+    c.u16()?;
+    c.u8()?;
+    // A TLS 1.2 ServerHello may omit its extensions block altogether.
+    let exts = if c.is_empty() {
+        Vec::new()
+    } else {
+        extensions(WHAT, c.vec16()?)?
+    };
+    c.finish()?;
+    if exts.iter().any(|(t, _)| *t == EXT_SUPPORTED_VERSIONS) {
+        Ok((TlsVersion::Tls13, random))
+    } else if version == TlsVersion::Tls12.code() {
+        Ok((TlsVersion::Tls12, random))
+    } else {
+        Err(HandshakeError::Version { found: version })
     }
-    let client_app_start = client_app_start(&client_records, after_ch)?;
+}
 
-    // Server side: ServerHello in plaintext.
-    let server_records = records_of(Side::Server, check.server_to_client)?;
-    let mut transcript = digest::Context::new(&digest::SHA256);
-    transcript.update(&ch.to_bytes());
+/// Reads the server's first handshake message (the ServerHello) from its plaintext records;
+/// returns it, the index of the next record and the reader holding what follows it.
+fn server_hello(
+    records: &[Record],
+) -> Result<(HandshakeMessage, usize, HandshakeReader), HandshakeError> {
     let mut index = 0;
     let mut reader = HandshakeReader::new();
     let sh = loop {
-        let Some(record) = server_records.get(index) else {
+        let Some(record) = records.get(index) else {
             return Err(HandshakeError::Incomplete {
                 side: Side::Server,
                 what: "the ServerHello",
@@ -695,7 +842,76 @@ pub fn verify(check: &HandshakeCheck<'_>) -> Result<HandshakeSummary, HandshakeE
             found: sh.msg_type,
         });
     }
+    Ok((sh, index, reader))
+}
+
+/// Verifies a recorded handshake of either version; see the module documentation and, for
+/// TLS 1.2, [`super::handshake12`].
+pub fn verify(check: &HandshakeCheck<'_>) -> Result<HandshakeSummary, HandshakeError> {
+    let server_name = ServerName::try_from(check.server_name)
+        .map_err(|_| HandshakeError::BadServerName(check.server_name.to_string()))?;
+
+    // Client side: the ClientHello in plaintext, its SNI the expected name.
+    let client_records = records_of(Side::Client, check.client_to_server)?;
+    let (client_hello, after_client_hello) = client_hello(&client_records)?;
+    let client_info = parse_client_hello(&client_hello.body)?;
+    if let ServerName::DnsName(dns) = &server_name {
+        let matches = client_info
+            .sni
+            .as_deref()
+            .is_some_and(|sni| sni.eq_ignore_ascii_case(dns.as_ref()));
+        if !matches {
+            return Err(HandshakeError::ServerNameMismatch {
+                expected: check.server_name.to_string(),
+                found: client_info.sni,
+            });
+        }
+    }
+
+    // Server side: the ServerHello in plaintext decides the version.
+    let server_records = records_of(Side::Server, check.server_to_client)?;
+    let (server_hello, after_server_hello, server_reader) = server_hello(&server_records)?;
+    let (version, server_random) = negotiated_version(&server_hello.body)?;
+    let hellos = Hellos {
+        check,
+        server_name,
+        client_records,
+        client_hello,
+        client_info,
+        after_client_hello,
+        server_records,
+        server_hello,
+        server_random,
+        after_server_hello,
+        server_reader,
+    };
+    match version {
+        TlsVersion::Tls13 => verify13(hellos),
+        TlsVersion::Tls12 => super::handshake12::verify(hellos),
+    }
+}
+
+/// The TLS 1.3 check after the hellos.
+fn verify13(hellos: Hellos<'_>) -> Result<HandshakeSummary, HandshakeError> {
+    let Hellos {
+        check,
+        server_name,
+        client_records,
+        client_hello: ch,
+        client_info: ch_info,
+        after_client_hello: after_ch,
+        server_records,
+        server_hello: sh,
+        server_random,
+        after_server_hello: mut index,
+        server_reader: mut reader,
+    } = hellos;
     parse_server_hello(&sh.body, &ch_info)?;
+    let secret =
+        tls13::secret_from_slice(check.server_handshake_secret).map_err(HandshakeError::Secret)?;
+    let client_app_start = client_app_start(&client_records, after_ch)?;
+    let mut transcript = digest::Context::new(&digest::SHA256);
+    transcript.update(&ch.to_bytes());
     if reader.has_partial() {
         return Err(HandshakeError::KeyChangeMidRecord {
             side: Side::Server,
@@ -813,8 +1029,11 @@ pub fn verify(check: &HandshakeCheck<'_>) -> Result<HandshakeSummary, HandshakeE
                     let mut transcript_hash = [0u8; HASH_LEN];
                     transcript_hash.copy_from_slice(hash.as_ref());
                     let summary = HandshakeSummary {
+                        version: TlsVersion::Tls13,
                         server_name: check.server_name.to_string(),
                         transcript_hash,
+                        client_random: ch_info.random,
+                        server_random,
                         certificates: certificates.unwrap_or_default(),
                         client_records,
                         server_records,
@@ -831,8 +1050,10 @@ pub fn verify(check: &HandshakeCheck<'_>) -> Result<HandshakeSummary, HandshakeE
 }
 
 /// After the handshake every record must be protected: a plaintext record there is either an
-/// attack or a broken peer.
-fn check_application_records(summary: &HandshakeSummary) -> Result<(), HandshakeError> {
+/// attack or a broken peer. In TLS 1.3 every protected record has outer type
+/// application_data; in TLS 1.2 the real type stays outside, so application data (23) and
+/// encrypted alerts (21) are allowed and a handshake record (renegotiation) is refused.
+pub(super) fn check_application_records(summary: &HandshakeSummary) -> Result<(), HandshakeError> {
     for (side, records, start) in [
         (
             Side::Client,
@@ -846,13 +1067,22 @@ fn check_application_records(summary: &HandshakeSummary) -> Result<(), Handshake
         ),
     ] {
         for (index, record) in records.iter().enumerate().skip(start) {
-            if record.content_type != CONTENT_APPLICATION_DATA {
-                return Err(HandshakeError::UnexpectedRecord {
-                    side,
-                    index,
-                    expected: "a protected application-data record",
-                    found: record.content_type,
-                });
+            match (summary.version, record.content_type) {
+                (_, CONTENT_APPLICATION_DATA) | (TlsVersion::Tls12, CONTENT_ALERT) => {}
+                (TlsVersion::Tls12, CONTENT_HANDSHAKE) => {
+                    return Err(HandshakeError::Renegotiation { side, index })
+                }
+                (version, found) => {
+                    return Err(HandshakeError::UnexpectedRecord {
+                        side,
+                        index,
+                        expected: match version {
+                            TlsVersion::Tls13 => "a protected application-data record",
+                            TlsVersion::Tls12 => "a protected application-data or alert record",
+                        },
+                        found,
+                    })
+                }
             }
         }
     }
@@ -910,6 +1140,18 @@ mod tests {
         assert!(!summary.application_records(Side::Client).is_empty());
         assert!(!summary.application_records(Side::Server).is_empty());
         assert_ne!(summary.transcript_hash, [0; 32]);
+        assert_eq!(summary.version, TlsVersion::Tls13);
+        assert_eq!(summary.version.code(), 0x0304);
+        assert_eq!(summary.first_app_seq(), 0);
+        // Record header 5, handshake header 4, version 2: then the random.
+        assert_eq!(
+            summary.client_random[..],
+            s.recording.client_to_server[11..43]
+        );
+        assert_eq!(
+            summary.server_random[..],
+            s.recording.server_to_client[11..43]
+        );
     }
 
     #[test]

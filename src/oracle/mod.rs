@@ -6,8 +6,13 @@
 //!
 //! * [`tls13`] — TLS 1.3 record framing, HKDF-Expand-Label, traffic key/IV derivation,
 //!   AES-128-GCM record open/seal, inner plaintext, handshake message framing.
-//! * [`handshake`] — the notary's check of a recorded server handshake with the revealed
-//!   server handshake traffic secret: hellos, certificate chain, CertificateVerify, Finished.
+//! * [`tls12`] — TLS 1.2 PRF (SHA-256), key block, AES-128-GCM record open/seal with the
+//!   explicit nonce (RFC 5288).
+//! * [`handshake`] — the notary's check of a recorded handshake: the hellos of both versions,
+//!   then for TLS 1.3 with the revealed server handshake traffic secret the certificate chain,
+//!   CertificateVerify and Finished.
+//! * [`handshake12`] — the TLS 1.2 part of that check, on the plaintext handshake alone:
+//!   ServerHello, certificate chain, ServerKeyExchange signature, the shape of both flights.
 //! * [`attestation`] — the notary's signed statement, its exact byte encoding, and the
 //!   notary's Ed25519 key.
 //! * [`proof`] — the prover's private proof file and the plaintext reference of the
@@ -31,18 +36,21 @@ pub mod admit;
 pub mod attestation;
 pub mod exchange;
 pub mod handshake;
+pub mod handshake12;
 pub mod mpc;
 pub mod proof;
 pub mod prover;
 pub mod signing;
 pub mod sources;
 pub mod template;
+pub mod tls12;
 pub mod tls13;
 
 #[cfg(test)]
 pub(crate) mod testutil {
     //! One real recorded session per server key type, shared by the tests: an in-process
     //! exchange, the prover's client through a recording stream, and the captured secrets.
+    //! TLS 1.3 sessions ([`session`]) and TLS 1.2 sessions ([`session12`]).
 
     use std::sync::{Arc, OnceLock};
 
@@ -82,25 +90,37 @@ pub(crate) mod testutil {
         }
     }
 
-    fn run(leaf: LeafKey) -> Session {
-        let server_name = exchange::DEFAULT_NAME.to_string();
-        let now = std::time::SystemTime::now()
+    fn unix_now() -> u64 {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs();
-        let pki = ExchangePki::generate(&server_name, now, 30, leaf).unwrap();
+            .as_secs()
+    }
+
+    /// The request every recorded session sends.
+    pub fn request(server_name: &str) -> String {
+        format!(
+            "GET /api/v1/account HTTP/1.1\r\nHost: {server_name}\r\nX-API-KEY: key-3\r\nConnection: close\r\n\r\n"
+        )
+    }
+
+    /// Runs one session of the prover's client against an exchange served with `tls`:
+    /// returns the recording, the captured secrets and the response the client read.
+    fn record(
+        tls: Arc<rustls::ServerConfig>,
+        roots: &RootCertStore,
+        server_name: &str,
+    ) -> (Recording, Arc<SecretCapture>, Vec<u8>) {
         let accounts = exchange::generate_accounts(5, 42);
-        let eth_balance = accounts[3].balance("ETH").unwrap().to_string();
         let config = ExchangeConfig {
-            tls: pki.server_config().unwrap(),
+            tls,
             exchange: Arc::new(Exchange::new(accounts)),
         };
-        let roots = roots_from_pem(pki.ca_pem.as_bytes()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let (recording, secrets, response) = rt.block_on(async {
+        rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let server = tokio::spawn(exchange::serve(listener, config));
@@ -109,29 +129,39 @@ pub(crate) mod testutil {
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             let recorder = RecordingStream::new(tcp, 1 << 20);
             let log = recorder.handle();
-            let name = ServerName::try_from(server_name.clone()).unwrap();
+            let name = ServerName::try_from(server_name.to_string()).unwrap();
             let mut tls = tokio_rustls::TlsConnector::from(client)
                 .connect(name, recorder)
                 .await
                 .unwrap();
-            let request = format!(
-                "GET /api/v1/account HTTP/1.1\r\nHost: {server_name}\r\nX-API-KEY: key-3\r\nConnection: close\r\n\r\n"
-            );
-            tls.write_all(request.as_bytes()).await.unwrap();
+            tls.write_all(request(server_name).as_bytes())
+                .await
+                .unwrap();
             tls.flush().await.unwrap();
             let mut response = Vec::new();
             tls.read_to_end(&mut response).await.unwrap();
             server.abort();
             let recording = log.lock().unwrap().clone();
-            (recording, capture.session_secrets().unwrap(), response)
-        });
+            (recording, capture, response)
+        })
+    }
+
+    fn run(leaf: LeafKey) -> Session {
+        let server_name = exchange::DEFAULT_NAME.to_string();
+        let now = unix_now();
+        let pki = ExchangePki::generate(&server_name, now, 30, leaf).unwrap();
+        let accounts = exchange::generate_accounts(5, 42);
+        let eth_balance = accounts[3].balance("ETH").unwrap().to_string();
+        let roots = roots_from_pem(pki.ca_pem.as_bytes()).unwrap();
+        let (recording, capture, response) =
+            record(pki.server_config().unwrap(), &roots, &server_name);
         Session {
             pki,
             server_name,
             now,
             roots,
             recording,
-            secrets,
+            secrets: capture.session_secrets().unwrap(),
             response,
             eth_balance,
         }
@@ -144,6 +174,93 @@ pub(crate) mod testutil {
         match leaf {
             LeafKey::EcdsaP256 => ECDSA.get_or_init(|| run(leaf)),
             LeafKey::Ed25519 => ED25519.get_or_init(|| run(leaf)),
+        }
+    }
+
+    /// The server key of a TLS 1.2 session: it selects the cipher suite.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Leaf12 {
+        /// ECDSA P-256: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.
+        Ecdsa,
+        /// RSA 2048: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256.
+        Rsa,
+    }
+
+    /// A recorded TLS 1.2 session (the exchange served TLS 1.2 only).
+    pub struct Session12 {
+        pub pki: ExchangePki,
+        pub server_name: String,
+        pub now: u64,
+        pub roots: RootCertStore,
+        pub recording: Recording,
+        /// The master secret the client logged.
+        pub master_secret: [u8; 48],
+        /// The request the client sent.
+        pub request: Vec<u8>,
+        /// The application data the client read.
+        pub response: Vec<u8>,
+    }
+
+    impl Session12 {
+        /// The notary's check of this session (no secret revealed).
+        pub fn check(&self) -> super::handshake::HandshakeCheck<'_> {
+            super::handshake::HandshakeCheck {
+                client_to_server: &self.recording.client_to_server,
+                server_to_client: &self.recording.server_to_client,
+                server_handshake_secret: &[],
+                server_name: &self.server_name,
+                now: self.now,
+                roots: &self.roots,
+            }
+        }
+
+        /// The notary's check of this genuine session, which must pass.
+        pub fn verified(&self) -> super::handshake::HandshakeSummary {
+            super::handshake::verify(&self.check()).expect("the genuine TLS 1.2 session verifies")
+        }
+    }
+
+    /// A 2048-bit RSA key pair (generated: ring cannot), as rcgen loads it from PKCS#8.
+    fn rsa_key() -> rcgen::KeyPair {
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        rcgen::KeyPair::try_from(der.as_bytes()).unwrap()
+    }
+
+    fn run12(leaf: Leaf12) -> Session12 {
+        let server_name = exchange::DEFAULT_NAME.to_string();
+        let now = unix_now();
+        let pki = match leaf {
+            Leaf12::Ecdsa => ExchangePki::generate(&server_name, now, 30, LeafKey::EcdsaP256),
+            Leaf12::Rsa => ExchangePki::generate_with_leaf_key(&server_name, now, 30, rsa_key()),
+        }
+        .unwrap();
+        let roots = roots_from_pem(pki.ca_pem.as_bytes()).unwrap();
+        let (recording, capture, response) =
+            record(pki.server_config_tls12().unwrap(), &roots, &server_name);
+        let master_secret = capture
+            .tls12_master_secret()
+            .expect("one TLS 1.2 master secret logged");
+        Session12 {
+            pki,
+            request: request(&server_name).into_bytes(),
+            server_name,
+            now,
+            roots,
+            recording,
+            master_secret,
+            response,
+        }
+    }
+
+    /// The shared TLS 1.2 session for `leaf` (run once per test binary).
+    pub fn session12(leaf: Leaf12) -> &'static Session12 {
+        static ECDSA: OnceLock<Session12> = OnceLock::new();
+        static RSA: OnceLock<Session12> = OnceLock::new();
+        match leaf {
+            Leaf12::Ecdsa => ECDSA.get_or_init(|| run12(leaf)),
+            Leaf12::Rsa => RSA.get_or_init(|| run12(leaf)),
         }
     }
 }
