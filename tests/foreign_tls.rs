@@ -81,9 +81,8 @@ fn dataset(name: &str) -> Dataset {
     }
 }
 
-async fn prove_and_share(version: &str, leaf: LeafKey) {
+async fn prove_and_share(version: &str, pki: ExchangePki) {
     let dir = tempfile::tempdir().unwrap();
-    let pki = ExchangePki::generate(NAME, mpcstats::oracle::admit::now(), 30, leaf).unwrap();
     let server = python_server(dir.path(), &pki, version);
     let ds = format!("python_{}", version.replace('.', ""));
     let extra = ExtraSources {
@@ -119,7 +118,31 @@ async fn prove_and_share(version: &str, leaf: LeafKey) {
     c.stop().await;
 }
 
+/// A 2048-bit RSA key (ring cannot generate one).
+fn rsa_key() -> rcgen::KeyPair {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    rcgen::KeyPair::try_from(key.to_pkcs8_der().unwrap().as_bytes()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_ssl_server_tls13() {
-    prove_and_share("1.3", LeafKey::EcdsaP256).await;
+    let pki = ExchangePki::generate(NAME, now(), 30, LeafKey::EcdsaP256).unwrap();
+    prove_and_share("1.3", pki).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_ssl_server_tls12_ecdsa() {
+    let pki = ExchangePki::generate(NAME, now(), 30, LeafKey::EcdsaP256).unwrap();
+    prove_and_share("1.2", pki).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_ssl_server_tls12_rsa() {
+    let pki = ExchangePki::generate_with_leaf_key(NAME, now(), 30, rsa_key()).unwrap();
+    prove_and_share("1.2", pki).await;
+}
+
+fn now() -> u64 {
+    mpcstats::oracle::admit::now()
 }

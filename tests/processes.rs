@@ -145,9 +145,12 @@ fn init_writes_private_keys_apart_and_mode_0600() {
         & 0o777;
     assert_eq!(mode, 0o600, "notary attestation key");
     let cluster = Cluster::load(&p.cluster_file()).unwrap();
-    // One unproven example dataset and one proven from the local exchange.
+    // One unproven example dataset and three proven from the local sources.
     let names: Vec<&str> = cluster.datasets.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names, ["eth_balance", "exchange_eth"]);
+    assert_eq!(
+        names,
+        ["eth_balance", "exchange_eth", "signed_eth", "profile_followers"]
+    );
     assert!(cluster.notary_key().is_ok());
     // A second init into the same directory refuses to overwrite it.
     let out = Command::new(BIN)

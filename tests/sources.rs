@@ -17,6 +17,9 @@ async fn signed_exchange_and_profile_api_prove_and_count() {
     let mut eth = Vec::new();
     for i in 0..n {
         let proof = sources.prove_signed(&c.cluster, i).await.unwrap();
+        let attested =
+            mpcstats::oracle::attestation::Attestation::decode(&proof.attestation.body).unwrap();
+        assert_eq!(attested.tls_version, 0x0304);
         let a = client.share_proof("signed_eth", &proof).await.unwrap();
         assert_eq!(a.count, i as u64 + 1);
         let written = sources.signed_accounts[i].written("ETH").unwrap();
@@ -34,6 +37,10 @@ async fn signed_exchange_and_profile_api_prove_and_count() {
     let mut followers = 0u128;
     for i in 0..n {
         let proof = sources.prove_profile(&c.cluster, i).await.unwrap();
+        // The profile API speaks TLS 1.2 only; the signed exchange TLS 1.3.
+        let a =
+            mpcstats::oracle::attestation::Attestation::decode(&proof.attestation.body).unwrap();
+        assert_eq!(a.tls_version, 0x0303);
         client
             .share_proof("profile_followers", &proof)
             .await

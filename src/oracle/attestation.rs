@@ -197,11 +197,6 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The version code of a verified handshake (merge point for TLS 1.2).
-fn tls_version_of(_summary: &HandshakeSummary) -> u16 {
-    TLS13
-}
-
 fn check_port_version(port: u16, tls_version: u16) -> Result<(), String> {
     if port == 0 {
         return Err("port 0".into());
@@ -254,7 +249,7 @@ impl Attestation {
             notary_key_id,
             server_name: summary.server_name.to_ascii_lowercase(),
             port,
-            tls_version: tls_version_of(summary),
+            tls_version: summary.version.code(),
             time,
             transcript_hash: summary.transcript_hash,
             records,

@@ -64,6 +64,15 @@ impl TlsVersion {
             TlsVersion::Tls13 => 0x0304,
         }
     }
+
+    /// The version of a wire code, if it is one of the two.
+    pub fn from_code(code: u16) -> Option<TlsVersion> {
+        match code {
+            0x0303 => Some(TlsVersion::Tls12),
+            0x0304 => Some(TlsVersion::Tls13),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for TlsVersion {

@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::attestation::{Attestation, AttestedRecord, Direction, SignedAttestation};
+use super::handshake::TlsVersion;
+use super::tls12::{Tls12Keys, SALT_LEN};
 use super::tls13::{
     parse_records, HandshakeReader, Tls13Error, TrafficKeys, CONTENT_ALERT,
     CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
@@ -140,9 +142,10 @@ pub struct Proof {
     pub client_records: Vec<Vec<u8>>,
     /// The server→client application-data records, likewise.
     pub server_records: Vec<Vec<u8>>,
-    /// Client application traffic key and IV.
+    /// Client application traffic key and IV (TLS 1.2: the write key, and the 4-byte salt
+    /// followed by 8 zero bytes — see [`tls12_keys`]).
     pub client_keys: TrafficKeys,
-    /// Server application traffic key and IV.
+    /// Server application traffic key and IV, likewise.
     pub server_keys: TrafficKeys,
     /// Where the value and the account id are.
     pub declaration: Declaration,
@@ -247,6 +250,77 @@ impl Proof {
         }
         Ok(())
     }
+}
+
+/// A TLS 1.2 direction's keys as a proof stores them: the key, and the salt in the IV's first
+/// 4 bytes (the other 8 are zero: TLS 1.2 records carry their explicit nonce).
+pub fn traffic_keys_of_tls12(k: &Tls12Keys) -> TrafficKeys {
+    let mut iv = [0u8; 12];
+    iv[..SALT_LEN].copy_from_slice(&k.salt);
+    TrafficKeys { key: k.key, iv }
+}
+
+/// The TLS 1.2 keys a proof's [`TrafficKeys`] stand for.
+pub fn tls12_keys(k: &TrafficKeys) -> Tls12Keys {
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&k.iv[..SALT_LEN]);
+    Tls12Keys { key: k.key, salt }
+}
+
+/// [`decrypt_application_data`] for a session of `version`.
+pub fn decrypt_session(
+    version: TlsVersion,
+    direction: Direction,
+    keys: &TrafficKeys,
+    records: &[Vec<u8>],
+) -> Result<Vec<u8>, ProofError> {
+    match version {
+        TlsVersion::Tls13 => decrypt_application_data(direction, keys, records),
+        TlsVersion::Tls12 => decrypt_application_data12(direction, &tls12_keys(keys), records),
+    }
+}
+
+/// TLS 1.2: decrypts one direction's records after the Finished (sequence numbers from 1)
+/// and returns the application data. The content type is the record header's: application
+/// data, or a final close_notify alert; a handshake record (renegotiation), another alert or
+/// anything after close_notify is refused.
+pub fn decrypt_application_data12(
+    direction: Direction,
+    keys: &Tls12Keys,
+    records: &[Vec<u8>],
+) -> Result<Vec<u8>, ProofError> {
+    let mut out = Vec::new();
+    let mut closed = false;
+    for (i, bytes) in records.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let refused = |what: String| ProofError::Refused {
+            direction,
+            seq,
+            what,
+        };
+        let parsed =
+            parse_records(bytes).map_err(|source| ProofError::Record { direction, source })?;
+        let [record] = parsed.as_slice() else {
+            return Err(refused(format!("{} records in one entry", parsed.len())));
+        };
+        if closed {
+            return Err(refused("a record after close_notify".into()));
+        }
+        let plain = keys
+            .open(seq, record)
+            .map_err(|e| refused(format!("the record does not open: {e}")))?;
+        match record.content_type {
+            CONTENT_APPLICATION_DATA => out.extend_from_slice(&plain),
+            CONTENT_ALERT if plain == [1, 0] => closed = true,
+            CONTENT_ALERT => return Err(refused("an alert other than close_notify".into())),
+            other => {
+                return Err(refused(format!(
+                    "content type {other} (a handshake after the handshake is renegotiation)"
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Decrypts one direction's application-data records (whole records, sequence numbers from 0)

@@ -1,6 +1,6 @@
 //! The local sources in the shapes of real APIs (`oracle::sources`) running on loopback beside
-//! the demo's exchange: the signed exchange (Binance's shape, closing without close_notify)
-//! and the profile API (chunked bodies), each with its own CA, and the prover calls a
+//! the demo's exchange: the signed exchange (Binance's shape, TLS 1.3, closing without
+//! close_notify) and the profile API (chunked bodies, TLS 1.2 only), each with its own CA, and the prover calls a
 //! provider of each would make. Used by `LocalCluster` (demo and tests).
 
 use std::net::SocketAddr;
@@ -53,19 +53,19 @@ impl LocalSources {
         let mut ca_pem = String::new();
         let mut resolve = Vec::new();
         let mut tasks = Vec::new();
-        for (name, handler, close) in [
-            (signed::NAME, signed_handler, Close::Abrupt),
-            (profile::NAME, profile_handler, Close::Notify),
+        for (name, handler, close, tls12) in [
+            (signed::NAME, signed_handler, Close::Abrupt, false),
+            (profile::NAME, profile_handler, Close::Notify, true),
         ] {
             let pki = ExchangePki::generate(name, now, 30, LeafKey::EcdsaP256)?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             resolve.push((name.to_string(), listener.local_addr()?));
-            tasks.push(tokio::spawn(src::serve(
-                listener,
-                pki.server_config()?,
-                handler,
-                close,
-            )));
+            let tls = if tls12 {
+                pki.server_config_tls12()?
+            } else {
+                pki.server_config()?
+            };
+            tasks.push(tokio::spawn(src::serve(listener, tls, handler, close)));
             ca_pem.push_str(&pki.ca_pem);
             ca_pem.push('\n');
         }

@@ -6,6 +6,7 @@ use crate::engine::binary::pack;
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::oracle::attestation::Direction;
+use crate::oracle::handshake::TlsVersion;
 use crate::oracle::tls13::{
     HandshakeReader, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
 };
@@ -42,16 +43,29 @@ pub struct Streams {
     pub control: Vec<usize>,
 }
 
+/// A record's content: TLS 1.3 drops the inner content type byte; TLS 1.2 has none.
+pub fn content(r: &SharedRecord, version: TlsVersion) -> Result<SharedBytes, VerifyError> {
+    let pt = &r.plaintext;
+    Ok(match version {
+        TlsVersion::Tls13 => pt.slice(0, pt.len() - 1)?,
+        TlsVersion::Tls12 => pt.clone(),
+    })
+}
+
 /// Sorts the records by content type: application data joins its direction's stream,
 /// handshake (server only) and alert records are to be opened; padding and anything else are
 /// refused.
-pub fn split(records: &[SharedRecord], types: &[u8]) -> Result<Streams, VerifyError> {
+pub fn split(
+    records: &[SharedRecord],
+    types: &[u8],
+    version: TlsVersion,
+) -> Result<Streams, VerifyError> {
     let mut request = Vec::new();
     let mut response = Vec::new();
     let mut control = Vec::new();
     for (k, (r, &ty)) in records.iter().zip(types).enumerate() {
         let (direction, seq) = (r.info.direction, r.info.seq);
-        let content = r.plaintext.slice(0, r.plaintext.len() - 1)?;
+        let content = content(r, version)?;
         match (ty, direction) {
             (0, _) => return Err(VerifyError::Padding { direction, seq }),
             (CONTENT_APPLICATION_DATA, Direction::ClientToServer) => request.push(content),

@@ -13,6 +13,7 @@ use crate::engine::local::run3;
 use crate::engine::ring::Z128;
 use crate::engine::session::Counters;
 use crate::engine::share::reconstruct;
+use crate::oracle::handshake::TlsVersion;
 use crate::oracle::template::{RequestLayout, Template};
 use crate::oracle::tls13::{TrafficKeys, CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 
@@ -21,6 +22,7 @@ use super::{verify_session, KeyPairs, PublicSession, Verified, VerifyError};
 /// Owned public inputs of one session (see [`PublicSession`]).
 #[derive(Clone, Debug)]
 pub struct Inputs {
+    pub version: TlsVersion,
     pub client_records: Vec<Vec<u8>>,
     pub server_records: Vec<Vec<u8>>,
     pub client_iv: [u8; 12],
@@ -35,6 +37,7 @@ impl Inputs {
     /// The borrowed view [`verify_session`] takes.
     pub fn public(&self) -> PublicSession<'_> {
         PublicSession {
+            version: self.version,
             client_records: &self.client_records,
             server_records: &self.server_records,
             client_iv: self.client_iv,
@@ -192,6 +195,7 @@ pub fn synthetic(response_len: usize, seed: u64) -> Synthetic {
     let free = "\"free\":\"";
     let value_start = head.len() + body_start.find(free).expect("value field") + free.len();
     let inputs = Inputs {
+        version: TlsVersion::Tls13,
         client_records: seal_stream(&client_keys, &request),
         server_records: seal_stream(&server_keys, &response),
         client_iv: client_keys.iv,

@@ -62,6 +62,7 @@ use crate::engine::session::{take, Session};
 use crate::engine::share::Share;
 use crate::engine::transport::{Expect, Outgoing, Peer, Transport};
 use crate::oracle::attestation::Direction;
+use crate::oracle::handshake::TlsVersion;
 
 use crate::engine::binary::unpack;
 use crate::oracle::template::request::is_safe_value;
@@ -75,6 +76,8 @@ use shared::{open_bytes, SharedBytes};
 /// Public inputs every party holds identically (from the provider's proof, minus the keys).
 #[derive(Clone, Debug)]
 pub struct PublicSession<'a> {
+    /// The attested TLS version: it decides nonces, additional data and content types.
+    pub version: TlsVersion,
     /// Whole records (5-byte header ‖ ciphertext ‖ tag), application-data phase, in order.
     pub client_records: &'a [Vec<u8>],
     pub server_records: &'a [Vec<u8>],
@@ -257,13 +260,27 @@ pub async fn verify_session<T: Transport>(
     keys: &KeyPairs,
 ) -> Result<Verified, VerifyError> {
     check_window_params(p)?;
-    let mut records = gcm::parse(Direction::ClientToServer, p.client_records)?;
-    records.extend(gcm::parse(Direction::ServerToClient, p.server_records)?);
+    let mut records = gcm::parse(
+        p.version,
+        Direction::ClientToServer,
+        &p.client_iv,
+        p.client_records,
+    )?;
+    records.extend(gcm::parse(
+        p.version,
+        Direction::ServerToClient,
+        &p.server_iv,
+        p.server_records,
+    )?);
     check_key_pairs(s, keys).await?;
     let mut ands = 0u64;
-    let records = gcm::decrypt(s, p, keys, records, &mut ands).await?;
-    let types = inspect::content_types(s, &records).await?;
-    let streams = inspect::split(&records, &types)?;
+    let records = gcm::decrypt(s, keys, records, &mut ands).await?;
+    let types = match p.version {
+        TlsVersion::Tls13 => inspect::content_types(s, &records).await?,
+        // TLS 1.2 records carry their content type in the clear.
+        TlsVersion::Tls12 => records.iter().map(|r| r.info.header[0]).collect(),
+    };
+    let streams = inspect::split(&records, &types, p.version)?;
 
     let (m, head) = (streams.request.len(), p.request.len());
     if m < head + BLANK_LINE.len() {
@@ -283,10 +300,7 @@ pub async fn verify_session<T: Transport>(
     let control: Vec<SharedBytes> = streams
         .control
         .iter()
-        .map(|&k| {
-            let pt = &records[k].plaintext;
-            pt.slice(0, pt.len() - 1)
-        })
+        .map(|&k| inspect::content(&records[k], p.version))
         .collect::<Result<_, _>>()?;
     let outside = SharedBytes::concat(&[
         &streams.response.slice(0, value.start)?,

@@ -15,9 +15,14 @@ use super::VerifyError;
 use crate::oracle::attestation::Direction;
 use crate::oracle::exchange::LeafKey;
 use crate::oracle::handshake::Side;
+use crate::oracle::handshake::TlsVersion;
 use crate::oracle::proof::decrypt_application_data;
+use crate::oracle::proof::{decrypt_application_data12, traffic_keys_of_tls12};
+use crate::oracle::prover::tls12_application_keys;
 use crate::oracle::template::{ParamKind, QueryParam, Template};
 use crate::oracle::testutil::session;
+use crate::oracle::testutil::{session12, Leaf12};
+use crate::oracle::tls12::Tls12Keys;
 use crate::oracle::tls13::{
     parse_records, TrafficKeys, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
 };
@@ -58,6 +63,7 @@ fn genuine() -> Genuine {
     let value = find("{\"asset\":\"ETH\",\"free\":\"");
     assert_eq!(text[value.clone()], s.eth_balance);
     let inputs = Inputs {
+        version: TlsVersion::Tls13,
         client_records,
         server_records,
         client_iv: client.iv,
@@ -604,4 +610,153 @@ async fn synthetic_sessions_cost() {
         assert_eq!(cost.response_len, len);
         eprintln!("synthetic {cost}");
     }
+}
+
+/// A genuine recorded TLS 1.2 session as the parties get it, with its keys.
+struct Genuine12 {
+    inputs: Inputs,
+    client: Tls12Keys,
+    server: Tls12Keys,
+    response: Vec<u8>,
+}
+
+fn genuine12(leaf: Leaf12) -> Genuine12 {
+    let s = session12(leaf);
+    let summary = s.verified();
+    assert_eq!(summary.version, TlsVersion::Tls12);
+    let records = |side| {
+        summary
+            .application_records(side)
+            .iter()
+            .map(|r| r.to_bytes())
+            .collect::<Vec<_>>()
+    };
+    let (client, server) = tls12_application_keys(&summary, &s.master_secret);
+    let (client_records, server_records) = (records(Side::Client), records(Side::Server));
+    let response =
+        decrypt_application_data12(Direction::ServerToClient, &server, &server_records).unwrap();
+    assert_eq!(response, s.response);
+    let text = String::from_utf8(response.clone()).unwrap();
+    let needle = "{\"asset\":\"ETH\",\"free\":\"";
+    let start = text.find(needle).unwrap() + needle.len();
+    let value = start..start + text[start..].find('"').unwrap();
+    let inputs = Inputs {
+        version: TlsVersion::Tls12,
+        client_records,
+        server_records,
+        client_iv: traffic_keys_of_tls12(&client).iv,
+        server_iv: traffic_keys_of_tls12(&server).iv,
+        request: plain_layout(&s.server_name, "/api/v1/account"),
+        value,
+        decimals: 8,
+        scale: 8,
+    };
+    Genuine12 {
+        inputs,
+        client,
+        server,
+        response,
+    }
+}
+
+async fn load12(leaf: Leaf12) -> Genuine12 {
+    tokio::task::spawn_blocking(move || genuine12(leaf))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls12_sessions_verify_in_mpc() {
+    for leaf in [Leaf12::Ecdsa, Leaf12::Rsa] {
+        let g = load12(leaf).await;
+        let out = run(g.inputs.clone(), g.client.key, g.server.key, 80).await;
+        let text = String::from_utf8(g.response.clone()).unwrap();
+        let eth = &text[g.inputs.value.clone()];
+        assert_eq!(reconstruct_value(&out), Some(scaled(eth, 8)), "{leaf:?}");
+        let c = out[0].counters;
+        eprintln!(
+            "TLS 1.2 {leaf:?}: {} rounds, {} B sent",
+            c.rounds, c.bytes_sent
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls12_cheaters_are_refused() {
+    let g = load12(Leaf12::Ecdsa).await;
+    // A flipped ciphertext bit.
+    let mut inputs = g.inputs.clone();
+    inputs.server_records[0][20] ^= 4;
+    let e = refused(run(inputs, g.client.key, g.server.key, 81).await);
+    assert!(matches!(e, VerifyError::TagMismatch { seq: 0, .. }), "{e}");
+    // The TLS 1.3 record format applied to TLS 1.2 records: every tag fails.
+    let inputs = Inputs {
+        version: TlsVersion::Tls13,
+        ..g.inputs.clone()
+    };
+    assert!(refused(run(inputs, g.client.key, g.server.key, 82).await)
+        .to_string()
+        .contains("record"));
+    // Records resealed by a cheater who knows the keys: a repeated explicit nonce, a
+    // renegotiation handshake record, an alert that is not close_notify, data after it.
+    let seal = |k: &Tls12Keys, recs: &[(u8, Vec<u8>)]| -> Vec<Vec<u8>> {
+        recs.iter()
+            .enumerate()
+            .map(|(i, (t, c))| k.seal(i as u64 + 1, *t, c).unwrap().to_bytes())
+            .collect()
+    };
+    let data = g.response.clone();
+    let mut repeated = seal(
+        &g.server,
+        &[
+            (CONTENT_APPLICATION_DATA, data.clone()),
+            (CONTENT_ALERT, vec![1, 0]),
+        ],
+    );
+    let first_nonce = repeated[0][5..13].to_vec();
+    let second = g.server.seal(2, CONTENT_ALERT, &[1, 0]).unwrap();
+    let mut fragment = second.fragment.clone();
+    fragment[..8].copy_from_slice(&first_nonce);
+    repeated[1] = crate::oracle::tls13::Record { fragment, ..second }.to_bytes();
+    let inputs = Inputs {
+        server_records: repeated,
+        ..g.inputs.clone()
+    };
+    let e = refused(run(inputs, g.client.key, g.server.key, 83).await);
+    assert!(e.to_string().contains("repeated explicit nonce"), "{e}");
+    for (k, tail) in [
+        (CONTENT_HANDSHAKE, vec![0u8, 0, 0, 0]),
+        (CONTENT_ALERT, vec![2, 40]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let recs = seal(&g.server, &[(CONTENT_APPLICATION_DATA, data.clone()), tail]);
+        let inputs = Inputs {
+            server_records: recs,
+            ..g.inputs.clone()
+        };
+        let e = refused(run(inputs, g.client.key, g.server.key, 84 + k as u64).await);
+        assert!(
+            matches!(
+                e,
+                VerifyError::MalformedRecord { .. } | VerifyError::Refused { .. }
+            ),
+            "{e}"
+        );
+    }
+    let recs = seal(
+        &g.server,
+        &[
+            (CONTENT_APPLICATION_DATA, data.clone()),
+            (CONTENT_ALERT, vec![1, 0]),
+            (CONTENT_APPLICATION_DATA, b"late".to_vec()),
+        ],
+    );
+    let inputs = Inputs {
+        server_records: recs,
+        ..g.inputs.clone()
+    };
+    let e = refused(run(inputs, g.client.key, g.server.key, 86).await);
+    assert!(e.to_string().contains("after close_notify"), "{e}");
 }

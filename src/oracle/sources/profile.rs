@@ -1,7 +1,8 @@
 //! A profile API: `GET /v1/me` with `Authorization: Bearer <token>` answers a JSON object of
 //! numeric fields — `{"id":583231,"login":"user-3","followers":1234,…}` — in a chunked body
 //! (`Transfer-Encoding: chunked`, the object split after its first field, as streaming
-//! servers do), with headers in the case and order such servers use.
+//! servers do), with headers in the case and order such servers use. The local cluster
+//! serves it over TLS 1.2 only (`roles::sources`).
 
 use std::collections::HashMap;
 

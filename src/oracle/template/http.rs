@@ -218,7 +218,7 @@ pub fn parse_response(response: &[u8]) -> Result<Response, HttpError> {
             Ok(Response {
                 body_start,
                 framing: Framing::ContentLength,
-                data: vec![body_start..response.len()],
+                data: std::iter::once(body_start..response.len()).collect(),
             })
         }
         (None, true) => {

@@ -27,6 +27,8 @@ use crate::config::{Dataset, ProofPolicy};
 use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
 use crate::net::session::QuicTransport;
 use crate::oracle::admit;
+use crate::oracle::attestation::Attestation;
+use crate::oracle::handshake::TlsVersion;
 use crate::oracle::mpc::{verify_session, KeyPairs, PublicSession};
 use crate::store::party::Markers;
 use crate::wire::{short, FromParty, Id, ProvenSubmission, Ticket};
@@ -261,8 +263,13 @@ async fn verify_proven<T: Transport>(
 ) -> Result<(Share<Z128>, String)> {
     let template = ds.template.as_ref().expect("checked");
     let layout = template.request_layout(&p.params)?;
+    // The attestation was verified before any MPC; its version decides the record format.
+    let attested = Attestation::decode(&p.attestation.body)?;
+    let version = TlsVersion::from_code(attested.tls_version)
+        .ok_or_else(|| anyhow!("attested TLS version {:#06x}", attested.tls_version))?;
     let window: Range<usize> = usize::try_from(p.value.0)?..usize::try_from(p.value.1)?;
     let public = PublicSession {
+        version,
         client_records: &p.client_records,
         server_records: &p.server_records,
         client_iv: p.client_iv,

@@ -30,8 +30,10 @@ use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::pin_from_hex;
 use crate::oracle::attestation::{Attestation, Direction};
+use crate::oracle::handshake::TlsVersion;
 use crate::oracle::handshake::{self, roots_from_pem, HandshakeCheck, Side};
-use crate::oracle::proof::{decrypt_application_data, Proof};
+use crate::oracle::proof::{decrypt_session, traffic_keys_of_tls12, Proof};
+use crate::oracle::prover::tls12_application_keys;
 use crate::oracle::prover::{client_config, RecordingStream, SecretCapture};
 use crate::oracle::signing::ApiKey;
 use crate::oracle::template::Template;
@@ -341,7 +343,7 @@ async fn session(
             .with_context(|| {
                 format!(
                     "TLS handshake with {} through the notary failed (the prover requires TLS 1.3 \
-                     with TLS13_AES_128_GCM_SHA256 and a certificate for {} chaining to the given roots)",
+                     with TLS13_AES_128_GCM_SHA256 or TLS 1.2 with ECDHE and AES-128-GCM and a certificate for {} chaining to the given roots)",
                     target.host, target.host
                 )
             })?;
@@ -371,7 +373,17 @@ async fn session(
     })
     .await
     .map_err(|_| anyhow!("the HTTPS session took longer than {SESSION_TIMEOUT:?}"))??;
-    let secrets = capture.session_secrets()?;
+    // TLS 1.2: nothing to reveal (the notary checks the plaintext handshake); TLS 1.3: the
+    // server handshake traffic secret.
+    let master12 = capture.tls12_master_secret();
+    let secrets = match master12 {
+        Some(_) => None,
+        None => Some(capture.session_secrets()?),
+    };
+    let revealed = secrets
+        .as_ref()
+        .map(|s| s.server_handshake.clone())
+        .unwrap_or_default();
     progress(&format!(
         "received {} bytes of response; asking the notary to attest",
         response.len()
@@ -380,7 +392,7 @@ async fn session(
     send_msg(
         &mut send,
         &ToNotary::Reveal {
-            server_handshake_secret: secrets.server_handshake.clone(),
+            server_handshake_secret: revealed.clone(),
         },
     )
     .await?;
@@ -397,7 +409,7 @@ async fn session(
     let summary = handshake::verify(&HandshakeCheck {
         client_to_server: &recording.client_to_server,
         server_to_client: &recording.server_to_client,
-        server_handshake_secret: &secrets.server_handshake,
+        server_handshake_secret: &revealed,
         server_name: &target.host,
         now: unix_now(),
         roots,
@@ -428,9 +440,27 @@ async fn session(
     };
     let client_records = records(Side::Client);
     let server_records = records(Side::Server);
-    let client_keys = TrafficKeys::derive(&secrets.client_application)?;
-    let server_keys = TrafficKeys::derive(&secrets.server_application)?;
-    let sent = decrypt_application_data(Direction::ClientToServer, &client_keys, &client_records)?;
+    let (client_keys, server_keys) = match (&secrets, &master12) {
+        (Some(s), _) => (
+            TrafficKeys::derive(&s.client_application)?,
+            TrafficKeys::derive(&s.server_application)?,
+        ),
+        (None, Some(master)) => {
+            let (c, s) = tls12_application_keys(&summary, master);
+            (traffic_keys_of_tls12(&c), traffic_keys_of_tls12(&s))
+        }
+        (None, None) => bail!("the TLS session logged no secrets"),
+    };
+    if (summary.version == TlsVersion::Tls12) != master12.is_some() {
+        bail!("the notary's view of the TLS version differs from the prover's");
+    }
+    let version = summary.version;
+    let sent = decrypt_session(
+        version,
+        Direction::ClientToServer,
+        &client_keys,
+        &client_records,
+    )?;
     if sent != request {
         bail!("the recorded request differs from the one sent");
     }
@@ -441,8 +471,12 @@ async fn session(
             template.port
         );
     }
-    let received =
-        decrypt_application_data(Direction::ServerToClient, &server_keys, &server_records)?;
+    let received = decrypt_session(
+        version,
+        Direction::ServerToClient,
+        &server_keys,
+        &server_records,
+    )?;
     if received != response {
         bail!("the recorded response differs from the one read");
     }
