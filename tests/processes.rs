@@ -149,7 +149,12 @@ fn init_writes_private_keys_apart_and_mode_0600() {
     let names: Vec<&str> = cluster.datasets.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(
         names,
-        ["eth_balance", "exchange_eth", "signed_eth", "profile_followers"]
+        [
+            "eth_balance",
+            "exchange_eth",
+            "signed_eth",
+            "profile_followers"
+        ]
     );
     assert!(cluster.notary_key().is_ok());
     // A second init into the same directory refuses to overwrite it.
