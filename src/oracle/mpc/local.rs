@@ -14,7 +14,9 @@ use crate::engine::ring::Z128;
 use crate::engine::session::Counters;
 use crate::engine::share::reconstruct;
 use crate::oracle::handshake::TlsVersion;
+use crate::oracle::proof::{tls12_keys, traffic_keys_of_tls12};
 use crate::oracle::template::{RequestLayout, Template};
+use crate::oracle::tls12::Tls12Keys;
 use crate::oracle::tls13::{TrafficKeys, CONTENT_ALERT, CONTENT_APPLICATION_DATA};
 
 use super::{verify_session, KeyPairs, PublicSession, Verified, VerifyError};
@@ -160,17 +162,47 @@ pub fn seal_stream(keys: &TrafficKeys, data: &[u8]) -> Vec<Vec<u8>> {
     records
 }
 
-/// A synthetic session whose response is `response_len` bytes (at least about 200).
+/// TLS 1.2: seals `data` into application-data records (sequence numbers from 1, after the
+/// Finished), then a close_notify alert.
+pub fn seal_stream12(keys: &Tls12Keys, data: &[u8]) -> Vec<Vec<u8>> {
+    let mut records: Vec<Vec<u8>> = data
+        .chunks(1 << 14)
+        .enumerate()
+        .map(|(i, chunk)| {
+            keys.seal(i as u64 + 1, CONTENT_APPLICATION_DATA, chunk)
+                .expect("chunk fits a record")
+                .to_bytes()
+        })
+        .collect();
+    let seq = records.len() as u64 + 1;
+    records.push(
+        keys.seal(seq, CONTENT_ALERT, &[1, 0])
+            .expect("alert fits")
+            .to_bytes(),
+    );
+    records
+}
+
+/// A synthetic TLS 1.3 session whose response is `response_len` bytes (at least about 200).
 pub fn synthetic(response_len: usize, seed: u64) -> Synthetic {
+    synthetic_with(response_len, seed, TlsVersion::Tls13)
+}
+
+/// A synthetic session of `version` whose response is `response_len` bytes.
+pub fn synthetic_with(response_len: usize, seed: u64, version: TlsVersion) -> Synthetic {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let client_keys = TrafficKeys {
-        key: rng.gen(),
-        iv: rng.gen(),
+    let mut keys = || match version {
+        TlsVersion::Tls13 => TrafficKeys {
+            key: rng.gen(),
+            iv: rng.gen(),
+        },
+        TlsVersion::Tls12 => traffic_keys_of_tls12(&Tls12Keys {
+            key: rng.gen(),
+            salt: rng.gen(),
+        }),
     };
-    let server_keys = TrafficKeys {
-        key: rng.gen(),
-        iv: rng.gen(),
-    };
+    let client_keys = keys();
+    let server_keys = keys();
     let request = format!("{SYNTHETIC_PREFIX}X-API-KEY: key-{seed}\r\nConnection: close\r\n\r\n")
         .into_bytes();
     let value_text = format!(
@@ -194,10 +226,14 @@ pub fn synthetic(response_len: usize, seed: u64) -> Synthetic {
     let response = format!("{head}{body}").into_bytes();
     let free = "\"free\":\"";
     let value_start = head.len() + body_start.find(free).expect("value field") + free.len();
+    let seal = |k: &TrafficKeys, data: &[u8]| match version {
+        TlsVersion::Tls13 => seal_stream(k, data),
+        TlsVersion::Tls12 => seal_stream12(&tls12_keys(k), data),
+    };
     let inputs = Inputs {
-        version: TlsVersion::Tls13,
-        client_records: seal_stream(&client_keys, &request),
-        server_records: seal_stream(&server_keys, &response),
+        version,
+        client_records: seal(&client_keys, &request),
+        server_records: seal(&server_keys, &response),
         client_iv: client_keys.iv,
         server_iv: server_keys.iv,
         request: plain_layout("exchange.example", "/api/v1/account"),
@@ -286,10 +322,14 @@ pub async fn measure(
     Ok((cost, outcomes))
 }
 
-/// The cost of checking a synthetic session with a response of about `response_len` bytes
-/// (for benchmarks).
-pub async fn cost_of(response_len: usize, seed: u64) -> Result<Cost, VerifyError> {
-    let syn = synthetic(response_len, seed);
+/// The cost of checking a synthetic session of `version` with a response of about
+/// `response_len` bytes (for benchmarks).
+pub async fn cost_of(
+    response_len: usize,
+    seed: u64,
+    version: TlsVersion,
+) -> Result<Cost, VerifyError> {
+    let syn = synthetic_with(response_len, seed, version);
     let (cost, _) = measure(syn.inputs, syn.client_keys.key, syn.server_keys.key, seed).await?;
     Ok(cost)
 }

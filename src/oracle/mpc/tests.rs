@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::local::{
-    key_pairs, measure, plain_layout, reconstruct_value, run_local, seal_stream, synthetic,
+    key_pairs, measure, plain_layout, reconstruct_value, run_local, seal_stream, synthetic_with,
     xor_shares, Inputs, Outcome,
 };
 use super::VerifyError;
@@ -590,9 +590,16 @@ async fn server_key_update_padding_and_late_data_are_refused() {
 }
 
 #[tokio::test]
-async fn synthetic_sessions_cost() {
-    for len in [1024usize, 4096] {
-        let syn = synthetic(len, len as u64);
+async fn synthetic_sessions_cost_the_same_rounds_at_every_size() {
+    let mut rounds = std::collections::HashMap::new();
+    for (len, version) in [
+        (1024usize, TlsVersion::Tls13),
+        (4096, TlsVersion::Tls13),
+        (16384, TlsVersion::Tls13),
+        (1024, TlsVersion::Tls12),
+        (16384, TlsVersion::Tls12),
+    ] {
+        let syn = synthetic_with(len, len as u64, version);
         assert_eq!(syn.response.len(), len);
         assert_eq!(
             &syn.response[syn.inputs.value.clone()],
@@ -608,7 +615,9 @@ async fn synthetic_sessions_cost() {
         .unwrap();
         assert_eq!(reconstruct_value(&out), Some(scaled(&syn.value_text, 8)));
         assert_eq!(cost.response_len, len);
-        eprintln!("synthetic {cost}");
+        eprintln!("synthetic {version}: {cost}");
+        let r = rounds.entry(version).or_insert(cost.rounds);
+        assert_eq!(*r, cost.rounds, "{version}: rounds depend on the size");
     }
 }
 
