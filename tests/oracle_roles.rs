@@ -71,8 +71,9 @@ struct Notary {
     tap: mpsc::UnboundedReceiver<Recording>,
 }
 
-/// A notary trusting `roots` (PEM), resolving `names` to the exchange, and a cluster file
-/// whose `exchange_eth` template names `template_name`.
+/// A notary trusting `roots` (PEM; `None`: none, `Some("mozilla")`: the Mozilla program),
+/// resolving `names` to the exchange, and a cluster file whose `exchange_eth` template names
+/// `template_name`.
 async fn notary(
     site: &Site,
     roots: Option<&str>,
@@ -85,6 +86,7 @@ async fn notary(
     let key = NotaryKey::generate().unwrap();
     let public = key.public_key();
     let roots = match roots {
+        Some("mozilla") => mpcstats::roles::prove::mozilla_roots(),
         Some(pem) => roots_from_pem(pem.as_bytes()).unwrap(),
         None => rustls::RootCertStore::empty(),
     };
@@ -399,5 +401,95 @@ async fn server_without_the_suite_gets_a_clear_error() {
         "{msg}"
     );
     n.server.stop().await;
+    site.task.abort();
+}
+
+#[tokio::test]
+async fn the_mozilla_roots_do_not_vouch_for_a_private_ca() {
+    let mozilla = mpcstats::roles::prove::mozilla_roots();
+    assert!(mozilla.len() > 100, "{} Mozilla roots", mozilla.len());
+    let site = exchange_site().await;
+    let n = notary(&site, Some("mozilla"), &[NAME], None, NAME).await;
+    let err = prove(
+        &n.cluster,
+        "exchange_eth",
+        URL,
+        &["X-API-KEY: key-1".into()],
+        &[site.ca_pem.clone().into_bytes()],
+    )
+    .await
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("notary refused to attest"), "{msg}");
+    assert!(msg.contains("certificate chain not valid"), "{msg}");
+    n.server.stop().await;
+    site.task.abort();
+}
+
+#[tokio::test]
+async fn the_notary_dials_only_the_templates_port() {
+    use mpcstats::net::endpoint::{client_endpoint, connect};
+    use mpcstats::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
+    use mpcstats::roles::notary::{FromNotary, ToNotary};
+    let site = exchange_site().await;
+    let n = notary(
+        &site,
+        Some(&site.ca_pem),
+        &[NAME],
+        Some(vec![NAME.into()]),
+        NAME,
+    )
+    .await;
+    let pin = mpcstats::net::pin::pin_from_hex(&n.cluster.notary.pin).unwrap();
+    let endpoint = client_endpoint().unwrap();
+    for (port, ok) in [(444u16, false), (8443, false), (443, true)] {
+        let conn = connect(&endpoint, n.server.addr, pin, None).await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send_msg(
+            &mut send,
+            &ToNotary::Connect {
+                server_name: NAME.into(),
+                port,
+            },
+        )
+        .await
+        .unwrap();
+        let answer: FromNotary = recv_msg(&mut recv, MAX_CONTROL_FRAME).await.unwrap();
+        match (answer, ok) {
+            (FromNotary::Connected, true) => {}
+            (FromNotary::Refused(why), false) => {
+                assert!(
+                    why.contains(&format!("does not dial {NAME}:{port}")),
+                    "{why}"
+                )
+            }
+            (other, _) => panic!("port {port}: {other:?}"),
+        }
+        conn.close(0u32.into(), b"done");
+    }
+    n.server.stop().await;
+    site.task.abort();
+}
+
+#[tokio::test]
+async fn the_urls_port_must_be_the_templates() {
+    let site = exchange_site().await;
+    let mut n = notary(&site, Some(&site.ca_pem), &[NAME], None, NAME).await;
+    let roots = [site.ca_pem.clone().into_bytes()];
+    let err = prove(
+        &n.cluster,
+        "exchange_eth",
+        "https://api.exchange.test:8443/api/v1/account",
+        &[],
+        &roots,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the URL's port 8443 is not the template's port 443"),
+        "{err:#}"
+    );
+    n.server.stop().await;
+    assert!(n.tap.try_recv().is_err(), "nothing reached the notary");
     site.task.abort();
 }

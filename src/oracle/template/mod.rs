@@ -569,6 +569,17 @@ pub(crate) mod tests {
         )
         .into_bytes();
         assert!(err(t.locate(&split, vec![])).contains("two chunks"));
+        // … and by the parties, whatever window the provider declares across the boundary:
+        // its filler hides the chunk framing, so the chunked body no longer parses.
+        let text = String::from_utf8(split.clone()).unwrap();
+        let at = text.find("12\r\n").unwrap();
+        let across = at..text.find("34,").unwrap() + 2;
+        let e = err(t.check_response(&opened(&split, across.clone()), across));
+        assert!(e.contains("chunked body at byte"), "{e}");
+        // A window over a chunk-size line's digits alone is not inside the data either.
+        let size = text.find("\r\n1b\r\n").unwrap() + 2;
+        let e = err(t.check_response(&split, size..size + 2));
+        assert!(e.contains("not inside the body's data (one chunk)"), "{e}");
         // Exponents and signs are refused by name at prove.
         for (json, what) in [
             (r#"{"id":1,"followers":12e3}"#, "exponent"),
