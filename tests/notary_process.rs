@@ -154,3 +154,27 @@ async fn the_notary_writes_no_plaintext_to_its_log_or_disk() {
         }
     }
 }
+
+#[test]
+fn a_notary_without_roots_refuses_to_start() {
+    let deploy = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--out"])
+        .arg(deploy.path())
+        .args(["--notary", &free_addr().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(deploy.path().join("cluster.toml"))
+        .args(["notary", "--no-default-roots"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--no-default-roots needs at least one --extra-root"),
+        "{err}"
+    );
+}

@@ -111,8 +111,10 @@ impl ExchangePki {
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())
             .context("CA certificate parameters")?;
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "mpcstats test exchange CA");
+        ca.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("mpcstats test CA for {name}"),
+        );
         ca.key_usages = vec![
             rcgen::KeyUsagePurpose::KeyCertSign,
             rcgen::KeyUsagePurpose::CrlSign,

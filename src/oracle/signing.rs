@@ -33,27 +33,32 @@ impl std::fmt::Debug for ApiKey {
 /// Largest key file read.
 const MAX_KEY_FILE: u64 = 64 << 10;
 
+/// Reads a small file that holds credentials (`what` names it in errors): it must be private
+/// (no access for group or others) and at most 64 KiB.
+pub fn read_private(path: &Path, what: &str) -> Result<String> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("reading the {what} {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "the {what} {} has mode {mode:o}: others may read it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    if meta.len() > MAX_KEY_FILE {
+        bail!(
+            "the {what} {} is larger than {MAX_KEY_FILE} bytes",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading the {what} {}", path.display()))
+}
+
 impl ApiKey {
     /// Reads a key file: TOML with `api_key = "…"` and `api_secret = "…"`, mode 0600.
     pub fn load(path: &Path) -> Result<ApiKey> {
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("reading the key file {}", path.display()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "the key file {} has mode {mode:o}: others may read it; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-        if meta.len() > MAX_KEY_FILE {
-            bail!(
-                "the key file {} is larger than {MAX_KEY_FILE} bytes",
-                path.display()
-            );
-        }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the key file {}", path.display()))?;
+        let text = read_private(path, "key file")?;
         // The parser's own message would quote the file: say only what is expected.
         let key: ApiKey = toml::from_str(&text).map_err(|_| {
             anyhow::anyhow!(
@@ -116,5 +121,18 @@ mod tests {
         std::fs::write(&path, "api_key = \"k 1\"\napi_secret = \"x\"\n").unwrap();
         assert!(ApiKey::load(&path).is_err());
         assert!(ApiKey::load(&dir.path().join("none")).is_err());
+        // Header files with bearer tokens are held to the same rule.
+        let headers = dir.path().join("token.txt");
+        std::fs::write(&headers, "Authorization: Bearer t0k3n\n").unwrap();
+        std::fs::set_permissions(&headers, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = format!("{:#}", read_private(&headers, "header file").unwrap_err());
+        assert!(
+            e.contains("the header file") && e.contains("chmod 600") && !e.contains("t0k3n"),
+            "{e}"
+        );
+        std::fs::set_permissions(&headers, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(read_private(&headers, "header file")
+            .unwrap()
+            .contains("t0k3n"));
     }
 }

@@ -235,7 +235,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     };
     roots.roots.extend(load_roots(&args.extra_roots)?.roots);
     if roots.is_empty() {
-        warn!("no trusted roots (--no-default-roots without --extra-root): every session will be refused");
+        bail!("no trusted roots: --no-default-roots needs at least one --extra-root PEM bundle");
     }
     let mut resolve = HashMap::new();
     for entry in &args.resolve {

@@ -256,13 +256,20 @@ impl Template {
     /// and returns where the value's text lies (offsets into `response`).
     pub fn locate(&self, response: &[u8], params: Vec<u32>) -> Result<Declaration> {
         let http = http::parse_response(response).map_err(|e| {
-            // The provider's own response: the status code helps it, and goes nowhere else.
-            let status = response
-                .split(|c| *c == b'\r')
-                .next()
-                .map(String::from_utf8_lossy)
+            // The provider's own response: its status and the start of its body (the
+            // server's own error message) help it, and go nowhere else.
+            let text = String::from_utf8_lossy(response);
+            let status = text.split("\r\n").next().unwrap_or_default();
+            let said: String = text
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.chars().filter(|c| !c.is_control()).take(200).collect())
                 .unwrap_or_default();
-            anyhow!(e).context(format!("the server answered {status:?}"))
+            match e {
+                http::HttpError::Status => {
+                    anyhow!("the server answered {status:?}, not 200; it said: {said}")
+                }
+                e => anyhow!(e).context(format!("the server answered {status:?}")),
+            }
         })?;
         let body = http.body(response);
         let json: Value = serde_json::from_slice(&body).context("the response body is not JSON")?;

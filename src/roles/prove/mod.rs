@@ -105,8 +105,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     load_roots(&args.extra_roots)?;
     let mut headers = args.headers.clone();
     if let Some(path) = &args.header_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the header file {}", path.display()))?;
+        let text = crate::oracle::signing::read_private(path, "header file")?;
         headers.extend(
             text.lines()
                 .map(str::trim)
@@ -226,9 +225,16 @@ async fn prove_inner(
     }
     if target.port != template.port {
         bail!(
-            "the URL's port {} is not the template's port {} (dataset {dataset})",
+            "the URL's port {} is not the template's port {} (dataset {dataset}); the notary \
+             dials the template's port (a test deployment maps it with the notary's --resolve)",
             target.port,
             template.port
+        );
+    }
+    if req.key.is_some() && template.signing.is_none() {
+        bail!(
+            "dataset {dataset}'s template does not sign requests: drop --key-file (credentials \
+             for it go in --header-file)"
         );
     }
     if target.path != template.path {
