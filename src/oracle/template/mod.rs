@@ -421,6 +421,11 @@ pub(crate) mod tests {
         let mut t = template();
         t.port = 0;
         assert!(t.validate(8).is_err());
+        let mut t = template();
+        t.decimals = 30;
+        assert!(t.validate(8).is_ok());
+        t.decimals = 31;
+        assert!(err(t.validate(8)).contains("decimals 31 is above 30"));
         // The hash binds the dataset and every field.
         let (a, b) = (template(), signed_template());
         assert_ne!(a.hash("d"), b.hash("d"));

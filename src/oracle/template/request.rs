@@ -248,6 +248,15 @@ mod tests {
         // Wrong counts, fixed values changed, unsafe values.
         assert!(t.request_layout(&[13]).is_err());
         assert!(t.request_layout(&[13, MAX_PARAM_LEN as u32 + 1]).is_err());
+        assert_eq!(
+            t.request_layout(&[13, MAX_PARAM_LEN as u32]).unwrap().len(),
+            layout.len() - 64 + MAX_PARAM_LEN
+        );
+        let mut v = values.clone();
+        v[3] = "a".repeat(MAX_PARAM_LEN);
+        assert!(t.request_head(&v).is_ok());
+        v[3].push('a');
+        assert!(t.request_head(&v).is_err());
         let mut v = values.clone();
         v[1] = "5000".into();
         assert!(t.request_head(&v).is_err());
