@@ -96,13 +96,15 @@ pub fn split(
 
 /// Checks the record sequence of each direction given the opened handshake and alert
 /// contents (`opened[k]` for record k in `control`): NewSessionTicket only, no KeyUpdate,
-/// close_notify as the only alert and nothing after it.
+/// close_notify as the only alert and nothing after it. Returns whether the server's records
+/// ended with a close_notify (a response complete by its framing needs none).
 pub fn check_control(
     records: &[SharedRecord],
     types: &[u8],
     control: &[usize],
     opened: &[Vec<u8>],
-) -> Result<(), VerifyError> {
+) -> Result<bool, VerifyError> {
+    let mut server_closed = false;
     for direction in [Direction::ClientToServer, Direction::ServerToClient] {
         let mut closed = false;
         let mut reader = HandshakeReader::new();
@@ -157,8 +159,9 @@ pub fn check_control(
                 what: "an unfinished handshake message".into(),
             });
         }
+        server_closed = closed;
     }
-    Ok(())
+    Ok(server_closed)
 }
 
 fn invalid(what: &str) -> crate::engine::EngineError {

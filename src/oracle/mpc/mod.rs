@@ -112,6 +112,9 @@ impl std::fmt::Debug for KeyPairs {
 pub struct Verified {
     /// The public parameter values, opened (in template order), each checked safe.
     pub public_params: Vec<Vec<u8>>,
+    /// Whether the server ended with a TLS close_notify (the response is complete by its
+    /// own framing either way).
+    pub close_notify: bool,
     /// The server's application data, opened, with the value window's bytes set to b'0'.
     pub response: Vec<u8>,
     /// The parsed value × 10^scale (digits beyond the scale truncated).
@@ -310,7 +313,7 @@ pub async fn verify_session<T: Transport>(
     parts.push(&outside);
     let mut opened = open_bytes(s, &parts).await?;
     let outside = opened.pop().unwrap_or_default();
-    inspect::check_control(&records, &types, &streams.control, &opened)?;
+    let close_notify = inspect::check_control(&records, &types, &streams.control, &opened)?;
 
     // Every hidden check in one circuit; four verdict bits opened together.
     let window = streams.response.slice(value.start, value.len())?;
@@ -357,6 +360,7 @@ pub async fn verify_session<T: Transport>(
     response.extend_from_slice(&outside[value.start..]);
     Ok(Verified {
         public_params,
+        close_notify,
         response,
         value: parsed,
         and_gates: ands,

@@ -166,6 +166,7 @@ async fn genuine_session_verifies() {
         for o in &out {
             let v = o.result.as_ref().unwrap();
             assert!(v.public_params.is_empty());
+            assert!(v.close_notify, "the test exchange sends close_notify");
             let mut want = g.response.clone();
             want[g.inputs.value.clone()].fill(b'0');
             assert_eq!(v.response, want);
@@ -768,4 +769,18 @@ async fn tls12_cheaters_are_refused() {
     };
     let e = refused(run(inputs, g.client.key, g.server.key, 86).await);
     assert!(e.to_string().contains("after close_notify"), "{e}");
+}
+
+#[tokio::test]
+async fn a_server_that_closes_without_close_notify_is_accepted_and_said_so() {
+    let g = load().await;
+    let mut inputs = g.inputs.clone();
+    let inner = open_all(&g.server, &inputs.server_records);
+    assert_eq!(inner.last().unwrap(), &(CONTENT_ALERT, vec![1, 0]));
+    inputs.server_records.pop();
+    let out = run(inputs, g.client.key, g.server.key, 90).await;
+    for o in &out {
+        assert!(!o.result.as_ref().unwrap().close_notify);
+    }
+    assert_eq!(reconstruct_value(&out), Some(scaled(&g.eth, 8)));
 }

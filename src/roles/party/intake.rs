@@ -284,6 +284,14 @@ async fn verify_proven<T: Transport>(
         server: p.server_key,
     };
     let verified = verify_session(mpc, &public, &keys).await?;
+    debug!(
+        "proven session checked: {version}, the server {} close_notify",
+        if verified.close_notify {
+            "ended with"
+        } else {
+            "closed without"
+        }
+    );
     let account = template.check_response(&verified.response, window)?;
     Ok((verified.value, account))
 }
