@@ -36,6 +36,7 @@ use crate::oracle::proof::{decrypt_session, traffic_keys_of_tls12, Proof};
 use crate::oracle::prover::tls12_application_keys;
 use crate::oracle::prover::{client_config, RecordingStream, SecretCapture};
 use crate::oracle::signing::ApiKey;
+use crate::oracle::template::value::MAX_DIGITS_WITH_SCALE;
 use crate::oracle::template::Template;
 use crate::oracle::tls13::TrafficKeys;
 pub use request::{build_request, param_values, parse_url, HttpsUrl};
@@ -274,6 +275,7 @@ async fn prove_inner(
         &conn,
         Target {
             dataset,
+            scale: d.scale,
             template,
             url: &target,
             request: &request,
@@ -303,6 +305,7 @@ pub fn mozilla_roots() -> rustls::RootCertStore {
 /// What one session asks for.
 struct Target<'a> {
     dataset: &'a str,
+    scale: u32,
     template: &'a Template,
     url: &'a HttpsUrl,
     request: &'a [u8],
@@ -490,6 +493,14 @@ async fn session(
         .locate(&received, t.params)
         .context("the response does not fit the dataset's template")?;
     let value = declaration.value.within("value", received.len())?;
+    if value.len() + t.scale as usize > MAX_DIGITS_WITH_SCALE {
+        bail!(
+            "the value's text is {} characters; with the dataset's scale {} that is more than \
+             the {MAX_DIGITS_WITH_SCALE} digits the parties parse",
+            value.len(),
+            t.scale
+        );
+    }
     let account = template
         .check_response(&received, value.clone())
         .context("the response does not fit the dataset's template")?;
