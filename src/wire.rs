@@ -59,15 +59,27 @@ impl QuerySpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToCoordinator {
     /// A provider wants to contribute one value to `dataset`.
-    ShareIntent { dataset: String },
+    /// `ticket_hash` is SHA-256 of a ticket the provider chose and keeps: the parties take
+    /// the submission only from its holder, so not even the coordinator can submit in its
+    /// place.
+    ShareIntent {
+        dataset: String,
+        ticket_hash: TicketHash,
+    },
     /// A provider wants to contribute a proven value; the coordinator checks the attestation
     /// (signature, server, age, single use) before anything else happens.
     ProvenIntent {
         dataset: String,
         attestation: SignedAttestation,
+        ticket_hash: TicketHash,
     },
-    /// A consumer asks for a statistic.
-    Query(QuerySpec),
+    /// A consumer asks for a statistic. `result_hash` is SHA-256 of a secret the consumer
+    /// chose and keeps: the parties release the result only to its holder, so the
+    /// coordinator, which sees only the hash, cannot read a result.
+    Query {
+        spec: QuerySpec,
+        result_hash: TicketHash,
+    },
     /// Cluster status (contributions per dataset, party reachability).
     Status,
 }
@@ -75,10 +87,10 @@ pub enum ToCoordinator {
 /// Coordinator → client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum FromCoordinator {
-    /// Send your share pairs to the parties with this ticket; then wait on this stream.
+    /// The parties expect your submission for `contribution` under your ticket: send your
+    /// share pairs to them, then wait on this stream.
     Ticket {
         contribution: Id,
-        ticket: Ticket,
     },
     /// All three parties stored the contribution; it counts from now on.
     Admitted {
@@ -88,7 +100,6 @@ pub enum FromCoordinator {
     /// The parties are computing; fetch the result shares from each with this ticket.
     QueryStarted {
         session: Id,
-        ticket: Ticket,
         count: u64,
     },
     Status(StatusReport),

@@ -96,6 +96,7 @@ async fn min_cohort_and_bad_requests_are_refused() {
         &conn,
         &ToCoordinator::ShareIntent {
             dataset: "nope".into(),
+            ticket_hash: [0; 32],
         },
     )
     .await
@@ -104,10 +105,15 @@ async fn min_cohort_and_bad_requests_are_refused() {
         matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown dataset")),
         "{reply:?}"
     );
-    let (_s, _r, reply): (_, _, FromCoordinator) =
-        call(&conn, &ToCoordinator::Query(spec("mode", false)))
-            .await
-            .unwrap();
+    let (_s, _r, reply): (_, _, FromCoordinator) = call(
+        &conn,
+        &ToCoordinator::Query {
+            spec: spec("mode", false),
+            result_hash: [0; 32],
+        },
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(reply, FromCoordinator::Refused { ref reason } if reason.contains("unknown statistic")),
         "{reply:?}"
@@ -137,20 +143,20 @@ async fn raw_connection(cluster: &LocalCluster, party: Option<usize>) -> quinn::
         .unwrap()
 }
 
+/// A contribution under a fresh ticket of the test's own (the coordinator sees its hash).
 async fn ticket(conn: &quinn::Connection) -> (quinn::RecvStream, [u8; 16], [u8; 32]) {
+    let ticket = mpcstats::roles::client::fresh_secret();
     let (_s, r, reply): (_, _, FromCoordinator) = call(
         conn,
         &ToCoordinator::ShareIntent {
             dataset: "eth_balance".into(),
+            ticket_hash: mpcstats::roles::party::ticket_hash(&ticket),
         },
     )
     .await
     .unwrap();
     match reply {
-        FromCoordinator::Ticket {
-            contribution,
-            ticket,
-        } => (r, contribution, ticket),
+        FromCoordinator::Ticket { contribution } => (r, contribution, ticket),
         other => panic!("expected a ticket, got {other:?}"),
     }
 }
@@ -414,6 +420,105 @@ async fn out_of_range_values_are_refused_by_the_parties() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for p in &cluster.parties {
         assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 2);
+    }
+    cluster.stop().await;
+}
+
+/// The consumer's result secret and the provider's ticket are their own: the coordinator
+/// sees only their hashes, and a hash is no ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_holder_of_the_secret_gets_a_result_or_submits() {
+    use mpcstats::roles::client::fresh_secret;
+    use mpcstats::roles::party::ticket_hash;
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&cluster.cluster).await.unwrap();
+    let values: Vec<u128> = (1..=6).map(|v| v * 100_000_000).collect();
+    contribute(&client, &values).await;
+    let coord = raw_connection(&cluster, None).await;
+    let mut parties = Vec::new();
+    for i in 0..3 {
+        parties.push(raw_connection(&cluster, Some(i)).await);
+    }
+
+    // A query under our secret: the coordinator forwards only its hash.
+    let secret = fresh_secret();
+    let hash = ticket_hash(&secret);
+    let (_s, _r, reply): (_, _, FromCoordinator) = call(
+        &coord,
+        &ToCoordinator::Query {
+            spec: spec("sum", false),
+            result_hash: hash,
+        },
+    )
+    .await
+    .unwrap();
+    let FromCoordinator::QueryStarted { session, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    // What the coordinator holds (the hash), or any other bytes, fetches nothing …
+    for (i, p) in parties.iter().enumerate() {
+        for wrong in [hash, [0; 32]] {
+            let r = submit(
+                p,
+                ToParty::FetchResult {
+                    session,
+                    ticket: wrong,
+                },
+            )
+            .await;
+            assert!(
+                matches!(r, FromParty::Refused { ref reason } if reason.contains("does not match")),
+                "party {i}: {r:?}"
+            );
+        }
+    }
+    // … and the secret fetches the result from each party.
+    let mut shares = Vec::new();
+    for p in &parties {
+        match submit(
+            p,
+            ToParty::FetchResult {
+                session,
+                ticket: secret,
+            },
+        )
+        .await
+        {
+            FromParty::Result { count, pairs } => {
+                assert_eq!(count, 6);
+                shares.push(pairs[0]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let sum = shares[0]
+        .0
+        .wrapping_add(shares[1].0)
+        .wrapping_add(shares[2].0);
+    assert_eq!(sum, values.iter().sum::<u128>());
+
+    // A contribution: the hash of our ticket, which the coordinator was given, is refused as
+    // a ticket; nothing is stored.
+    let (_r, contribution, t) = ticket(&coord).await;
+    let pairs = mpcstats::engine::split(mpcstats::engine::Z128(5), &mut rand::thread_rng());
+    for (i, p) in parties.iter().enumerate() {
+        let r = submit(
+            p,
+            ToParty::Submit {
+                contribution,
+                ticket: ticket_hash(&t),
+                a: pairs[i].a.0,
+                b: pairs[i].b.0,
+            },
+        )
+        .await;
+        assert!(
+            matches!(r, FromParty::Refused { ref reason } if reason.contains("does not match")),
+            "party {i}: {r:?}"
+        );
+    }
+    for p in &cluster.parties {
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 6);
     }
     cluster.stop().await;
 }

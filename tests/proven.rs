@@ -48,9 +48,10 @@ async fn submit(
 ) -> anyhow::Result<()> {
     let client_key = xor_split(proof.client_keys.key);
     let server_key = xor_split(proof.server_keys.key);
-    let intent = ToCoordinator::ProvenIntent {
+    let intent = |ticket_hash| ToCoordinator::ProvenIntent {
         dataset: DATASET.into(),
         attestation: proof.attestation.clone(),
+        ticket_hash,
     };
     client
         .contribute(intent, |i, contribution, ticket| {

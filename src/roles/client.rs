@@ -8,6 +8,7 @@ use quinn::{Connection, Endpoint};
 use rand::SeedableRng;
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::party::ticket_hash;
 use crate::config::{Cluster, ProofPolicy};
 use crate::engine::{share, Share, Z128};
 use crate::net::endpoint::{client_endpoint, connect};
@@ -17,7 +18,8 @@ use crate::oracle::proof::Proof;
 use crate::stats::answer::{finish, Answer};
 use crate::stats::Query;
 use crate::wire::{
-    FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, ToCoordinator, ToParty,
+    FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, TicketHash, ToCoordinator,
+    ToParty,
 };
 
 /// Default bound on waiting for any one answer.
@@ -104,8 +106,9 @@ impl Client {
         let v = ds.parse_value(value)?;
         let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
         let pairs: [Share<Z128>; 3] = share::split(Z128(v), &mut rng);
-        let intent = ToCoordinator::ShareIntent {
+        let intent = |ticket_hash| ToCoordinator::ShareIntent {
             dataset: dataset.into(),
+            ticket_hash,
         };
         self.contribute(intent, |i, contribution, ticket| ToParty::Submit {
             contribution,
@@ -125,9 +128,10 @@ impl Client {
         }
         let client = xor_split(proof.client_keys.key);
         let server = xor_split(proof.server_keys.key);
-        let intent = ToCoordinator::ProvenIntent {
+        let intent = |ticket_hash| ToCoordinator::ProvenIntent {
             dataset: dataset.into(),
             attestation: proof.attestation.clone(),
+            ticket_hash,
         };
         self.contribute(intent, |i, contribution, ticket| {
             let s = proven_submission(proof, i, contribution, ticket, &client, &server);
@@ -136,22 +140,21 @@ impl Client {
         .await
     }
 
-    /// The admission protocol: intent to the coordinator, a message per party with the
-    /// ticket, then the coordinator's decision.
+    /// The admission protocol: a fresh ticket of the provider's own, its hash in the intent
+    /// `intent` builds, a message per party with the ticket, then the coordinator's decision.
     pub async fn contribute(
         &self,
-        intent: ToCoordinator,
+        intent: impl FnOnce(TicketHash) -> ToCoordinator,
         to_party: impl Fn(usize, Id, Ticket) -> ToParty,
     ) -> Result<Admission> {
+        let ticket = fresh_secret();
+        let intent = intent(ticket_hash(&ticket));
         let (_send, mut recv, first) = self
             .timed("coordinator", call(&self.coordinator, &intent))
             .await
             .context("the coordinator did not take the contribution")?;
-        let (contribution, ticket) = match first {
-            FromCoordinator::Ticket {
-                contribution,
-                ticket,
-            } => (contribution, ticket),
+        let contribution = match first {
+            FromCoordinator::Ticket { contribution } => contribution,
             FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
@@ -200,17 +203,18 @@ impl Client {
     pub async fn query(&self, spec: &QuerySpec) -> Result<Answer> {
         let ds = self.cluster.dataset(&spec.dataset)?;
         let query = Query::new(spec, ds)?;
+        // The result secret is the consumer's: the coordinator sees only its hash.
+        let ticket = fresh_secret();
+        let ask = ToCoordinator::Query {
+            spec: spec.clone(),
+            result_hash: ticket_hash(&ticket),
+        };
         let (_s, _r, first) = self
-            .timed(
-                "coordinator",
-                call(&self.coordinator, &ToCoordinator::Query(spec.clone())),
-            )
+            .timed("coordinator", call(&self.coordinator, &ask))
             .await
             .context("the coordinator did not take the query")?;
-        let (session, ticket) = match first {
-            FromCoordinator::QueryStarted {
-                session, ticket, ..
-            } => (session, ticket),
+        let session = match first {
+            FromCoordinator::QueryStarted { session, .. } => session,
             FromCoordinator::Refused { reason } => bail!("query refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
@@ -274,6 +278,13 @@ async fn reach(
         Ok(r) => r.with_context(|| format!("cannot reach {what} at {addr}")),
         Err(_) => bail!("cannot reach {what} at {addr}: no answer within 10 s"),
     }
+}
+
+/// A fresh 32-byte secret (a provider's ticket, a consumer's result secret).
+pub fn fresh_secret() -> Ticket {
+    let mut t = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut t);
+    t
 }
 
 /// Three random XOR shares of a 16-byte key: k = s_0 ⊕ s_1 ⊕ s_2.

@@ -16,7 +16,6 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use super::client::call;
-use super::party::ticket_hash;
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
@@ -25,6 +24,7 @@ use crate::oracle::admit;
 use crate::oracle::attestation::SignedAttestation;
 use crate::stats::Query;
 use crate::store::coordinator::CoordinatorStore;
+use crate::wire::TicketHash;
 use crate::wire::{
     short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator,
 };
@@ -330,12 +330,18 @@ async fn on_request(
         .await;
     }
     match msg {
-        ToCoordinator::ShareIntent { dataset } => on_share_intent(state, dataset, None, send).await,
+        ToCoordinator::ShareIntent {
+            dataset,
+            ticket_hash,
+        } => on_share_intent(state, dataset, None, ticket_hash, send).await,
         ToCoordinator::ProvenIntent {
             dataset,
             attestation,
-        } => on_share_intent(state, dataset, Some(attestation), send).await,
-        ToCoordinator::Query(spec) => on_query(state, spec, send).await,
+            ticket_hash,
+        } => on_share_intent(state, dataset, Some(attestation), ticket_hash, send).await,
+        ToCoordinator::Query { spec, result_hash } => {
+            on_query(state, spec, result_hash, send).await
+        }
         ToCoordinator::Status => {
             let mut report = StatusReport::default();
             for d in &state.cluster.datasets {
@@ -363,6 +369,7 @@ async fn on_share_intent(
     state: &Arc<State>,
     dataset: String,
     attestation: Option<SignedAttestation>,
+    ticket_hash: TicketHash,
     mut send: SendStream,
 ) -> Result<()> {
     let ds = match state.cluster.dataset(&dataset) {
@@ -396,7 +403,6 @@ async fn on_share_intent(
     };
     let _permit = state.contributions.acquire().await?;
     let contribution: Id = random_bytes();
-    let ticket = random_bytes::<32>();
     state.store.begin(&contribution, &dataset)?;
     if let Some(id) = attestation_id {
         if !state.store.use_attestation(&id, &contribution)? {
@@ -408,7 +414,7 @@ async fn on_share_intent(
     let expect = Control::Expect {
         contribution,
         dataset: dataset.clone(),
-        ticket_hash: ticket_hash(&ticket),
+        ticket_hash,
         attestation: attestation_id,
     };
     let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&expect))).await;
@@ -430,14 +436,7 @@ async fn on_share_intent(
         abort_everywhere(state, &contribution).await;
         return refuse(&mut send, format!("{reason}; try again later")).await;
     }
-    send_msg(
-        &mut send,
-        &FromCoordinator::Ticket {
-            contribution,
-            ticket,
-        },
-    )
-    .await?;
+    send_msg(&mut send, &FromCoordinator::Ticket { contribution }).await?;
     // Phase 2: wait for every party's verdict on the provider's share pair.
     let verdicts = futures::future::join_all(streams.into_iter().enumerate().map(
         |(i, (_s, mut r))| async move {
@@ -513,7 +512,12 @@ async fn deliver_decisions(state: &State, p: usize) -> Result<()> {
     Ok(())
 }
 
-async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> Result<()> {
+async fn on_query(
+    state: &Arc<State>,
+    spec: QuerySpec,
+    result_hash: TicketHash,
+    mut send: SendStream,
+) -> Result<()> {
     let ds = match state.cluster.dataset(&spec.dataset) {
         Ok(d) => d,
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
@@ -549,12 +553,11 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
         }
     }
     let session: Id = random_bytes();
-    let ticket = random_bytes::<32>();
     let run = Control::RunQuery {
         session,
         spec: spec.clone(),
         upto_seq: count,
-        ticket_hash: ticket_hash(&ticket),
+        ticket_hash: result_hash,
     };
     let started = Instant::now();
     let calls = futures::future::join_all(state.parties.iter().map(|p| p.call(&run))).await;
@@ -572,15 +575,7 @@ async fn on_query(state: &Arc<State>, spec: QuerySpec, mut send: SendStream) -> 
             Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
         }
     }
-    send_msg(
-        &mut send,
-        &FromCoordinator::QueryStarted {
-            session,
-            ticket,
-            count,
-        },
-    )
-    .await?;
+    send_msg(&mut send, &FromCoordinator::QueryStarted { session, count }).await?;
     let _ = send.finish();
     let outcomes = futures::future::join_all(streams.into_iter().map(|(_s, mut r)| async move {
         recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME).await
