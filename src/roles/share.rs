@@ -50,8 +50,8 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
             (dataset.to_string(), a)
         }
         (None, Some(path)) => {
-            let proof = Proof::read(path)
-                .with_context(|| format!("cannot read the proof file {}", path.display()))?;
+            // `Proof::read` names the file and what failed.
+            let proof = Proof::read(path)?;
             let dataset = match &args.dataset {
                 Some(d) => d.clone(),
                 None => dataset_for(&cluster, &proof)?,

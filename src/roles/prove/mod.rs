@@ -270,7 +270,13 @@ async fn prove_inner(
         "dialing the notary",
         connect(&endpoint, cluster.notary.addr, notary_pin, None),
     )
-    .await?;
+    .await
+    .with_context(|| {
+        format!(
+            "cannot reach the notary at {}: is it running, and is that its address in the cluster file?",
+            cluster.notary.addr
+        )
+    })?;
     let result = session(
         &conn,
         Target {
