@@ -87,7 +87,18 @@ type PartyOutcome = Result<(u64, Vec<Share<Z128>>), String>;
 
 /// Runs `spec` in MPC over `values` and returns the consumer's answer, or the error text.
 async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<String, String> {
-    let q = Arc::new(Query::new(spec, &dataset()).unwrap());
+    mpc_answer_in(&dataset(), spec, values, seed).await
+}
+
+/// [`mpc_answer`] over dataset `ds`.
+async fn mpc_answer_in(
+    ds: &Dataset,
+    spec: &QuerySpec,
+    values: &[u128],
+    seed: u64,
+) -> Result<String, String> {
+    let min_cohort = ds.min_cohort;
+    let q = Arc::new(Query::new(spec, ds).unwrap());
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let mut per_party: [Vec<Share<Z128>>; 3] = Default::default();
     for &v in values {
@@ -102,7 +113,7 @@ async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<Stri
         let x = per_party[s.id()].clone();
         let q = qq.clone();
         async move {
-            let r = program::run(&mut s, &q, x, MIN_COHORT).await;
+            let r = program::run(&mut s, &q, x, min_cohort).await;
             Ok(r.map(|o| (o.count, o.values)).map_err(|e| format!("{e:#}")))
         }
     })
@@ -221,6 +232,47 @@ proptest! {
             (Ok(w), Ok(g)) => prop_assert_eq!(g, w),
             (Err(w), Err(g)) if w == "cohort" => prop_assert!(g.contains("min_cohort")),
             _ => prop_assert!(false, "{:?}: MPC {:?}, plaintext {:?}", spec, got, want),
+        }
+    }
+}
+
+/// Variance at the edge of its exact range: n × max × 10^scale just below 2^64 is exact (half
+/// the values at the maximum, half at 0: V = n²·max²/4, the largest there is), and just above
+/// it is refused by the parties rather than silently wrapped.
+#[tokio::test]
+async fn variance_at_the_edge_of_its_exact_range() {
+    let max: u128 = (1 << 62) - 1;
+    let ds = Dataset {
+        name: "d".into(),
+        description: String::new(),
+        scale: 0,
+        max: max.to_string(),
+        min_cohort: 2,
+        proof: ProofPolicy::None,
+        template: None,
+    };
+    ds.max_scaled().unwrap();
+    for stat in ["variance", "stddev"] {
+        for population in [false, true] {
+            let spec = QuerySpec {
+                population,
+                ..QuerySpec::new("d", stat)
+            };
+            // 4 × (2^62 − 1) = 2^64 − 4: exact, and equal to the big-integer reference.
+            let below = [max, 0, max, 0];
+            let q = Query::new(&spec, &ds).unwrap();
+            let want = reference::answer(&q, &below).unwrap().text;
+            assert_eq!(
+                mpc_answer_in(&ds, &spec, &below, 7).await,
+                Ok(want),
+                "{stat}"
+            );
+            // 5 × (2^62 − 1) > 2^64, and 9 × it > 2^65: refused by name.
+            for n in [5usize, 9] {
+                let above: Vec<u128> = (0..n).map(|i| if i % 2 == 0 { max } else { 0 }).collect();
+                let e = mpc_answer_in(&ds, &spec, &above, 8).await.unwrap_err();
+                assert!(e.contains("at most 4 contributions"), "{stat} n={n}: {e}");
+            }
         }
     }
 }

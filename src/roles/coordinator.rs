@@ -537,13 +537,11 @@ async fn on_query(
         )
         .await;
     }
-    if count < query.min_count() {
-        let reason = format!(
-            "{} needs at least {} contributions",
-            query.stat.name(),
-            query.min_count()
-        );
-        return refuse(&mut send, reason).await;
+    // With a filter the parties check the matching count; without one it is `count`.
+    if query.filter.is_none() || count < query.min_count() {
+        if let Err(e) = query.check_count(count) {
+            return refuse(&mut send, format!("{e:#}")).await;
+        }
     }
     let _permit = state.queries.acquire().await?;
     // Every party must hold every commit up to the snapshot before computing over it.

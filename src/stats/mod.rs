@@ -108,6 +108,8 @@ pub struct Query {
     pub filter: Option<Filter>,
     /// The dataset's decimal places.
     pub scale: u32,
+    /// The dataset's maximum × 10^scale.
+    pub max_scaled: u128,
 }
 
 impl Query {
@@ -149,6 +151,7 @@ impl Query {
             edges,
             filter,
             scale: ds.scale,
+            max_scaled: ds.max_scaled()?,
         })
     }
 
@@ -159,6 +162,32 @@ impl Query {
             Stat::Histogram => self.edges.len(),
             _ => 1,
         }
+    }
+
+    /// Checks that the statistic is defined and exact over `n` contributions: at least
+    /// [`Query::min_count`], and for variance and standard deviation n × max × 10^scale below
+    /// 2^64 (V = n·Σx² − (Σx)² ≤ n²·max²/4 must fit Z_2^128 with room). Checked by the
+    /// coordinator and by every party over the contributions it actually computes over.
+    pub fn check_count(&self, n: u64) -> Result<()> {
+        if n < self.min_count() {
+            bail!(
+                "{} needs at least {} contributions",
+                self.stat.name(),
+                self.min_count()
+            );
+        }
+        if matches!(self.stat, Stat::Variance | Stat::Stddev)
+            && u128::from(n) * self.max_scaled >= 1u128 << 64
+        {
+            let limit = ((1u128 << 64) - 1) / self.max_scaled;
+            bail!(
+                "{} over {n} contributions could exceed the exact range: it is exact only while \
+                 n × max × 10^scale < 2^64, which this dataset's max allows for at most {limit} \
+                 contributions",
+                self.stat.name()
+            );
+        }
+        Ok(())
     }
 
     /// The fewest contributions the statistic is defined over (before `min_cohort`).

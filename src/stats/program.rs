@@ -56,13 +56,7 @@ pub async fn run<T: Transport>(
         }
     }
     let n = x.len();
-    if (n as u64) < q.min_count() {
-        bail!(
-            "{} needs at least {} contributions",
-            q.stat.name(),
-            q.min_count()
-        );
-    }
+    q.check_count(n as u64)?;
     let out: Vec<Share<Z128>> = match q.stat {
         Stat::Count => Vec::new(),
         Stat::Sum | Stat::Mean => vec![share::sum(&x)],
