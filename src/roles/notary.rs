@@ -10,10 +10,12 @@
 //!    The notary relays them to and from the TCP connection and records both directions (at
 //!    most [`RECORD_LIMIT`] bytes each). The prover finishes its side of the tunnel when its
 //!    TLS session is over; the notary finishes its side when the server closes TCP;
-//! 3. prover → [`ToNotary::Reveal`] `{ server_handshake_secret }` on the control stream; the
-//!    notary checks the recorded server handshake with it ([`handshake::verify`]: certificate
-//!    chain against its root store for the name at the current time, CertificateVerify,
-//!    Finished) and answers [`FromNotary::Attested`] with its signed attestation, or
+//! 3. prover → [`ToNotary::Reveal`] `{ server_handshake_secret }` on the control stream (empty
+//!    for TLS 1.2); the notary checks the recorded handshake ([`handshake::verify`]: the
+//!    certificate chain against its root store for the name at the current time, then for TLS
+//!    1.3 CertificateVerify and Finished under the revealed secret, for TLS 1.2 the
+//!    ServerKeyExchange signature) and answers [`FromNotary::Attested`] with its signed
+//!    attestation (server, port, TLS version, time, record hashes), or
 //!    [`FromNotary::Refused`] naming the failed check.
 //!
 //! The notary never holds an application traffic key: it sees ciphertext only, and logs only
