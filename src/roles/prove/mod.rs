@@ -68,7 +68,7 @@ given with --header are visible in this machine's process list: prefer --header-
 --key-file for credentials. The proof file holds keys that decrypt your request: it is
 written with mode 0600; pass it to `mpcstats share`.")]
 pub struct Args {
-    /// The HTTPS URL, https://HOST[:PORT]/PATH[?QUERY]
+    /// The HTTPS URL: https://HOST/PATH, with :PORT and ?QUERY where the template has them
     #[arg(long)]
     pub url: String,
     /// The API key and secret for a template that signs requests (TOML, mode 0600)
