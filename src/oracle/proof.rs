@@ -25,7 +25,7 @@ use super::attestation::{Attestation, AttestedRecord, Direction, SignedAttestati
 use super::handshake::TlsVersion;
 use super::tls12::{Tls12Keys, SALT_LEN};
 use super::tls13::{
-    parse_records, HandshakeReader, Tls13Error, TrafficKeys, CONTENT_ALERT,
+    parse_records, HandshakeReader, Record, Tls13Error, TrafficKeys, CONTENT_ALERT,
     CONTENT_APPLICATION_DATA, CONTENT_HANDSHAKE,
 };
 
@@ -280,19 +280,21 @@ pub fn decrypt_session(
     }
 }
 
-/// TLS 1.2: decrypts one direction's records after the Finished (sequence numbers from 1)
-/// and returns the application data. The content type is the record header's: application
-/// data, or a final close_notify alert; a handshake record (renegotiation), another alert or
-/// anything after close_notify is refused.
-pub fn decrypt_application_data12(
+/// The loop both versions share: exactly one record per entry, decrypted by `open` (which
+/// gives its content type and content) with sequence numbers from `first_seq`; application
+/// data is collected, handshake content goes to `handshake`, a close_notify alert ends the
+/// stream, and any other alert, content type or record after close_notify is refused.
+fn application_data(
     direction: Direction,
-    keys: &Tls12Keys,
     records: &[Vec<u8>],
+    first_seq: u64,
+    open: impl Fn(u64, &Record) -> Result<(u8, Vec<u8>), ProofError>,
+    mut handshake: impl FnMut(u64, &[u8]) -> Result<(), ProofError>,
 ) -> Result<Vec<u8>, ProofError> {
     let mut out = Vec::new();
     let mut closed = false;
     for (i, bytes) in records.iter().enumerate() {
-        let seq = i as u64 + 1;
+        let seq = first_seq + i as u64;
         let refused = |what: String| ProofError::Refused {
             direction,
             seq,
@@ -306,21 +308,43 @@ pub fn decrypt_application_data12(
         if closed {
             return Err(refused("a record after close_notify".into()));
         }
-        let plain = keys
-            .open(seq, record)
-            .map_err(|e| refused(format!("the record does not open: {e}")))?;
-        match record.content_type {
-            CONTENT_APPLICATION_DATA => out.extend_from_slice(&plain),
-            CONTENT_ALERT if plain == [1, 0] => closed = true,
+        let (content_type, content) = open(seq, record)?;
+        match content_type {
+            CONTENT_APPLICATION_DATA => out.extend_from_slice(&content),
+            CONTENT_HANDSHAKE => handshake(seq, &content)?,
+            CONTENT_ALERT if content == [1, 0] => closed = true,
             CONTENT_ALERT => return Err(refused("an alert other than close_notify".into())),
-            other => {
-                return Err(refused(format!(
-                    "content type {other} (a handshake after the handshake is renegotiation)"
-                )))
-            }
+            other => return Err(refused(format!("content type {other}"))),
         }
     }
     Ok(out)
+}
+
+/// TLS 1.2: decrypts one direction's records after the Finished (sequence numbers from 1)
+/// and returns the application data. The content type is the record header's: application
+/// data, or a final close_notify alert; a handshake record (renegotiation), another alert or
+/// anything after close_notify is refused.
+pub fn decrypt_application_data12(
+    direction: Direction,
+    keys: &Tls12Keys,
+    records: &[Vec<u8>],
+) -> Result<Vec<u8>, ProofError> {
+    let open = |seq, record: &Record| {
+        let plain = keys.open(seq, record).map_err(|e| ProofError::Refused {
+            direction,
+            seq,
+            what: format!("the record does not open: {e}"),
+        })?;
+        Ok((record.content_type, plain))
+    };
+    let renegotiation = |seq, _: &[u8]| {
+        Err(ProofError::Refused {
+            direction,
+            seq,
+            what: "a handshake record after the handshake (renegotiation)".into(),
+        })
+    };
+    application_data(direction, records, 1, open, renegotiation)
 }
 
 /// Decrypts one direction's application-data records (whole records, sequence numbers from 0)
@@ -332,48 +356,30 @@ pub fn decrypt_application_data(
     keys: &TrafficKeys,
     records: &[Vec<u8>],
 ) -> Result<Vec<u8>, ProofError> {
-    let mut out = Vec::new();
-    let mut closed = false;
-    let mut tickets = HandshakeReader::new();
-    for (seq, bytes) in records.iter().enumerate() {
-        let seq = seq as u64;
-        let refused = |what: String| ProofError::Refused {
-            direction,
-            seq,
-            what,
-        };
-        let parsed =
-            parse_records(bytes).map_err(|source| ProofError::Record { direction, source })?;
-        let [record] = parsed.as_slice() else {
-            return Err(refused(format!("{} records in one entry", parsed.len())));
-        };
-        if closed {
-            return Err(refused("a record after close_notify".into()));
-        }
+    let open = |seq, record: &Record| {
         let inner = keys
             .open(seq, record)
             .map_err(|source| ProofError::Record { direction, source })?;
-        match inner.content_type {
-            CONTENT_APPLICATION_DATA => out.extend_from_slice(&inner.content),
-            CONTENT_HANDSHAKE => {
-                tickets.push(&inner.content);
-                while let Some(msg) = tickets
-                    .next_message()
-                    .map_err(|source| ProofError::Record { direction, source })?
-                {
-                    if msg.msg_type != HS_NEW_SESSION_TICKET {
-                        return Err(refused(format!(
-                            "handshake message type {} (24 = KeyUpdate)",
-                            msg.msg_type
-                        )));
-                    }
-                }
+        Ok((inner.content_type, inner.content))
+    };
+    let mut tickets = HandshakeReader::new();
+    let new_session_tickets = |seq, content: &[u8]| {
+        tickets.push(content);
+        while let Some(msg) = tickets
+            .next_message()
+            .map_err(|source| ProofError::Record { direction, source })?
+        {
+            if msg.msg_type != HS_NEW_SESSION_TICKET {
+                return Err(ProofError::Refused {
+                    direction,
+                    seq,
+                    what: format!("handshake message type {} (24 = KeyUpdate)", msg.msg_type),
+                });
             }
-            CONTENT_ALERT if inner.content == [1, 0] => closed = true,
-            CONTENT_ALERT => return Err(refused(format!("alert {:?}", inner.content))),
-            other => return Err(refused(format!("inner content type {other}"))),
         }
-    }
+        Ok(())
+    };
+    let out = application_data(direction, records, 0, open, new_session_tickets)?;
     if tickets.has_partial() {
         return Err(ProofError::Refused {
             direction,

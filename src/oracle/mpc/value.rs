@@ -215,5 +215,11 @@ mod tests {
         assert!(got[0].1 > 1u128 << 126);
         assert!(got[1].0);
         assert_eq!(got[1].1, scaled(b"9999999999.9999999999", 18));
+        // 30 characters, the longest text, at scale 8: also 38 digits.
+        let longest: &'static str = "999999999999999999999999999999";
+        assert_eq!(longest.len(), crate::oracle::template::value::MAX_VALUE_LEN);
+        let got = run(vec![longest], 8, 8).await;
+        assert!(got[0].0);
+        assert_eq!(got[0].1, scaled(longest.as_bytes(), 8));
     }
 }

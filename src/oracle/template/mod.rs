@@ -253,22 +253,26 @@ impl Template {
     }
 
     /// Prover side: checks the whole server application data `response` as the parties will
-    /// and returns where the value's text lies (offsets into `response`).
-    pub fn locate(&self, response: &[u8], params: Vec<u32>) -> Result<Declaration> {
+    /// and returns where the value's text lies (offsets into `response`) and the account id
+    /// the parties will find.
+    pub fn locate(&self, response: &[u8], params: Vec<u32>) -> Result<(Declaration, String)> {
         let http = http::parse_response(response).map_err(|e| {
-            // The provider's own response: its status and the start of its body (the
-            // server's own error message) help it, and go nowhere else.
-            let text = String::from_utf8_lossy(response);
-            let status = text.split("\r\n").next().unwrap_or_default();
-            let said: String = text
-                .split_once("\r\n\r\n")
-                .map(|(_, body)| body.chars().filter(|c| !c.is_control()).take(200).collect())
-                .unwrap_or_default();
+            // The status code alone tells the provider what went wrong; no other byte of the
+            // response goes into an error.
+            let code: String = response
+                .strip_prefix(b"HTTP/1.1 ")
+                .unwrap_or_default()
+                .iter()
+                .take(3)
+                .filter(|c| c.is_ascii_digit())
+                .map(|&c| c as char)
+                .collect();
             match e {
-                http::HttpError::Status => {
-                    anyhow!("the server answered {status:?}, not 200; it said: {said}")
-                }
-                e => anyhow!(e).context(format!("the server answered {status:?}")),
+                http::HttpError::Status if code.len() == 3 => anyhow!(
+                    "the server answered status {code}, not 200: check the credentials, the URL \
+                     and its parameters (e.g. with curl)"
+                ),
+                e => anyhow!(e),
             }
         })?;
         let body = http.body(response);
@@ -287,8 +291,8 @@ impl Template {
         // The parties' check, on what they will see.
         let mut opened = response.to_vec();
         opened[value.clone()].fill(b'0');
-        self.check_response(&opened, value)?;
-        Ok(declaration)
+        let account = self.check_response(&opened, value)?;
+        Ok((declaration, account))
     }
 
     /// Party side: checks the response the parties opened, with the bytes of the value
@@ -476,7 +480,7 @@ pub(crate) mod tests {
     fn genuine_response_locates_and_checks() {
         let (r, _) = response();
         let t = template();
-        let d = t.locate(&r, vec![]).unwrap();
+        let (d, _) = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
         assert_eq!(
             t.check_response(&opened(&r, v.clone()), v).unwrap(),
@@ -492,7 +496,7 @@ pub(crate) mod tests {
         assert!(err(t.check_response(&opened(&r, w.clone()), w)).contains("not the JSON value"));
         let w = find(&r, "acct-3");
         assert!(err(t.check_response(&opened(&r, w.clone()), w)).contains("not the JSON value"));
-        let d = t.locate(&r, vec![]).unwrap();
+        let (d, _) = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
         // A window over the quotes as well is the whole JSON string: the template accepts its
         // place, and the MPC's digit check refuses its quotes (`oracle::mpc::tests`).
@@ -508,7 +512,7 @@ pub(crate) mod tests {
     fn bad_responses_are_refused_and_errors_hold_no_response_bytes() {
         let (r, _) = response();
         let t = template();
-        let d = t.locate(&r, vec![]).unwrap();
+        let (d, _) = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
         let text = String::from_utf8(r.clone()).unwrap();
 
@@ -565,7 +569,7 @@ pub(crate) mod tests {
             decimals: 0,
             ..template()
         };
-        let d = t.locate(&r, vec![]).unwrap();
+        let (d, _) = t.locate(&r, vec![]).unwrap();
         let v = d.value.within("value", r.len()).unwrap();
         assert_eq!(&r[v.clone()], b"1234");
         assert_eq!(

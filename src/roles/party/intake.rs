@@ -27,9 +27,9 @@ use crate::config::{Dataset, ProofPolicy};
 use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
 use crate::net::session::QuicTransport;
 use crate::oracle::admit;
-use crate::oracle::attestation::Attestation;
 use crate::oracle::handshake::TlsVersion;
 use crate::oracle::mpc::{verify_session, KeyPairs, PublicSession};
+use crate::oracle::template::RequestLayout;
 use crate::store::party::Markers;
 use crate::wire::{short, FromParty, Id, ProvenSubmission, Ticket};
 
@@ -108,14 +108,24 @@ fn components(s: &Submission) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-/// Public checks of a proven submission; returns the attestation's id. `checked` is the id
-/// of the attestation the coordinator checked before it issued the ticket.
+/// What the public checks of a proven submission establish, for the MPC that follows.
+struct Checked {
+    /// The attestation's id (its single-use marker).
+    id: [u8; 32],
+    /// The attested TLS version: it decides the record format.
+    version: TlsVersion,
+    /// The request head for the declared parameter lengths.
+    layout: RequestLayout,
+}
+
+/// Public checks of a proven submission. `checked` is the id of the attestation the
+/// coordinator checked before it issued the ticket.
 fn public_checks(
     ds: &Dataset,
     p: &ProvenSubmission,
     notary_key: &[u8; 32],
     checked: Option<[u8; 32]>,
-) -> Result<[u8; 32]> {
+) -> Result<Checked> {
     let template = ds
         .template
         .as_ref()
@@ -134,10 +144,16 @@ fn public_checks(
     }
     let a = admit::check_attestation(&p.attestation, notary_key, template, admit::now())?;
     admit::check_records(&a, &p.client_records, &p.server_records)?;
-    template
+    let version = TlsVersion::from_code(a.tls_version)
+        .ok_or_else(|| anyhow!("attested TLS version {:#06x}", a.tls_version))?;
+    let layout = template
         .request_layout(&p.params)
         .context("the declared query parameter lengths")?;
-    Ok(id)
+    Ok(Checked {
+        id,
+        version,
+        layout,
+    })
 }
 
 /// Steps 1 and 2: component hashes, then everyone's verdict. Fails on every party alike.
@@ -146,7 +162,7 @@ async fn agree(
     me: PartyId,
     contribution: &Id,
     sub: &Submission,
-    local: &Result<Option<[u8; 32]>>,
+    local: &Result<Option<Checked>>,
 ) -> Result<()> {
     let (a, b) = components(sub);
     let out = Outgoing {
@@ -209,7 +225,7 @@ async fn check_and_store(
     sub: Submission,
 ) -> Result<()> {
     let ds = state.cluster.dataset(dataset)?;
-    let local: Result<Option<[u8; 32]>> = match (&sub, ds.proof) {
+    let local: Result<Option<Checked>> = match (&sub, ds.proof) {
         (Submission::Plain { .. }, ProofPolicy::None) => Ok(None),
         (Submission::Proven(p), ProofPolicy::Tls) => state
             .cluster
@@ -225,7 +241,7 @@ async fn check_and_store(
     };
     let mut t = state.mesh.session(*contribution, SESSION_TIMEOUT).await?;
     agree(&mut t, state.id, contribution, &sub, &local).await?;
-    let attestation = local?;
+    let checked = local?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
     let mut mpc = Session::start(state.id, t, &mut rng).await?;
     let (x, markers) = match sub {
@@ -237,9 +253,10 @@ async fn check_and_store(
             None,
         ),
         Submission::Proven(p) => {
-            let (x, account) = verify_proven(&mut mpc, ds, &p).await?;
+            let checked = checked.expect("a proven submission passed its public checks");
+            let (x, account) = verify_proven(&mut mpc, ds, &p, &checked).await?;
             let markers = Markers {
-                attestation: attestation.expect("proven"),
+                attestation: checked.id,
                 account_tag: account_tag(&state.account_key, dataset, &account),
             };
             (x, Some(markers))
@@ -260,21 +277,17 @@ async fn verify_proven<T: Transport>(
     mpc: &mut Session<T>,
     ds: &Dataset,
     p: &ProvenSubmission,
+    checked: &Checked,
 ) -> Result<(Share<Z128>, String)> {
     let template = ds.template.as_ref().expect("checked");
-    let layout = template.request_layout(&p.params)?;
-    // The attestation was verified before any MPC; its version decides the record format.
-    let attested = Attestation::decode(&p.attestation.body)?;
-    let version = TlsVersion::from_code(attested.tls_version)
-        .ok_or_else(|| anyhow!("attested TLS version {:#06x}", attested.tls_version))?;
     let window: Range<usize> = usize::try_from(p.value.0)?..usize::try_from(p.value.1)?;
     let public = PublicSession {
-        version,
+        version: checked.version,
         client_records: &p.client_records,
         server_records: &p.server_records,
         client_iv: p.client_iv,
         server_iv: p.server_iv,
-        request: &layout,
+        request: &checked.layout,
         value: window.clone(),
         decimals: template.decimals,
         scale: ds.scale,
@@ -285,7 +298,8 @@ async fn verify_proven<T: Transport>(
     };
     let verified = verify_session(mpc, &public, &keys).await?;
     debug!(
-        "proven session checked: {version}, the server {} close_notify",
+        "proven session checked: {}, the server {} close_notify",
+        checked.version,
         if verified.close_notify {
             "ended with"
         } else {

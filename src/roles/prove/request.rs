@@ -217,25 +217,9 @@ pub fn build_request(
 mod tests {
     use super::*;
 
+    /// Binance's shape, as the template module's tests define it (port 8443).
     fn signed() -> Template {
-        toml::from_str(
-            r#"
-            server_name = "api.signed.test"
-            port = 8443
-            path = "/api/v3/account"
-            value = "balances[asset=ETH].free"
-            account = "uid"
-            decimals = 8
-            signing = { scheme = "hmac-sha256-query", key_header = "X-MBX-APIKEY" }
-            query = [
-              { name = "omitZeroBalances", value = "true" },
-              { name = "recvWindow", value = "60000" },
-              { name = "timestamp" },
-              { name = "signature" },
-            ]
-            "#,
-        )
-        .unwrap()
+        crate::oracle::template::tests::signed_template()
     }
 
     fn key() -> ApiKey {
