@@ -216,7 +216,8 @@ async fn prove_inner(
         .template
         .as_ref()
         .with_context(|| format!("dataset {dataset} has no template"))?;
-    let target = parse_url(req.url).with_context(|| format!("the URL {:?}", req.url))?;
+    // The URL may hold parameter values: errors name the check, not the URL.
+    let target = parse_url(req.url).context("--url")?;
     if target.host != template.server_name {
         bail!(
             "the URL's host {} is not the template's server {} (dataset {dataset})",
