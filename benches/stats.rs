@@ -32,6 +32,9 @@ fn main() {
         scale: 8,
         max: "1000000".into(),
         min_cohort: 5,
+        epoch_size: None,
+        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::None,
         template: None,
     };

@@ -20,6 +20,15 @@ pub const MAX_SCALED: u128 = 1 << 62;
 /// Default smallest cohort a statistic may be computed over.
 pub const DEFAULT_MIN_COHORT: u64 = 5;
 
+/// Default contributions per release epoch (raised to `min_cohort` when that is larger).
+pub const DEFAULT_EPOCH_SIZE: u64 = 10;
+
+/// Default number of distinct probing queries (see [`Dataset::probing_per_epoch`]) per epoch.
+pub const DEFAULT_PROBING_PER_EPOCH: u32 = 8;
+
+/// Most releases a differentially private dataset may split its budget over.
+pub const MAX_RELEASES: u32 = 10_000;
+
 /// The whole cluster file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +102,17 @@ pub struct Dataset {
     #[serde(default = "default_min_cohort")]
     pub min_cohort: u64,
     pub proof: ProofPolicy,
+    /// Contributions per release epoch: queries run over the first k·epoch_size committed
+    /// contributions only, for the largest such k [default: max(10, min_cohort)].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_size: Option<u64>,
+    /// Without `privacy`: how many distinct probing queries (a filter, a histogram, a
+    /// quantile or percentile) the parties answer per epoch.
+    #[serde(default = "default_probing")]
+    pub probing_per_epoch: u32,
+    /// Differential privacy for every release of this dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<Privacy>,
     /// For proof policy `tls`: which server, request and JSON field the value comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<crate::oracle::template::Template>,
@@ -102,7 +122,60 @@ fn default_min_cohort() -> u64 {
     DEFAULT_MIN_COHORT
 }
 
+fn default_probing() -> u32 {
+    DEFAULT_PROBING_PER_EPOCH
+}
+
+/// A dataset's differential-privacy budget: `epsilon` over its whole lifetime, spent in
+/// equal parts by at most `releases` fresh releases (basic composition; every mechanism is
+/// pure ε-DP, so δ = 0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// Total ε, a decimal with at most 6 decimal places, e.g. "1.0".
+    pub epsilon: String,
+    /// Fresh releases the budget is split over; each spends epsilon / releases.
+    pub releases: u32,
+}
+
+/// Decimal places ε may have.
+pub const EPSILON_DIGITS: u32 = 6;
+
+impl Privacy {
+    /// ε × 10^6 as an integer.
+    pub fn epsilon_micro(&self) -> Result<u128> {
+        decimal::parse(&self.epsilon, EPSILON_DIGITS, decimal::Excess::Reject).with_context(|| {
+            format!(
+                "privacy epsilon {:?}: expected a decimal with at most {EPSILON_DIGITS} decimal places",
+                self.epsilon
+            )
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let e = self.epsilon_micro()?;
+        if e == 0 || e > 100 * 10u128.pow(EPSILON_DIGITS) {
+            bail!("privacy epsilon must be above 0 and at most 100");
+        }
+        if self.releases == 0 || self.releases > MAX_RELEASES {
+            bail!("privacy releases must be between 1 and {MAX_RELEASES}");
+        }
+        Ok(())
+    }
+}
+
 impl Dataset {
+    /// Contributions per release epoch.
+    pub fn epoch_size(&self) -> u64 {
+        self.epoch_size
+            .unwrap_or_else(|| DEFAULT_EPOCH_SIZE.max(self.min_cohort))
+    }
+
+    /// The newest closed epoch over `count` committed contributions (0: none closed yet).
+    pub fn closed_epoch(&self, count: u64) -> u64 {
+        count / self.epoch_size()
+    }
+
     /// The largest allowed value as a scaled integer.
     pub fn max_scaled(&self) -> Result<u128> {
         decimal::parse(&self.max, self.scale, decimal::Excess::Reject)
@@ -188,6 +261,17 @@ impl Cluster {
             }
             if d.min_cohort < 1 {
                 bail!("dataset {}: min_cohort must be at least 1", d.name);
+            }
+            if d.epoch_size() < d.min_cohort || d.epoch_size() > 1 << 32 {
+                bail!(
+                    "dataset {}: epoch_size must be at least min_cohort ({}) and at most 2^32",
+                    d.name,
+                    d.min_cohort
+                );
+            }
+            if let Some(p) = &d.privacy {
+                p.validate()
+                    .with_context(|| format!("dataset {}", d.name))?;
             }
             match (d.proof, &d.template) {
                 (ProofPolicy::Tls, None) => {

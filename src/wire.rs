@@ -97,10 +97,12 @@ pub enum FromCoordinator {
         contribution: Id,
         count: u64,
     },
-    /// The parties are computing; fetch the result shares from each with this ticket.
+    /// The parties are computing over release epoch `epoch` (its first `count`
+    /// contributions); fetch the result shares from each with your result secret.
     QueryStarted {
         session: Id,
         count: u64,
+        epoch: u64,
     },
     Status(StatusReport),
     /// The request was refused; the text says why and what to do.
@@ -133,12 +135,13 @@ pub enum Control {
     Commit { contribution: Id, seq: u64 },
     /// The contribution does not count; forget it.
     Abort { contribution: Id },
-    /// Compute `spec` over the dataset's contributions 1..=upto_seq in MPC session `session`,
-    /// and hand the result pair to the client presenting the ticket with this hash.
+    /// Compute `spec` over release epoch `epoch` of the dataset (its contributions
+    /// 1..=epoch·epoch_size, which every party checks it holds) in MPC session `session`, and
+    /// hand the result pair to the client presenting the ticket with this hash.
     RunQuery {
         session: Id,
         spec: QuerySpec,
-        upto_seq: u64,
+        epoch: u64,
         ticket_hash: TicketHash,
     },
     /// Highest committed sequence number per dataset, and pending contributions.
@@ -205,11 +208,14 @@ pub struct ProvenSubmission {
 pub enum FromParty {
     /// The share pair passed the checks and is stored, pending the coordinator's admission.
     Stored,
-    /// This party's result: the number of contributions computed over and its share pairs
-    /// (x_i, x_{i+1}) of each opened value.
+    /// This party's result: the number of contributions computed over, the epoch, its
+    /// share pairs (x_i, x_{i+1}) of each opened value, and for a differentially private
+    /// dataset the releases spent so far (this one included).
     Result {
         count: u64,
+        epoch: u64,
         pairs: Vec<(u128, u128)>,
+        spent: Option<u32>,
     },
     Refused {
         reason: String,

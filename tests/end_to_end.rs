@@ -21,38 +21,73 @@ fn expected(spec: &QuerySpec, values: &[u128]) -> mpcstats::stats::answer::Answe
     reference::answer(&q, values).unwrap()
 }
 
-/// Every demo statistic (all kinds, with parameters and filters) equals plaintext.
-async fn check_all(client: &Client, values: &[u128]) {
+/// Every demo statistic (all kinds, with parameters and filters) equals plaintext over the
+/// newest closed epoch of `by_seq` (the values in the order they were admitted).
+async fn check_all(client: &Client, by_seq: &[u128]) {
+    let values = released(by_seq);
     for spec in demo_queries("eth_balance") {
         let got = client.query(&spec).await;
         let got = got.unwrap_or_else(|e| panic!("{}: {e:#}", describe(&spec)));
-        assert_eq!(got, expected(&spec, values), "{}", describe(&spec));
+        let want = expected(&spec, values);
+        assert_eq!(
+            (got.count, &got.text),
+            (want.count, &want.text),
+            "{}",
+            describe(&spec)
+        );
+        assert_eq!(
+            got.epoch,
+            by_seq.len() as u64 / EPOCH,
+            "{}",
+            describe(&spec)
+        );
     }
 }
 
-async fn contribute(client: &Client, values: &[u128]) {
+/// Contributions per epoch of `eth_balance`.
+const EPOCH: u64 = mpcstats::config::DEFAULT_EPOCH_SIZE;
+
+/// The values a query sees: those numbered up to the newest closed epoch.
+fn released(by_seq: &[u128]) -> &[u128] {
+    &by_seq[..by_seq.len() / EPOCH as usize * EPOCH as usize]
+}
+
+/// Shares `values` (32 providers at a time); returns them in the order they were admitted.
+async fn contribute(client: &Client, values: &[u128]) -> Vec<u128> {
     let client = std::sync::Arc::new(client);
     let results = futures::future::join_all(values.chunks(32).map(|chunk| {
         let client = client.clone();
         async move {
+            let mut seqs = Vec::new();
             for v in chunk {
-                client
+                let a = client
                     .share("eth_balance", &decimal::format(*v, 8))
                     .await
                     .expect("share admitted");
+                seqs.push((a.count, *v));
             }
+            seqs
         }
     }))
     .await;
-    assert_eq!(results.len(), values.len().div_ceil(32));
+    let mut all: Vec<(u64, u128)> = results.into_iter().flatten().collect();
+    all.sort_unstable();
+    let seqs: Vec<u64> = all.iter().map(|p| p.0).collect();
+    let first = seqs.first().copied().unwrap_or(1);
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "numbers are dense"
+    );
+    assert_eq!(seqs.len(), values.len());
+    assert!(first >= 1);
+    all.into_iter().map(|p| p.1).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_contributions_every_statistic_exact() {
     let cluster = LocalCluster::start(None).await.unwrap();
     let client = Client::connect(&cluster.cluster).await.unwrap();
-    let values = demo_values(1000, 42);
-    contribute(&client, &values).await;
+    let values = contribute(&client, &demo_values(1000, 42)).await;
     check_all(&client, &values).await;
     // Every party stored exactly the admitted contributions.
     for p in &cluster.parties {
@@ -68,7 +103,7 @@ async fn extreme_values_do_not_wrap() {
     // The dataset maximum (10^6 ETH at 8 decimals) and zero.
     let max = 100_000_000_000_000u128;
     let values: Vec<u128> = (0..20).map(|i| if i % 3 == 0 { 0 } else { max }).collect();
-    contribute(&client, &values).await;
+    let values = contribute(&client, &values).await;
     check_all(&client, &values).await;
     cluster.stop().await;
 }
@@ -77,10 +112,14 @@ async fn extreme_values_do_not_wrap() {
 async fn min_cohort_and_bad_requests_are_refused() {
     let cluster = LocalCluster::start(None).await.unwrap();
     let client = Client::connect(&cluster.cluster).await.unwrap();
-    contribute(&client, &[1, 2, 3, 4]).await;
+    contribute(&client, &[1, 2, 3, 4, 5, 6, 7, 8, 9]).await;
 
+    // Nine contributions close no epoch of ten: nothing is released yet.
     let err = client.query(&spec("mean", false)).await.unwrap_err();
-    assert!(format!("{err:#}").contains("at least 5"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("first release needs 10"),
+        "{err:#}"
+    );
 
     // Bad values never leave the client, and nothing is stored.
     for bad in ["-1", "1000000.00000001", "1.123456789", "abc", "1e3", ""] {
@@ -120,7 +159,7 @@ async fn min_cohort_and_bad_requests_are_refused() {
     );
 
     for p in &cluster.parties {
-        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 4);
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 9);
     }
     cluster.stop().await;
 }
@@ -322,9 +361,9 @@ async fn malformed_and_oversized_frames_are_refused_without_harm() {
     }
     // The servers still work.
     let client = Client::connect(&cluster.cluster).await.unwrap();
-    contribute(&client, &[1, 2, 3, 4, 5]).await;
+    contribute(&client, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).await;
     let got = client.query(&spec("sum", false)).await.unwrap();
-    assert_eq!(got.text, "0.00000015");
+    assert_eq!(got.text, "0.00000055");
     cluster.stop().await;
 }
 
@@ -347,7 +386,7 @@ async fn wrong_certificate_pin_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_party_keeps_its_data() {
     let mut cluster = LocalCluster::start(None).await.unwrap();
-    let values: Vec<u128> = (1..=8).map(|v| v * 1_000_000).collect();
+    let values: Vec<u128> = (1..=10).map(|v| v * 1_000_000).collect();
     {
         let client = Client::connect(&cluster.cluster).await.unwrap();
         contribute(&client, &values[..4]).await;
@@ -357,7 +396,7 @@ async fn restarted_party_keeps_its_data() {
     let client = Client::connect(&cluster.cluster).await.unwrap();
     contribute(&client, &values[4..]).await;
     let got = client.query(&spec("sum", false)).await.unwrap();
-    assert_eq!(got, expected(&spec("sum", false), &values));
+    assert_eq!(got.text, expected(&spec("sum", false), &values).text);
     cluster.stop().await;
 }
 
@@ -432,7 +471,7 @@ async fn only_the_holder_of_the_secret_gets_a_result_or_submits() {
     use mpcstats::roles::party::ticket_hash;
     let cluster = LocalCluster::start(None).await.unwrap();
     let client = Client::connect(&cluster.cluster).await.unwrap();
-    let values: Vec<u128> = (1..=6).map(|v| v * 100_000_000).collect();
+    let values: Vec<u128> = (1..=10).map(|v| v * 100_000_000).collect();
     contribute(&client, &values).await;
     let coord = raw_connection(&cluster, None).await;
     let mut parties = Vec::new();
@@ -484,8 +523,8 @@ async fn only_the_holder_of_the_secret_gets_a_result_or_submits() {
         )
         .await
         {
-            FromParty::Result { count, pairs } => {
-                assert_eq!(count, 6);
+            FromParty::Result { count, pairs, .. } => {
+                assert_eq!(count, 10);
                 shares.push(pairs[0]);
             }
             other => panic!("{other:?}"),
@@ -518,7 +557,7 @@ async fn only_the_holder_of_the_secret_gets_a_result_or_submits() {
         );
     }
     for p in &cluster.parties {
-        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 6);
+        assert_eq!(p.as_ref().unwrap().stored_rows().unwrap(), 10);
     }
     cluster.stop().await;
 }

@@ -71,6 +71,9 @@ fn dataset(name: &str) -> Dataset {
         scale: 2,
         max: "1000000".into(),
         min_cohort: 2,
+        epoch_size: Some(3),
+        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::Tls,
         template: Some(
             toml::from_str(&format!(

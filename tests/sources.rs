@@ -10,7 +10,7 @@ use mpcstats::wire::QuerySpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_exchange_and_profile_api_prove_and_count() {
-    let n = 6;
+    let n = 10;
     let c = LocalCluster::start_with(None, n, 3).await.unwrap();
     let client = Client::connect(&c.cluster).await.unwrap();
     let sources = &c.oracle.sources;

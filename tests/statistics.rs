@@ -26,6 +26,9 @@ fn dataset() -> Dataset {
         scale: 8,
         max: "1000000".into(),
         min_cohort: MIN_COHORT,
+        epoch_size: None,
+        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::None,
         template: None,
     }
@@ -248,6 +251,9 @@ async fn variance_at_the_edge_of_its_exact_range() {
         scale: 0,
         max: max.to_string(),
         min_cohort: 2,
+        epoch_size: None,
+        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::None,
         template: None,
     };

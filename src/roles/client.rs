@@ -15,7 +15,7 @@ use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::Pin;
 use crate::oracle::proof::Proof;
-use crate::stats::answer::{finish, Answer};
+use crate::stats::answer::{finish, Answer, Spent};
 use crate::stats::Query;
 use crate::wire::{
     FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, TicketHash, ToCoordinator,
@@ -228,7 +228,12 @@ impl Client {
                 .await
                 .with_context(|| format!("party {i} did not deliver its result"))?;
             match resp {
-                FromParty::Result { count, pairs } => Ok((count, pairs)),
+                FromParty::Result {
+                    count,
+                    epoch,
+                    pairs,
+                    spent,
+                } => Ok((count, pairs, epoch, spent)),
                 FromParty::Refused { reason } => Err(anyhow!("party {i} failed: {reason}")),
                 other => Err(anyhow!("unexpected answer from party {i}: {other:?}")),
             }
@@ -238,7 +243,13 @@ impl Client {
             results.push(r?);
         }
         let count = results[0].0;
+        let (epoch, spent) = (results[0].2, results[0].3);
         for (i, r) in results.iter().enumerate() {
+            if (r.2, r.3) != (epoch, spent) {
+                bail!(
+                    "the parties disagree on the epoch or the budget spent (party 0 and party {i}); one of them is faulty"
+                );
+            }
             if r.0 != count {
                 bail!(
                     "the parties disagree on the number of contributions ({} from party 0, {} from party {i}); one of them is faulty",
@@ -263,7 +274,14 @@ impl Client {
                 share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
             opened.push(v.0);
         }
-        finish(&query, count, &opened)
+        let mut answer = finish(&query, count, &opened)?;
+        answer.epoch = epoch;
+        answer.spent = match (&ds.privacy, spent) {
+            (Some(p), Some(used)) => Some(Spent::of(p, used)?),
+            (None, None) => None,
+            _ => bail!("the parties' budget report does not match this dataset's privacy setting"),
+        };
+        Ok(answer)
     }
 }
 

@@ -526,17 +526,23 @@ async fn on_query(
         Ok(q) => q,
         Err(e) => return refuse(&mut send, format!("{e:#}")).await,
     };
-    let count = state.store.count(&ds.name)?;
-    if count < ds.min_cohort {
+    let committed = state.store.count(&ds.name)?;
+    // Queries run over the newest closed epoch only, never over the latest contributions.
+    let epoch = ds.closed_epoch(committed);
+    if epoch == 0 {
         return refuse(
             &mut send,
             format!(
-                "dataset {} has {count} contributions; statistics need at least {} (min_cohort), so that no answer reveals a single value",
-                ds.name, ds.min_cohort
+                "dataset {} has {committed} contributions; its first release needs {} (epoch_size, \
+                 at least min_cohort = {}), so that no answer reveals a single value",
+                ds.name,
+                ds.epoch_size(),
+                ds.min_cohort
             ),
         )
         .await;
     }
+    let count = epoch * ds.epoch_size();
     // With a filter the parties check the matching count; without one it is `count`.
     if query.filter.is_none() || count < query.min_count() {
         if let Err(e) = query.check_count(count) {
@@ -554,7 +560,7 @@ async fn on_query(
     let run = Control::RunQuery {
         session,
         spec: spec.clone(),
-        upto_seq: count,
+        epoch,
         ticket_hash: result_hash,
     };
     let started = Instant::now();
@@ -573,7 +579,15 @@ async fn on_query(
             Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
         }
     }
-    send_msg(&mut send, &FromCoordinator::QueryStarted { session, count }).await?;
+    send_msg(
+        &mut send,
+        &FromCoordinator::QueryStarted {
+            session,
+            count,
+            epoch,
+        },
+    )
+    .await?;
     let _ = send.finish();
     let outcomes = futures::future::join_all(streams.into_iter().map(|(_s, mut r)| async move {
         recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME).await
@@ -590,7 +604,7 @@ async fn on_query(
         .collect();
     if failed.is_empty() {
         info!(
-            "query {} {} over {} ({count} contributions) done in {:.1} ms",
+            "query {} {} over epoch {epoch} of {} ({count} contributions) done in {:.1} ms",
             short(&session),
             query.stat.name(),
             ds.name,

@@ -61,6 +61,9 @@ pub fn example_dataset() -> Dataset {
         scale: 8,
         max: "1000000".into(),
         min_cohort: DEFAULT_MIN_COHORT,
+        epoch_size: None,
+        probing_per_epoch: crate::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::None,
         template: None,
     }
@@ -81,6 +84,9 @@ pub fn exchange_dataset() -> Dataset {
         scale: 8,
         max: "1000000".into(),
         min_cohort: DEFAULT_MIN_COHORT,
+        epoch_size: None,
+        probing_per_epoch: crate::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::Tls,
         template: Some(Template {
             server_name: "api.exchange.test".into(),
@@ -105,6 +111,9 @@ fn proven(name: &str, description: &str, scale: u32, max: &str, template: &str) 
         scale,
         max: max.into(),
         min_cohort: DEFAULT_MIN_COHORT,
+        epoch_size: None,
+        probing_per_epoch: crate::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy: None,
         proof: ProofPolicy::Tls,
         // The templates below are constants of this file; a test parses each.
         template: Some(toml::from_str(template).expect("a valid built-in template")),

@@ -16,6 +16,39 @@ pub struct Answer {
     pub count: u64,
     /// The answer in the dataset's units, e.g. "12.34500000".
     pub text: String,
+    /// The release epoch it was computed over (0 when computed outside a cluster).
+    pub epoch: u64,
+    /// Under differential privacy: the dataset's budget after this answer.
+    pub spent: Option<Spent>,
+}
+
+/// A differentially private dataset's budget as an answer reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spent {
+    /// Fresh releases made so far, this one's included, of `releases` in all.
+    pub used: u32,
+    pub releases: u32,
+    /// ε spent and left, as decimals (6 places, rounded down for "left").
+    pub epsilon_spent: String,
+    pub epsilon_left: String,
+}
+
+impl Spent {
+    /// The budget of `privacy` after `used` releases.
+    pub fn of(privacy: &crate::config::Privacy, used: u32) -> Result<Spent> {
+        let total = privacy.epsilon_micro()?;
+        let releases = privacy.releases;
+        let used_c = used.min(releases);
+        // ε·used/releases, rounded up (spent) and the rest (left), in millionths.
+        let spent = (total * u128::from(used_c)).div_ceil(u128::from(releases));
+        let fmt = |v: u128| decimal::format(v, crate::config::EPSILON_DIGITS);
+        Ok(Spent {
+            used,
+            releases,
+            epsilon_spent: fmt(spent),
+            epsilon_left: fmt(total - spent.min(total)),
+        })
+    }
 }
 
 impl std::fmt::Display for Answer {
@@ -80,6 +113,8 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
         stat: q.stat,
         count,
         text,
+        epoch: 0,
+        spent: None,
     })
 }
 

@@ -190,6 +190,55 @@ impl Query {
         Ok(())
     }
 
+    /// Whether the query can single out values when asked adaptively: a filter, a histogram,
+    /// a quantile or a percentile (their thresholds and ranks are the consumer's choice).
+    /// Without differential privacy the parties cap these per epoch.
+    pub fn is_probing(&self) -> bool {
+        self.filter.is_some()
+            || matches!(
+                self.stat,
+                Stat::Histogram | Stat::Quantile | Stat::Percentile
+            )
+    }
+
+    /// A hash of what the query computes, the same for every spelling of it ("0.5" and
+    /// "0.50", "p 50" and "q 0.5" stay distinct only where they compute differently).
+    pub fn key(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"mpcstats/query/v1");
+        // A percentile is the quantile of the same rank (both open the same value).
+        let stat = match self.stat {
+            Stat::Percentile => Stat::Quantile,
+            s => s,
+        };
+        h.update(stat.name().as_bytes());
+        h.update([u8::from(self.population)]);
+        match self.fraction {
+            Some(f) => {
+                // Reduced, so quantile 0.5 and percentile 50 (the same rank) agree.
+                let g = gcd(f.num, f.den);
+                h.update([1]);
+                h.update((f.num / g).to_le_bytes());
+                h.update((f.den / g).to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+        h.update((self.edges.len() as u64).to_le_bytes());
+        for e in &self.edges {
+            h.update(e.to_le_bytes());
+        }
+        match &self.filter {
+            Some(f) => {
+                h.update([1]);
+                h.update(f.op.symbol().as_bytes());
+                h.update(f.threshold.to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+        h.finalize().into()
+    }
+
     /// The fewest contributions the statistic is defined over (before `min_cohort`).
     pub fn min_count(&self) -> u64 {
         match self.stat {
@@ -197,6 +246,13 @@ impl Query {
             _ => 1,
         }
     }
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
 }
 
 fn parse_fraction(stat: Stat, text: &str) -> Result<Fraction> {

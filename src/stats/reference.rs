@@ -103,6 +103,9 @@ mod tests {
             scale,
             max: "1000000".into(),
             min_cohort: 1,
+            epoch_size: None,
+            probing_per_epoch: crate::config::DEFAULT_PROBING_PER_EPOCH,
+            privacy: None,
             proof: ProofPolicy::None,
             template: None,
         }

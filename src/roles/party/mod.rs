@@ -14,22 +14,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
-use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Cluster;
-use crate::engine::{PartyId, Session, Share, Z128};
+use crate::engine::PartyId;
 use crate::net::endpoint::{peer_pin, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::identity::Identity;
 use crate::net::mesh::{Mesh, PeerInfo};
-use crate::stats::{program, Query};
-use crate::store::party::PartyStore;
-use crate::wire::{
-    short, Control, ControlReply, FromParty, Id, QuerySpec, Ticket, TicketHash, ToParty,
-};
+use crate::store::party::{PartyStore, Release};
+use crate::wire::{short, Control, ControlReply, FromParty, Id, Ticket, TicketHash, ToParty};
 
 /// How long an announced contribution waits for its provider.
 const EXPECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -147,6 +143,7 @@ impl PartyServer {
 }
 
 mod intake;
+mod query;
 
 use intake::Submission;
 
@@ -158,7 +155,7 @@ struct Expected {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-type Outcome = Result<(u64, Vec<(u128, u128)>), String>;
+type Outcome = Result<(u64, Release), String>;
 
 struct ResultSlot {
     ticket_hash: TicketHash,
@@ -335,7 +332,7 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
         Control::RunQuery {
             session,
             spec,
-            upto_seq,
+            epoch,
             ticket_hash,
         } => {
             send_msg(&mut send, &ControlReply::Accepted).await?;
@@ -352,8 +349,9 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
                     },
                 );
             }
-            let outcome = compute(state, session, &spec, upto_seq)
+            let outcome = query::answer(state, session, &spec, epoch)
                 .await
+                .map(|r| (epoch, r))
                 .map_err(|e| format!("{e:#}"));
             let reply = match &outcome {
                 Ok(_) => ControlReply::QueryDone,
@@ -412,52 +410,6 @@ async fn on_client(state: &Arc<State>, mut send: SendStream, mut recv: RecvStrea
     Ok(())
 }
 
-async fn compute(
-    state: &State,
-    session: Id,
-    spec: &QuerySpec,
-    upto: u64,
-) -> Result<(u64, Vec<(u128, u128)>)> {
-    let ds = state.cluster.dataset(&spec.dataset)?;
-    let query = Query::new(spec, ds)?;
-    if upto < ds.min_cohort {
-        bail!(
-            "dataset {} has {upto} contributions; statistics need at least {}",
-            ds.name,
-            ds.min_cohort
-        );
-    }
-    let rows = state.store.committed(&ds.name, upto)?;
-    let shares: Vec<Share<Z128>> = rows
-        .iter()
-        .map(|&(a, b)| Share {
-            a: Z128(a),
-            b: Z128(b),
-        })
-        .collect();
-    let started = Instant::now();
-    let transport = state.mesh.session(session, SESSION_TIMEOUT).await?;
-    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    let mut mpc = Session::start(state.id, transport, &mut rng).await?;
-    let out = program::run(&mut mpc, &query, shares, ds.min_cohort).await?;
-    let c = mpc.counters();
-    mpc.into_transport().finish();
-    info!(
-        "query {}: {} over {} ({} contributions) in {:.1} ms, {} rounds, {} bytes sent",
-        short(&session),
-        query.stat.name(),
-        ds.name,
-        out.count,
-        started.elapsed().as_secs_f64() * 1e3,
-        c.rounds,
-        c.bytes_sent
-    );
-    Ok((
-        out.count,
-        out.values.iter().map(|s| (s.a.0, s.b.0)).collect(),
-    ))
-}
-
 async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty {
     // The consumer may ask before the coordinator's RunQuery arrived here: wait a little.
     let deadline = Instant::now() + SESSION_TIMEOUT;
@@ -486,7 +438,12 @@ async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty 
     };
     lock(&state.results).remove(&session);
     match outcome {
-        Ok((count, pairs)) => FromParty::Result { count, pairs },
+        Ok((epoch, r)) => FromParty::Result {
+            count: r.count,
+            epoch,
+            pairs: r.pairs,
+            spent: r.spent,
+        },
         Err(reason) => FromParty::Refused { reason },
     }
 }

@@ -1,6 +1,12 @@
 //! A party's store: its replicated share pair (x_i, x_{i+1}) of every contribution, first as
 //! `pending` (checked, waiting for the coordinator's decision), then `committed` with the
 //! dataset sequence number the coordinator assigned. Queries read committed rows only.
+//! What the party released and what it charged against each dataset's budgets is in
+//! `releases`.
+
+mod releases;
+
+pub use releases::{Charge, Release, Reserved};
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -53,7 +59,7 @@ fn unblob(b: Vec<u8>) -> Result<u128> {
 impl PartyStore {
     pub fn open(path: &Path) -> Result<PartyStore> {
         Ok(PartyStore {
-            conn: Mutex::new(super::open(path, SCHEMA)?),
+            conn: Mutex::new(super::open(path, &format!("{SCHEMA}{}", releases::SCHEMA))?),
         })
     }
 
