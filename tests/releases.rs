@@ -1,0 +1,157 @@
+//! Releases in epochs, over a real cluster on loopback: what a consumer or the coordinator
+//! learns from a sequence of answers. The differencing attack (a sum before and after one
+//! contribution) fails; a coordinator naming an epoch that is not closed is refused by every
+//! party; probing queries are capped per epoch.
+
+use mpcstats::decimal;
+use mpcstats::net::endpoint::{client_endpoint, connect};
+use mpcstats::net::identity::Identity;
+use mpcstats::roles::client::{call, Client};
+use mpcstats::roles::demo::LocalCluster;
+use mpcstats::roles::init::identity_paths;
+use mpcstats::wire::{Control, ControlReply, QuerySpec};
+
+const DS: &str = "eth_balance";
+
+async fn share(client: &Client, values: impl IntoIterator<Item = u128>) {
+    for v in values {
+        client.share(DS, &decimal::format(v, 8)).await.unwrap();
+    }
+}
+
+fn sum() -> QuerySpec {
+    QuerySpec::new(DS, "sum")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_more_contribution_changes_no_answer_until_the_epoch_closes() {
+    let c = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&c.cluster).await.unwrap();
+    let first: Vec<u128> = (1..=10).map(|v| v * 100_000_000).collect();
+    share(&client, first.iter().copied()).await;
+    let before = client.query(&sum()).await.unwrap();
+    assert_eq!((before.epoch, before.count), (1, 10));
+    assert_eq!(before.text, decimal::format(first.iter().sum(), 8));
+
+    // The victim contributes a distinctive value: the sum does not move.
+    let victim = 123_456_789_012u128;
+    share(&client, [victim]).await;
+    let after = client.query(&sum()).await.unwrap();
+    assert_eq!(after, before, "same epoch, same answer");
+    for stat in ["mean", "max", "variance"] {
+        let q = QuerySpec::new(DS, stat);
+        let a = client.query(&q).await.unwrap();
+        assert_eq!((a.epoch, a.count), (1, 10), "{stat}");
+        assert_eq!(a, client.query(&q).await.unwrap(), "{stat} asked again");
+    }
+
+    // Nine more close epoch 2: the difference is a sum over ten contributions, the victim's
+    // among them, not the victim's value.
+    let rest: Vec<u128> = (1..=9).map(|v| v * 7_000_000).collect();
+    share(&client, rest.iter().copied()).await;
+    let next = client.query(&sum()).await.unwrap();
+    assert_eq!((next.epoch, next.count), (2, 20));
+    let s = |a: &mpcstats::stats::answer::Answer| {
+        decimal::parse(&a.text, 8, decimal::Excess::Reject).unwrap()
+    };
+    let diff = s(&next) - s(&before);
+    assert_eq!(diff, victim + rest.iter().sum::<u128>());
+    assert_ne!(diff, victim);
+    c.stop().await;
+}
+
+/// The coordinator's own control connection to party `i`, with its real key.
+async fn as_coordinator(c: &LocalCluster, i: usize) -> quinn::Connection {
+    let (cert, key) = identity_paths(&c.dir, "coordinator");
+    let id = Identity::load(cert, key).unwrap();
+    let ep = client_endpoint().unwrap();
+    connect(
+        &ep,
+        c.cluster.parties[i].addr,
+        c.cluster.party_pin(i),
+        Some(&id),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_naming_an_open_epoch_is_refused_by_every_party() {
+    let c = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&c.cluster).await.unwrap();
+    share(&client, (1..=15).map(|v| v * 1_000)).await;
+    // Epoch 1 (contributions 1..=10) is closed; epoch 2 would be 1..=20, of which 15 exist;
+    // epoch 0 is nothing. A coordinator asking for a prefix of 15 (the newest contributions)
+    // has no way to say so: it can only name an epoch, and every party checks it.
+    for (epoch, needle) in [
+        (2u64, "not closed"),
+        (0, "not a release"),
+        (u64::MAX, "out of range"),
+    ] {
+        for i in 0..3 {
+            let conn = as_coordinator(&c, i).await;
+            let run = Control::RunQuery {
+                session: rand::random(),
+                spec: sum(),
+                epoch,
+                ticket_hash: [7; 32],
+            };
+            let (_s, mut r, first): (_, _, ControlReply) = call(&conn, &run).await.unwrap();
+            assert!(matches!(first, ControlReply::Accepted), "{first:?}");
+            let verdict: ControlReply = mpcstats::net::frame::recv_msg(&mut r, 1 << 20)
+                .await
+                .unwrap();
+            match verdict {
+                ControlReply::Failed { reason } => {
+                    assert!(
+                        reason.contains(needle),
+                        "party {i}, epoch {epoch}: {reason}"
+                    )
+                }
+                other => panic!("party {i} computed over epoch {epoch}: {other:?}"),
+            }
+        }
+    }
+    // The real coordinator still answers over epoch 1.
+    let a = client.query(&sum()).await.unwrap();
+    assert_eq!((a.epoch, a.count), (1, 10));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probing_queries_are_capped_per_epoch() {
+    let c = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&c.cluster).await.unwrap();
+    share(&client, (1..=10).map(|v| v * 100_000_000)).await;
+    let cap = c.cluster.dataset(DS).unwrap().probing_per_epoch;
+    assert_eq!(cap, mpcstats::config::DEFAULT_PROBING_PER_EPOCH);
+    // An attacker walks a threshold down to isolate values: max --where "< t".
+    let walk = |k: u32| QuerySpec {
+        filter: Some(format!("< {}", 10 - k % 5)),
+        ..QuerySpec::new(DS, if k < 5 { "max" } else { "min" })
+    };
+    for k in 0..cap {
+        let r = client.query(&walk(k)).await;
+        assert!(r.is_ok() || format!("{:#}", r.unwrap_err()).contains("min_cohort"));
+    }
+    let e = format!("{:#}", client.query(&walk(cap)).await.unwrap_err());
+    assert!(
+        e.contains("query budget") && e.contains(&format!("at most {cap} distinct probing")),
+        "{e}"
+    );
+    // A histogram and a quantile are probing too; plain statistics are not capped.
+    let hist = QuerySpec {
+        edges: vec!["5".into()],
+        ..QuerySpec::new(DS, "histogram")
+    };
+    assert!(format!("{:#}", client.query(&hist).await.unwrap_err()).contains("query budget"));
+    client.query(&QuerySpec::new(DS, "median")).await.unwrap();
+    // Asking one of the answered ones again is free and gives the same answer.
+    let again = client.query(&walk(0)).await.unwrap();
+    assert_eq!(again, client.query(&walk(0)).await.unwrap());
+    // The next epoch has its own budget.
+    share(&client, (1..=10).map(|v| v * 1_000)).await;
+    let a = client.query(&walk(cap)).await.unwrap();
+    assert_eq!(a.epoch, 2);
+    c.stop().await;
+}
