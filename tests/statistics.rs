@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use mpcstats::config::{Dataset, ProofPolicy};
 use mpcstats::engine::local::run3;
-use mpcstats::engine::{reconstruct, split, Share, Z128};
-use mpcstats::stats::answer::finish;
+use mpcstats::engine::{split, Share, Z128};
+use mpcstats::stats::answer::{finish, open_results};
 use mpcstats::stats::{program, reference, Query};
 use mpcstats::wire::QuerySpec;
 use proptest::prelude::*;
@@ -123,11 +123,18 @@ async fn mpc_answer_in(
     .await;
     let out: Vec<PartyOutcome> = out.into_iter().map(|r| r.unwrap()).collect();
     let (count, _) = out[0].clone()?;
-    let mut opened = Vec::new();
-    for k in 0..q.opened_len() {
-        let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| out[i].as_ref().unwrap().1[k]);
-        opened.push(reconstruct(&pairs).unwrap().0);
-    }
+    let pairs: Vec<Vec<(u128, u128)>> = out
+        .iter()
+        .map(|o| {
+            o.as_ref()
+                .unwrap()
+                .1
+                .iter()
+                .map(|s| (s.a.0, s.b.0))
+                .collect()
+        })
+        .collect();
+    let opened = open_results(&q, std::array::from_fn(|i| &pairs[i][..])).unwrap();
     finish(&q, count, &opened)
         .map(|a| a.text)
         .map_err(|e| format!("{e:#}"))
@@ -239,11 +246,12 @@ proptest! {
     }
 }
 
-/// Variance at the edge of its exact range: n × max × 10^scale just below 2^64 is exact (half
-/// the values at the maximum, half at 0: V = n²·max²/4, the largest there is), and just above
-/// it is refused by the parties rather than silently wrapped.
+/// Variance at every magnitude: the largest V there is (half the values at the largest max
+/// a dataset may have, half at 0: V = n²·max²/4), all values at max (V = 0) and a spread of
+/// one, with n × max × 10^scale just below and above 2^64 and 2^65 and far beyond, equal to
+/// the big-integer reference. A 128-bit V (n²·max²/4 at its largest) would wrap from n = 8.
 #[tokio::test]
-async fn variance_at_the_edge_of_its_exact_range() {
+async fn variance_is_exact_at_every_magnitude() {
     let max: u128 = (1 << 62) - 1;
     let ds = Dataset {
         name: "d".into(),
@@ -264,21 +272,49 @@ async fn variance_at_the_edge_of_its_exact_range() {
                 population,
                 ..QuerySpec::new("d", stat)
             };
-            // 4 × (2^62 − 1) = 2^64 − 4: exact, and equal to the big-integer reference.
-            let below = [max, 0, max, 0];
             let q = Query::new(&spec, &ds).unwrap();
-            let want = reference::answer(&q, &below).unwrap().text;
-            assert_eq!(
-                mpc_answer_in(&ds, &spec, &below, 7).await,
-                Ok(want),
-                "{stat}"
-            );
-            // 5 × (2^62 − 1) > 2^64, and 9 × it > 2^65: refused by name.
-            for n in [5usize, 9] {
-                let above: Vec<u128> = (0..n).map(|i| if i % 2 == 0 { max } else { 0 }).collect();
-                let e = mpc_answer_in(&ds, &spec, &above, 8).await.unwrap_err();
-                assert!(e.contains("at most 4 contributions"), "{stat} n={n}: {e}");
+            // n·max: 2^64 − 4, 2^64 + 2^62 − 5, 2^65 − 8, 2^65 + 2^62 − 9, about 2^72.
+            for n in [4usize, 5, 8, 9, 1000] {
+                let half: Vec<u128> = (0..n).map(|i| if i % 2 == 0 { max } else { 0 }).collect();
+                let spread: Vec<u128> = (0..n).map(|i| max - (i % 2) as u128).collect();
+                for (shape, values) in [
+                    ("half at max", half),
+                    ("all at max", vec![max; n]),
+                    ("max and max − 1", spread),
+                ] {
+                    let want = reference::answer(&q, &values).unwrap().text;
+                    assert_eq!(
+                        mpc_answer_in(&ds, &spec, &values, 7 + n as u64).await,
+                        Ok(want),
+                        "{stat} population={population} n={n} {shape}"
+                    );
+                }
             }
         }
+    }
+}
+
+/// Gini rounds half to even at its six digits: values whose 10^6·G is exactly 1.5 and 2.5
+/// both print 0.000002 (a truncating division would print 0.000001 for the first).
+#[tokio::test]
+async fn gini_rounds_half_to_even() {
+    let ds = Dataset {
+        min_cohort: 2,
+        ..dataset()
+    };
+    let spec = QuerySpec::new("d", "gini");
+    for (values, want) in [
+        ([99_999_700u128, 100_000_300], "0.000002"), // 10^6·G = 1.5
+        ([99_999_500, 100_000_500], "0.000002"),     // 2.5
+        ([99_999_300, 100_000_700], "0.000004"),     // 3.5
+        ([99_999_299, 100_000_700], "0.000004"),     // just above 3.5
+        ([99_999_301, 100_000_700], "0.000003"),     // just below 3.5
+    ] {
+        let q = Query::new(&spec, &ds).unwrap();
+        assert_eq!(reference::answer(&q, &values).unwrap().text, want);
+        assert_eq!(
+            mpc_answer_in(&ds, &spec, &values, 3).await,
+            Ok(want.to_string())
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! * [`error`] — the one error enum of the engine.
 //! * [`transport`] — the abstract per-round transport, party ids and neighbours.
 //! * [`ring`] — Z_2^64 and Z_2^128 behind the [`Ring`] trait, wire encoding.
+//! * [`wide`] — Z_2^256, for exact second moments.
 //! * [`share`] — replicated shares, local operations, client-side split and reconstruct.
 //! * [`prf`] — correlated randomness (zero shares, random shares) from pairwise seeds.
 //! * [`session`] — one party's session: seed agreement, round and byte counters.
@@ -17,6 +18,7 @@
 //! * [`circuits`] — boolean circuits: AES-128 (S-box, key schedule, encryption), GF(2^128).
 //! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
+//! * [`lift`] — shares of small values from Z_2^128 to Z_2^256.
 //! * [`local`] — in-process transport and a three-party test harness.
 //!
 //! This module holds no code of its own, only declarations and re-exports.
@@ -27,6 +29,7 @@ pub mod circuits;
 pub mod compare;
 pub mod convert;
 pub mod error;
+pub mod lift;
 pub mod local;
 pub mod prf;
 pub mod ring;
@@ -36,6 +39,7 @@ pub mod share;
 pub mod shuffle;
 pub mod sort;
 pub mod transport;
+pub mod wide;
 
 pub use arith::local_cross;
 pub use binary::{pack, unpack, BitPlanes, BitShares};
@@ -48,3 +52,4 @@ pub use session::{Counters, Session};
 pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
 pub use sort::{PivotRule, SortStats, SELECT_RULE, SORT_RULE};
 pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+pub use wide::Z256;

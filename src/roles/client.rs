@@ -15,7 +15,7 @@ use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::Pin;
 use crate::oracle::proof::Proof;
-use crate::stats::answer::{finish, Answer, Spent};
+use crate::stats::answer::{finish, open_results, Answer, Spent};
 use crate::stats::Query;
 use crate::wire::{
     FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, TicketHash, ToCoordinator,
@@ -256,24 +256,8 @@ impl Client {
                     count, r.0
                 );
             }
-            if r.1.len() != query.opened_len() {
-                bail!(
-                    "party {i} sent {} result pairs, expected {}; it is faulty",
-                    r.1.len(),
-                    query.opened_len()
-                );
-            }
         }
-        let mut opened = Vec::new();
-        for k in 0..query.opened_len() {
-            let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| Share {
-                a: Z128(results[i].1[k].0),
-                b: Z128(results[i].1[k].1),
-            });
-            let v =
-                share::reconstruct_checked(&pairs).map_err(|e| anyhow!("result rejected: {e}"))?;
-            opened.push(v.0);
-        }
+        let opened = open_results(&query, std::array::from_fn(|i| &results[i].1[..]))?;
         let mut answer = finish(&query, count, &opened)?;
         answer.epoch = epoch;
         answer.spent = match (&ds.privacy, spent) {

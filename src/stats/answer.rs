@@ -4,9 +4,14 @@
 
 use anyhow::{bail, Result};
 
+use num_bigint::BigUint;
+use num_integer::Integer;
+use num_traits::ToPrimitive;
+
 use super::program::GINI_UNDEFINED;
 use super::{Query, Stat, GINI_DIGITS};
 use crate::decimal;
+use crate::engine::{reconstruct_checked, Share, Z128, Z256};
 
 /// A statistic's answer as printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,18 +93,25 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
             q.fraction.expect("validated").den,
         )),
         Stat::Variance | Stat::Stddev => {
-            // V = n·Σx² − (Σx)² in (10^-scale units)²; variance = V / (n·d), d = n or n − 1.
+            // V = n·Σx² − (Σx)² in (10^-scale units)², opened as two 128-bit halves;
+            // variance = V / (n·d), d = n or n − 1.
+            let v = BigUint::from(opened[0]) + (BigUint::from(opened[1]) << 128);
             let d = if q.population { n } else { n - 1 };
-            let den = n * d;
-            if q.stat == Stat::Variance {
-                fmt(divide_scaled(opened[0], den, 10u128.pow(scale)))
+            let den = BigUint::from(n) * BigUint::from(d);
+            let r = if q.stat == Stat::Variance {
+                div_round_big(&v, &(den * BigUint::from(10u128.pow(scale))))
             } else {
-                fmt(decimal::sqrt_ratio_round(opened[0], den))
+                sqrt_ratio_round_big(&v, &den)
+            };
+            match r.to_u128() {
+                Some(r) => fmt(r),
+                None => bail!("result rejected: a {} beyond 2^128", q.stat.name()),
             }
         }
         Stat::Gini if opened[0] == GINI_UNDEFINED => "undefined (every value is 0)".to_string(),
         Stat::Gini => {
-            if opened[0] >= 10u128.pow(GINI_DIGITS) {
+            // Rounded half to even, so 0.9999995 and above print as 1.000000.
+            if opened[0] > 10u128.pow(GINI_DIGITS) {
                 bail!(
                     "result rejected: a Gini coefficient of {} is out of range",
                     opened[0]
@@ -134,10 +146,65 @@ fn histogram_text(q: &Query, count: u64, opened: &[u128]) -> Result<String> {
     Ok(parts.join(" · "))
 }
 
-/// round(v / (den · p)) without forming den · p when it would overflow.
-fn divide_scaled(v: u128, den: u128, p: u128) -> u128 {
-    match den.checked_mul(p) {
-        Some(dp) => decimal::div_round(v, dp),
-        None => decimal::div_round(v / den, p),
+/// num / den rounded to the nearest integer, ties to even.
+fn div_round_big(num: &BigUint, den: &BigUint) -> BigUint {
+    let (q, r) = num.div_rem(den);
+    let twice = &r << 1;
+    if twice > *den || (twice == *den && q.is_odd()) {
+        q + 1u8
+    } else {
+        q
     }
+}
+
+/// sqrt(num / den) rounded to the nearest integer (up when exactly halfway, as
+/// `decimal::sqrt_ratio_round`).
+fn sqrt_ratio_round_big(num: &BigUint, den: &BigUint) -> BigUint {
+    let s = (num / den).sqrt();
+    // Round up iff num/den ≥ (s + 1/2)², i.e. 4·num ≥ den·(2s + 1)².
+    let t: BigUint = (&s << 1) + 1u8;
+    if (num << 2) >= den * &t * &t {
+        s + 1u8
+    } else {
+        s
+    }
+}
+
+/// The values a statistic opened, from the three parties' result pairs: each component
+/// must arrive identically from both of its holders. Z_2^256 values (see [`Query::wide`])
+/// arrive as low and high halves and are recombined per component before adding.
+pub fn open_results(q: &Query, parties: [&[(u128, u128)]; 3]) -> Result<Vec<u128>> {
+    let len = q.opened_len();
+    for (i, p) in parties.iter().enumerate() {
+        if p.len() != len {
+            bail!(
+                "party {i} sent {} result pairs, expected {len}; it is faulty",
+                p.len()
+            );
+        }
+    }
+    let rejected = |e| anyhow::anyhow!("result rejected: {e}");
+    let mut out = Vec::with_capacity(len);
+    if q.wide() {
+        for k in (0..len).step_by(2) {
+            let pairs: [Share<Z256>; 3] = std::array::from_fn(|i| Share {
+                a: Z256::new(parties[i][k].0, parties[i][k + 1].0),
+                b: Z256::new(parties[i][k].1, parties[i][k + 1].1),
+            });
+            let v = reconstruct_checked(&pairs).map_err(rejected)?;
+            out.extend([v.lo, v.hi]);
+        }
+    } else {
+        for (k, first) in parties[0].iter().enumerate() {
+            let pairs: [Share<Z128>; 3] = std::array::from_fn(|i| {
+                let (a, b) = if i == 0 { *first } else { parties[i][k] };
+                Share {
+                    a: Z128(a),
+                    b: Z128(b),
+                }
+            });
+            out.push(reconstruct_checked(&pairs).map_err(rejected)?.0);
+        }
+    }
+    Ok(out)
 }

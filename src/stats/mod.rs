@@ -155,36 +155,32 @@ impl Query {
         })
     }
 
-    /// How many values the statistic opens to the consumer.
+    /// How many values the statistic opens to the consumer, counting a Z_2^256 value (see
+    /// [`Query::wide`]) as two.
     pub fn opened_len(&self) -> usize {
         match self.stat {
             Stat::Count => 0,
             Stat::Histogram => self.edges.len(),
+            Stat::Variance | Stat::Stddev => 2,
             _ => 1,
         }
     }
 
-    /// Checks that the statistic is defined and exact over `n` contributions: at least
-    /// [`Query::min_count`], and for variance and standard deviation n × max × 10^scale below
-    /// 2^64 (V = n·Σx² − (Σx)² ≤ n²·max²/4 must fit Z_2^128 with room). Checked by the
-    /// coordinator and by every party over the contributions it actually computes over.
+    /// Whether the opened values are Z_2^256 values, each sent as its low and high halves.
+    pub fn wide(&self) -> bool {
+        matches!(self.stat, Stat::Variance | Stat::Stddev)
+    }
+
+    /// Checks that the statistic is defined over `n` contributions: at least
+    /// [`Query::min_count`]. Checked by the coordinator and by every party over the
+    /// contributions it actually computes over. (Every statistic is exact for every n a
+    /// dataset can reach: sums in Z_2^128, second moments in Z_2^256.)
     pub fn check_count(&self, n: u64) -> Result<()> {
         if n < self.min_count() {
             bail!(
                 "{} needs at least {} contributions",
                 self.stat.name(),
                 self.min_count()
-            );
-        }
-        if matches!(self.stat, Stat::Variance | Stat::Stddev)
-            && u128::from(n) * self.max_scaled >= 1u128 << 64
-        {
-            let limit = ((1u128 << 64) - 1) / self.max_scaled;
-            bail!(
-                "{} over {n} contributions could exceed the exact range: it is exact only while \
-                 n × max × 10^scale < 2^64, which this dataset's max allows for at most {limit} \
-                 contributions",
-                self.stat.name()
             );
         }
         Ok(())

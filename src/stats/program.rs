@@ -2,13 +2,15 @@
 //! exactly the values the statistic opens to the consumer, nothing more.
 //!
 //! * `sum`, `mean`: Σx (the count is public, so the mean implies Σx and nothing else).
-//! * `variance`, `stddev`: V = n·Σx² − (Σx)² = n·(n − d)·variance, one resharing of local
-//!   cross terms. Intermediate terms may wrap in Z_2^128; V is exact (README, limits).
+//! * `variance`, `stddev`: V = n·Σx² − (Σx)² = n·d·variance (d = n or n − 1), in Z_2^256
+//!   after lifting the shares (`engine::lift`), so V is exact for every dataset; one
+//!   resharing of local cross terms. V is opened as its two 128-bit halves.
 //! * `min`, `max`, `median`, `quantile`, `percentile`: quickselect on comparison bits opened
 //!   after an oblivious shuffle (see `engine::select`); a quantile opens only the
 //!   interpolated x_lo·(den − f) + x_hi·f, never x_lo or x_hi; an even median x_lo + x_hi.
 //! * `gini`: a full oblivious sort, then Σ(2i − n − 1)·x_(i) and n·Σx stay secret; only
-//!   whether Σx = 0 (the coefficient is then undefined) and floor(10^6·G) are opened.
+//!   whether Σx = 0 (the coefficient is then undefined) and 10^6·G rounded half to even
+//!   are opened.
 //! * `histogram`: x < e_k for every value and edge in one comparison batch, summed per edge
 //!   in the arithmetic domain; the cumulative counts are opened, which is the histogram.
 //! * A filter shuffles first and opens the matching bits (see `filter`): it reveals the
@@ -19,7 +21,7 @@ use anyhow::{bail, Result};
 use super::order::{at_ranks, quantile_ranks, sorted};
 use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
 use crate::engine::arith::local_cross;
-use crate::engine::{share, unpack, Session, Share, Transport, Z128, Z64};
+use crate::engine::{share, unpack, Ring, Session, Share, Transport, Z128, Z256, Z64};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
 pub const GINI_UNDEFINED: u128 = u128::MAX;
@@ -61,16 +63,17 @@ pub async fn run<T: Transport>(
         Stat::Count => Vec::new(),
         Stat::Sum | Stat::Mean => vec![share::sum(&x)],
         Stat::Variance | Stat::Stddev => {
-            let total = share::sum(&x);
-            let mut t = Z128(0);
-            for v in &x {
+            let w = s.lift(&x).await?;
+            let total = share::sum(&w);
+            let mut t = Z256::zero();
+            for v in &w {
                 t += local_cross(v, v);
             }
-            let v = Z128(n as u128) * t - local_cross(&total, &total);
+            let v = Z256::from_u64(n as u64) * t - local_cross(&total, &total);
             let values = s.reshare_products(vec![v]).await?;
             return Ok(Output {
                 count: n as u64,
-                values,
+                values: halves(&values),
             });
         }
         Stat::Min => at_ranks(s, &x, &[0]).await?,
@@ -104,6 +107,25 @@ pub async fn run<T: Transport>(
     })
 }
 
+/// Z_2^256 shares as their low and high 128-bit halves, in that order (the consumer
+/// recombines the halves of each component before adding components).
+pub fn halves(x: &[Share<Z256>]) -> Vec<Share<Z128>> {
+    x.iter()
+        .flat_map(|s| {
+            [
+                Share {
+                    a: Z128(s.a.lo),
+                    b: Z128(s.b.lo),
+                },
+                Share {
+                    a: Z128(s.a.hi),
+                    b: Z128(s.b.hi),
+                },
+            ]
+        })
+        .collect()
+}
+
 async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec<Share<Z128>>> {
     let n = x.len();
     let me = s.id();
@@ -125,7 +147,7 @@ async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec
         num = num.add(v.mul_public(Z128(c as u128)));
     }
     let den = total.mul_public(Z128(n as u128));
-    let q = division::decimal_quotient(s, num, den, GINI_DIGITS, bits).await?;
+    let q = division::decimal_quotient_rounded(s, num, den, GINI_DIGITS, bits).await?;
     Ok(vec![q])
 }
 

@@ -36,7 +36,9 @@ pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
                     &d * &d
                 })
                 .sum();
-            vec![small(sq / &big_n)?]
+            let v = sq / &big_n;
+            let lo = small(&v % (BigInt::from(1u8) << 128))?;
+            vec![lo, small(v >> 128)?]
         }
         Stat::Min => vec![sorted[0]],
         Stat::Max => vec![sorted[n - 1]],
@@ -65,8 +67,13 @@ pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
                         BigInt::from(2 * (i as i128 + 1) - n as i128 - 1) * BigInt::from(v)
                     })
                     .sum();
+                // Rounded half to even at GINI_DIGITS decimals, like every other result.
                 let scaled = num * BigInt::from(10u64.pow(GINI_DIGITS));
-                vec![small(scaled / (&big_n * &sum))?]
+                let den = &big_n * &sum;
+                let (q, r) = (&scaled / &den, &scaled % &den);
+                let twice = r * 2;
+                let up = twice > den || (twice == den && (&q % 2u8) == BigInt::from(1u8));
+                vec![small(if up { q + 1u8 } else { q })?]
             }
         }
         Stat::Histogram => q
@@ -171,8 +178,8 @@ mod tests {
             ans(spec("gini"), 0, &[0, 0, 0]),
             "undefined (every value is 0)"
         );
-        // One holder of everything among 3: G = (n − 1)/n = 0.666666…
-        assert_eq!(ans(spec("gini"), 0, &[0, 0, 9]), "0.666666");
+        // One holder of everything among 3: G = (n − 1)/n = 0.666666…, rounded.
+        assert_eq!(ans(spec("gini"), 0, &[0, 0, 9]), "0.666667");
         let h = QuerySpec {
             edges: vec!["0".into(), "1".into(), "10".into()],
             ..spec("histogram")
