@@ -2,13 +2,15 @@
 //!
 //! # Layout
 //!
-//! * [`engine`] — 3-party replicated secret sharing over Z_2^64 / Z_2^128: shares, correlated
+//! * [`engine`] — 3-party replicated secret sharing over Z_2^64 / Z_2^128 / Z_2^256: shares, correlated
 //!   randomness, vectorised arithmetic, all over an abstract [`engine::Transport`]. No I/O.
 //! * [`net`] — QUIC (quinn) endpoints with certificate pinning, length-limited bincode frames,
 //!   the party mesh, and the QUIC implementation of the engine transport.
 //! * [`oracle`] — the TLS oracle: TLS 1.3 record and handshake checks, the notary's signed
 //!   attestation, proof files, and the local test exchange.
 //! * [`stats`] — statistic definitions, their MPC programs and the consumer's final step.
+//! * [`privacy`] — differential privacy: exact discrete Laplace sampling, noise drawn inside
+//!   the MPC, each statistic's mechanism.
 //! * [`store`] — the SQLite stores of the parties and the coordinator.
 //! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
 //!   `demo`, and the client they share.
@@ -20,6 +22,7 @@ pub mod decimal;
 pub mod engine;
 pub mod net;
 pub mod oracle;
+pub mod privacy;
 pub mod roles;
 pub mod stats;
 pub mod store;

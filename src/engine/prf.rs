@@ -80,6 +80,14 @@ impl Correlated {
             .collect()
     }
 
+    /// The two pairwise streams themselves, for draws other than ring elements (noise
+    /// samplers): the stream of k_i (common with party i − 1, the other holder of
+    /// component i) and that of k_{i+1} (common with party i + 1). The neighbours must make
+    /// the same draws from them in the same order.
+    pub fn common_streams(&mut self) -> (&mut ChaCha20Rng, &mut ChaCha20Rng) {
+        (&mut self.own_common, &mut self.next_common)
+    }
+
     /// n random values known to this party and neighbour `peer` only. The neighbour must
     /// make the mirror call (`common_with(Prev, n)` there for `Next` here).
     pub fn common_with<R: Ring>(&mut self, peer: Peer, n: usize) -> Vec<R> {
