@@ -106,8 +106,8 @@ mod tests {
             .iter_mut()
             .map(|p| noise_shares(p, &[scale.clone(), scale.clone()]).unwrap())
             .collect();
-        for k in 0..2 {
-            let pairs = [shares[0][k], shares[1][k], shares[2][k]];
+        for (k, first) in shares[0].iter().enumerate() {
+            let pairs = [*first, shares[1][k], shares[2][k]];
             // reconstruct checks that both holders of each component agree.
             let total = reconstruct(&pairs).unwrap();
             let parts: i64 = (0..3).map(|j| signed(pairs[j].a)).sum();
@@ -136,7 +136,7 @@ mod tests {
             }
             let s: Vec<Share<Z64>> = c
                 .iter_mut()
-                .map(|p| noise_shares(p, &[scale.clone()]).unwrap()[0])
+                .map(|p| noise_shares(p, std::slice::from_ref(&scale)).unwrap()[0])
                 .collect();
             let known = signed(s[0].a) + signed(s[0].b);
             let missing = signed(s[1].b); // component 2, held by parties 1 and 2
@@ -174,7 +174,7 @@ mod tests {
             s: BigUint::from(1u8),
         };
         let mut c = three(9);
-        assert!(noise_shares::<Z64>(&mut c[0], &[huge.clone()]).is_err());
+        assert!(noise_shares::<Z64>(&mut c[0], std::slice::from_ref(&huge)).is_err());
         assert!(noise_shares::<Z256>(&mut c[1], &[huge]).is_ok());
     }
 }

@@ -243,11 +243,13 @@ impl Client {
             results.push(r?);
         }
         let count = results[0].0;
-        let (epoch, spent) = (results[0].2, results[0].3);
+        let epoch = results[0].2;
+        // Each party counts the releases it charged; report the most any of them counted.
+        let spent = results.iter().map(|r| r.3).max().flatten();
         for (i, r) in results.iter().enumerate() {
-            if (r.2, r.3) != (epoch, spent) {
+            if r.2 != epoch || r.3.is_some() != spent.is_some() {
                 bail!(
-                    "the parties disagree on the epoch or the budget spent (party 0 and party {i}); one of them is faulty"
+                    "the parties disagree on the epoch or on the dataset's privacy (party 0 and party {i}); one of them is faulty"
                 );
             }
             if r.0 != count {

@@ -86,5 +86,17 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
         ),
         None => println!("{answer}"),
     }
+    let epoch = format!(
+        "epoch {} ({} contributions)",
+        answer.epoch,
+        answer.epoch * cluster.dataset(&spec.dataset)?.epoch_size()
+    );
+    match &answer.spent {
+        Some(s) => eprintln!(
+            "{epoch}; differentially private: {} of {} releases made, ε {} spent, ε {} left",
+            s.used, s.releases, s.epsilon_spent, s.epsilon_left
+        ),
+        None => eprintln!("{epoch}"),
+    }
     Ok(())
 }

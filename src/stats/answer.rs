@@ -79,6 +79,15 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
             q.min_count()
         );
     }
+    if q.privacy.is_some() {
+        return Ok(Answer {
+            stat: q.stat,
+            count,
+            text: super::private_answer::finish(q, count, opened)?,
+            epoch: 0,
+            spent: None,
+        });
+    }
     let scale = q.scale;
     let n = u128::from(count);
     let fmt = |v: u128| decimal::format(v, scale);

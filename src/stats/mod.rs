@@ -1,11 +1,16 @@
 //! Statistic definitions: a consumer's [`QuerySpec`] is validated into a [`Query`] against the
 //! dataset; `program` is its MPC program (what the parties compute and open to the consumer),
 //! `answer` the consumer's last step, `reference` a plaintext computation for checks.
+//! Under differential privacy, `private` (with `private_quantile`) is the program and
+//! `private_answer` the consumer's last step.
 
 pub mod answer;
 mod division;
 mod filter;
 mod order;
+mod private;
+mod private_answer;
+mod private_quantile;
 pub mod program;
 pub mod reference;
 
@@ -13,6 +18,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::{Dataset, MAX_SCALED};
 use crate::decimal::{self, Excess};
+use crate::privacy::Budget;
 use crate::wire::QuerySpec;
 
 pub use filter::{Filter, Op};
@@ -110,6 +116,8 @@ pub struct Query {
     pub scale: u32,
     /// The dataset's maximum × 10^scale.
     pub max_scaled: u128,
+    /// The dataset's differential-privacy budget: the statistic is released with noise.
+    pub privacy: Option<Budget>,
 }
 
 impl Query {
@@ -144,6 +152,13 @@ impl Query {
         if spec.population && !matches!(stat, Stat::Variance | Stat::Stddev) {
             bail!("--population applies to variance and stddev only");
         }
+        let privacy = match &ds.privacy {
+            Some(p) => {
+                refuse_under_privacy(stat, filter.is_some(), &ds.name)?;
+                Some(Budget::of(p)?)
+            }
+            None => None,
+        };
         Ok(Query {
             stat,
             population: spec.population,
@@ -152,6 +167,7 @@ impl Query {
             filter,
             scale: ds.scale,
             max_scaled: ds.max_scaled()?,
+            privacy,
         })
     }
 
@@ -160,7 +176,11 @@ impl Query {
     pub fn opened_len(&self) -> usize {
         match self.stat {
             Stat::Count => 0,
+            // Under differential privacy: the noisy count of every bucket.
+            Stat::Histogram if self.privacy.is_some() => self.edges.len() + 1,
             Stat::Histogram => self.edges.len(),
+            // V, or under differential privacy the noisy Σx and Σx², in Z_2^256.
+            Stat::Variance | Stat::Stddev if self.privacy.is_some() => 4,
             Stat::Variance | Stat::Stddev => 2,
             _ => 1,
         }
@@ -209,7 +229,7 @@ impl Query {
             s => s,
         };
         h.update(stat.name().as_bytes());
-        h.update([u8::from(self.population)]);
+        h.update([u8::from(self.population), u8::from(self.privacy.is_some())]);
         match self.fraction {
             Some(f) => {
                 // Reduced, so quantile 0.5 and percentile 50 (the same rank) agree.
@@ -241,6 +261,29 @@ impl Query {
             Stat::Variance | Stat::Stddev if !self.population => 2,
             _ => 1,
         }
+    }
+}
+
+/// What differential privacy cannot release, and why.
+fn refuse_under_privacy(stat: Stat, filtered: bool, dataset: &str) -> Result<()> {
+    match stat {
+        Stat::Min | Stat::Max => bail!(
+            "{} is not released for dataset {dataset}, which is differentially private: the \
+             smallest or largest value is one contributor's exact value; ask for a quantile \
+             near 0 or 1 instead (e.g. quantile --q 0.99)",
+            stat.name()
+        ),
+        Stat::Gini => bail!(
+            "gini is not released for dataset {dataset}, which is differentially private: \
+             one contributor can move it by up to 1 when the others hold little, so no \
+             useful noise scale bounds it; ask for quantiles or a histogram instead"
+        ),
+        _ if filtered => bail!(
+            "--where is not available for dataset {dataset}, which is differentially \
+             private: a filter opens the exact number of matching contributions; ask for a \
+             histogram (noisy counts per bucket) instead"
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -59,6 +59,12 @@ pub async fn run<T: Transport>(
     }
     let n = x.len();
     q.check_count(n as u64)?;
+    if let Some(budget) = &q.privacy {
+        return Ok(Output {
+            count: n as u64,
+            values: super::private::run(s, q, &x, budget).await?,
+        });
+    }
     let out: Vec<Share<Z128>> = match q.stat {
         Stat::Count => Vec::new(),
         Stat::Sum | Stat::Mean => vec![share::sum(&x)],
@@ -158,6 +164,23 @@ async fn histogram<T: Transport>(
     x: &[Share<Z128>],
     edges: &[u128],
 ) -> Result<Vec<Share<Z128>>> {
+    let counts = cumulative_counts(s, x, edges).await?;
+    let counts = s.reshare(&counts).await?;
+    Ok(counts
+        .iter()
+        .map(|c| Share {
+            a: Z128(u128::from(c.a.0)),
+            b: Z128(u128::from(c.b.0)),
+        })
+        .collect())
+}
+
+/// Shares of the cumulative counts #{x < e_k} in Z_2^64, one comparison batch.
+pub async fn cumulative_counts<T: Transport>(
+    s: &mut Session<T>,
+    x: &[Share<Z128>],
+    edges: &[u128],
+) -> Result<Vec<Share<Z64>>> {
     let me = s.id();
     let n = x.len();
     let x64 = share::low64(x);
@@ -171,12 +194,5 @@ async fn histogram<T: Transport>(
     for k in 0..edges.len() {
         counts.push(s.b2a_sum::<Z64>(&below.slice(k * n, n)?).await?);
     }
-    let counts = s.reshare(&counts).await?;
-    Ok(counts
-        .iter()
-        .map(|c| Share {
-            a: Z128(u128::from(c.a.0)),
-            b: Z128(u128::from(c.b.0)),
-        })
-        .collect())
+    Ok(counts)
 }

@@ -15,7 +15,7 @@ use super::{State, SESSION_TIMEOUT};
 use crate::config::Dataset;
 use crate::engine::{Expect, Outgoing, Session, Share, Transport, Z128};
 use crate::net::session::QuicTransport;
-use crate::stats::{program, Query};
+use crate::stats::{program, Query, Stat};
 use crate::store::party::{Charge, Release};
 use crate::wire::{short, Id, QuerySpec};
 
@@ -25,6 +25,8 @@ const MAX_REASON: usize = 512;
 /// What a query costs at this dataset when computed fresh.
 fn charge(ds: &Dataset, q: &Query) -> Charge {
     match &ds.privacy {
+        // The count of an epoch is public: it spends nothing.
+        Some(_) if q.stat == Stat::Count => Charge::Free,
         Some(p) => Charge::Private {
             releases: p.releases,
         },
@@ -88,10 +90,18 @@ pub(super) async fn answer(
             return Err(e.into());
         }
     };
+    // Under differential privacy the answer reports the releases spent so far.
+    let spent_now = |state: &State| -> Result<Option<u32>> {
+        match &ds.privacy {
+            Some(_) => Ok(Some(state.store.releases_spent(&ds.name)?)),
+            None => Ok(None),
+        }
+    };
     if plans.iter().all(|p| p.kept) {
         state.store.cancel(reserved)?;
         mpc.into_transport().finish();
-        let kept = kept.expect("this party kept it");
+        let mut kept = kept.expect("this party kept it");
+        kept.spent = spent_now(state)?;
         info!(
             "query {}: {} over epoch {epoch} of {}: the answer released before",
             short(&session),
@@ -133,12 +143,13 @@ pub(super) async fn answer(
         c.rounds,
         c.bytes_sent
     );
-    let release = Release {
+    let mut release = Release {
         count: out.count,
         pairs: out.values.iter().map(|s| (s.a.0, s.b.0)).collect(),
         spent: reserved.spent,
     };
     state.store.keep_release(&ds.name, epoch, &key, &release)?;
+    release.spent = spent_now(state)?;
     Ok(release)
 }
 
