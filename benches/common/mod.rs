@@ -77,7 +77,11 @@ where
                     .session(session, Duration::from_secs(10))
                     .await
                     .unwrap();
-                let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(i as u64);
+                // Seeds differ per session and party (as a real party's entropy would).
+                let mut seed = [0u8; 32];
+                seed[..16].copy_from_slice(&session);
+                seed[16] = i as u8;
+                let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
                 let s = Session::start(i, t, &mut rng).await.unwrap();
                 let before = s.counters();
                 let start = Instant::now();
