@@ -155,3 +155,84 @@ async fn probing_queries_are_capped_per_epoch() {
     assert_eq!(a.epoch, 2);
     c.stop().await;
 }
+
+/// The dataset example in the README parses, with its release settings (and the privacy
+/// line uncommented), as a dataset of a valid cluster file.
+#[test]
+fn the_readme_dataset_example_is_a_valid_dataset() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("[[dataset]]\nname = \"signed_eth\"")
+        .expect("example");
+    let end = start + readme[start..].find("\n]\n").expect("end of query") + 3;
+    let block = readme[start..end]
+        .replace("# privacy = ", "privacy = ")
+        .replace("[[dataset]]\n", "")
+        .replace("[dataset.template]", "[template]");
+    let ds: mpcstats::config::Dataset = toml::from_str(&block).unwrap();
+    assert_eq!(ds.epoch_size, Some(10));
+    assert_eq!(ds.probing_per_epoch, 8);
+    assert_eq!(ds.privacy.as_ref().unwrap().releases, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mpcstats"))
+        .args(["init", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = dir.path().join("cluster.toml");
+    let mut cluster = mpcstats::config::Cluster::load(&path).unwrap();
+    cluster.datasets.retain(|d| d.name != "signed_eth");
+    cluster.datasets.push(ds);
+    cluster.validate().unwrap();
+    // And a release setting out of range is refused when the file is loaded.
+    cluster.datasets.last_mut().unwrap().epoch_size = Some(2);
+    let e = format!("{:#}", cluster.validate().unwrap_err());
+    assert!(e.contains("epoch_size must be at least min_cohort"), "{e}");
+    cluster.datasets.last_mut().unwrap().epoch_size = None;
+    cluster.datasets.last_mut().unwrap().privacy = Some(mpcstats::config::Privacy {
+        epsilon: "0".into(),
+        releases: 1,
+    });
+    let e = format!("{:#}", cluster.validate().unwrap_err());
+    assert!(e.contains("epsilon must be above 0"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_asking_the_parties_different_things_is_refused() {
+    let c = LocalCluster::start(None).await.unwrap();
+    let client = Client::connect(&c.cluster).await.unwrap();
+    share(&client, (1..=20).map(|v| v * 1_000)).await;
+    let session: [u8; 16] = rand::random();
+    // One session: party 0 is asked for epoch 1, the others for epoch 2.
+    let mut replies = Vec::new();
+    for i in 0..3 {
+        let conn = as_coordinator(&c, i).await;
+        let run = Control::RunQuery {
+            session,
+            spec: sum(),
+            epoch: if i == 0 { 1 } else { 2 },
+            ticket_hash: [7; 32],
+        };
+        replies.push(tokio::spawn(async move {
+            let (_s, mut r, first): (_, _, ControlReply) = call(&conn, &run).await.unwrap();
+            assert!(matches!(first, ControlReply::Accepted), "{first:?}");
+            let v: ControlReply = mpcstats::net::frame::recv_msg(&mut r, 1 << 20)
+                .await
+                .unwrap();
+            (v, conn)
+        }));
+    }
+    for (i, r) in replies.into_iter().enumerate() {
+        match r.await.unwrap().0 {
+            ControlReply::Failed { reason } => {
+                assert!(
+                    reason.contains("asked different queries"),
+                    "party {i}: {reason}"
+                )
+            }
+            other => panic!("party {i} computed: {other:?}"),
+        }
+    }
+    c.stop().await;
+}

@@ -71,6 +71,7 @@ pub(super) async fn answer(
         .store
         .reserve(&ds.name, epoch, &key, charge(ds, &query));
     let mine = Plan {
+        what: what(&ds.name, epoch, &key),
         kept: kept.is_some(),
         refusal: reserved.as_ref().err().map(|e| format!("{e:#}")),
     };
@@ -97,6 +98,14 @@ pub(super) async fn answer(
             None => Ok(None),
         }
     };
+    if plans.iter().any(|p| p.what != mine.what) {
+        state.store.cancel(reserved)?;
+        mpc.into_transport().finish();
+        bail!(
+            "the parties were asked different queries or epochs in one session; the \
+             coordinator is faulty"
+        );
+    }
     if plans.iter().all(|p| p.kept) {
         state.store.cancel(reserved)?;
         mpc.into_transport().finish();
@@ -157,13 +166,29 @@ pub(super) async fn answer(
 /// refuses a fresh computation if it does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Plan {
+    /// What this party was asked: the dataset, the epoch and the query's key, hashed.
+    what: [u8; 32],
     kept: bool,
     refusal: Option<String>,
 }
 
+/// The hash every party's plan carries, so that a coordinator cannot ask the three parties
+/// different things in one session.
+fn what(dataset: &str, epoch: u64, key: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mpcstats/release/v1");
+    h.update((dataset.len() as u64).to_le_bytes());
+    h.update(dataset.as_bytes());
+    h.update(epoch.to_le_bytes());
+    h.update(key);
+    h.finalize().into()
+}
+
 impl Plan {
     fn encode(&self) -> Vec<u8> {
-        let mut out = vec![u8::from(self.kept)];
+        let mut out = self.what.to_vec();
+        out.push(u8::from(self.kept));
         if let Some(r) = &self.refusal {
             let mut end = r.len().min(MAX_REASON);
             while !r.is_char_boundary(end) {
@@ -175,7 +200,8 @@ impl Plan {
     }
 
     fn decode(bytes: &[u8]) -> Option<Plan> {
-        let (&kept, reason) = bytes.split_first()?;
+        let (what, rest) = bytes.split_at_checked(32)?;
+        let (&kept, reason) = rest.split_first()?;
         if kept > 1 || reason.len() > MAX_REASON {
             return None;
         }
@@ -185,6 +211,7 @@ impl Plan {
             Some(String::from_utf8(reason.to_vec()).ok()?)
         };
         Some(Plan {
+            what: what.try_into().ok()?,
             kept: kept == 1,
             refusal,
         })
@@ -238,10 +265,12 @@ mod tests {
     fn plans_round_trip_and_malformed_ones_are_refused() {
         for p in [
             Plan {
+                what: [1; 32],
                 kept: true,
                 refusal: None,
             },
             Plan {
+                what: [2; 32],
                 kept: false,
                 refusal: Some("budget".into()),
             },
@@ -249,10 +278,15 @@ mod tests {
             assert_eq!(Plan::decode(&p.encode()), Some(p));
         }
         assert_eq!(Plan::decode(&[]), None);
-        assert_eq!(Plan::decode(&[2]), None);
-        assert_eq!(Plan::decode(&[0, 0xff]), None);
-        assert_eq!(Plan::decode(&vec![0; MAX_REASON + 2]), None);
+        assert_eq!(Plan::decode(&[0; 31]), None);
+        assert_eq!(Plan::decode(&[[0; 32].as_slice(), &[2]].concat()), None);
+        assert_eq!(
+            Plan::decode(&[[0; 32].as_slice(), &[0, 0xff]].concat()),
+            None
+        );
+        assert_eq!(Plan::decode(&vec![0; 32 + MAX_REASON + 2]), None);
         let long = Plan {
+            what: [3; 32],
             kept: false,
             refusal: Some("é".repeat(MAX_REASON)),
         };
