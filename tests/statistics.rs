@@ -64,6 +64,10 @@ fn specs() -> Vec<QuerySpec> {
         });
     }
     v.push(QuerySpec {
+        param: Some("2".into()),
+        ..q("lorenz")
+    });
+    v.push(QuerySpec {
         edges: ["0", "0.00000001", "1", "1000", "999999.99999999"]
             .iter()
             .map(|e| e.to_string())
@@ -151,6 +155,12 @@ fn plaintext(spec: &QuerySpec, values: &[u128]) -> Result<String, String> {
     };
     if (kept as u64) < MIN_COHORT {
         return Err("cohort".into());
+    }
+    // A Lorenz curve's blocks of n/K contributions must each reach min_cohort.
+    if let Some(k) = q.points {
+        if ((kept / k as usize) as u64) < MIN_COHORT {
+            return Err("cohort".into());
+        }
     }
     reference::answer(&q, values)
         .map(|a| a.text)

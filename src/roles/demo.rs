@@ -558,6 +558,10 @@ pub fn demo_queries(dataset: &str) -> Vec<QuerySpec> {
     });
     out.push(q("gini"));
     out.push(QuerySpec {
+        param: Some("4".into()),
+        ..q("lorenz")
+    });
+    out.push(QuerySpec {
         edges: ["0.001", "1", "10", "100", "1000", "5000"]
             .iter()
             .map(|e| e.to_string())

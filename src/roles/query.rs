@@ -21,7 +21,9 @@ Statistics:
   min, max, median           median of an even count is the mean of the two middle values
   quantile --q Q             Q in [0, 1], linear interpolation between closest ranks
   percentile --p P           P in [0, 100]; as numpy.percentile (method \"linear\")
-  gini                       Gini coefficient, truncated to 6 decimals; undefined if Σx = 0
+  gini                       Gini coefficient, 6 decimals (half to even); undefined if Σx = 0
+  lorenz --points K          Lorenz curve: the share of the total held by the lowest 1/K, 2/K, …
+                             of contributions, 6 decimals; each block of n/K ≥ min_cohort
   histogram --edges E,E,…    counts per [e_k, e_k+1), plus below the first and from the last
 Any statistic takes --where \"OP VALUE\" (OP one of < <= > >= == !=): only matching
 contributions count; their number is revealed and must reach the dataset's min_cohort.
@@ -46,6 +48,9 @@ pub struct Args {
     /// Percentile in [0, 100] (for `percentile`)
     #[arg(long, value_name = "P")]
     pub p: Option<String>,
+    /// Points of the Lorenz curve, 2 to 100 (for `lorenz`)
+    #[arg(long, value_name = "K")]
+    pub points: Option<String>,
     /// Bucket edges, increasing, comma-separated (for `histogram`)
     #[arg(long, value_name = "E,E,…", value_delimiter = ',')]
     pub edges: Vec<String>,
@@ -63,13 +68,19 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
         ("quantile", _, Some(_)) => anyhow::bail!("quantile takes --q (in [0, 1]), not --p"),
         ("percentile", Some(_), _) => anyhow::bail!("percentile takes --p (in [0, 100]), not --q"),
         (_, Some(_), Some(_)) => anyhow::bail!("give --q or --p, not both"),
+        ("lorenz", _, _) if args.q.is_some() || args.p.is_some() => {
+            anyhow::bail!("lorenz takes --points K, not --q or --p")
+        }
+        (s, _, _) if s != "lorenz" && args.points.is_some() => {
+            anyhow::bail!("only lorenz takes --points")
+        }
         _ => {}
     }
     let spec = QuerySpec {
         dataset: args.dataset,
         stat: args.stat,
         population: args.population,
-        param: args.q.or(args.p),
+        param: args.q.or(args.p).or(args.points),
         edges: args.edges,
         filter: args.filter,
     };

@@ -129,6 +129,7 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
             decimal::format(opened[0], GINI_DIGITS)
         }
         Stat::Histogram => histogram_text(q, count, opened)?,
+        Stat::Lorenz => lorenz_text(q, opened)?,
     };
     Ok(Answer {
         stat: q.stat,
@@ -137,6 +138,25 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
         epoch: 0,
         spent: None,
     })
+}
+
+/// "1/4: 0.100000 · 2/4: 0.300000 · 3/4: 0.600000 · 4/4: 1.000000".
+fn lorenz_text(q: &Query, opened: &[u128]) -> Result<String> {
+    let k = q.points.expect("validated");
+    if opened.iter().all(|&v| v == GINI_UNDEFINED) {
+        return Ok("undefined (every value is 0)".to_string());
+    }
+    let one = 10u128.pow(GINI_DIGITS);
+    if opened.iter().any(|&v| v > one) || opened.windows(2).any(|w| w[0] > w[1]) {
+        bail!("result rejected: the Lorenz curve is not a non-decreasing share");
+    }
+    let mut parts: Vec<String> = opened
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{}/{k}: {}", i + 1, decimal::format(v, GINI_DIGITS)))
+        .collect();
+    parts.push(format!("{k}/{k}: {}", decimal::format(one, GINI_DIGITS)));
+    Ok(parts.join(" · "))
 }
 
 fn histogram_text(q: &Query, count: u64, opened: &[u128]) -> Result<String> {

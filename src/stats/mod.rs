@@ -29,6 +29,8 @@ pub const GINI_DIGITS: u32 = 6;
 pub const QUANTILE_DIGITS: u32 = 12;
 /// Most histogram edges.
 pub const MAX_EDGES: usize = 64;
+/// Most points of a Lorenz curve.
+pub const MAX_LORENZ_POINTS: u32 = 100;
 
 /// A statistic the cluster can compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,10 +47,11 @@ pub enum Stat {
     Percentile,
     Gini,
     Histogram,
+    Lorenz,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 12] = [
+    pub const ALL: [Stat; 13] = [
         Stat::Count,
         Stat::Sum,
         Stat::Mean,
@@ -61,6 +64,7 @@ impl Stat {
         Stat::Percentile,
         Stat::Gini,
         Stat::Histogram,
+        Stat::Lorenz,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Stat {
             Stat::Percentile => "percentile",
             Stat::Gini => "gini",
             Stat::Histogram => "histogram",
+            Stat::Lorenz => "lorenz",
         }
     }
 
@@ -109,6 +114,8 @@ pub struct Query {
     pub population: bool,
     /// For `quantile` and `percentile`.
     pub fraction: Option<Fraction>,
+    /// For `lorenz`: the number K of points (the lowest 1/K, 2/K, … of contributions).
+    pub points: Option<u32>,
     /// For `histogram`: increasing edges, scaled.
     pub edges: Vec<u128>,
     pub filter: Option<Filter>,
@@ -135,7 +142,22 @@ impl Query {
                 })?;
                 Some(parse_fraction(stat, text)?)
             }
-            _ if spec.param.is_some() => bail!("{} takes no --q or --p", stat.name()),
+            _ if spec.param.is_some() && stat != Stat::Lorenz => {
+                bail!("{} takes no --q or --p", stat.name())
+            }
+            _ => None,
+        };
+        let points = match stat {
+            Stat::Lorenz => {
+                let text = spec
+                    .param
+                    .as_deref()
+                    .context("lorenz needs --points K, e.g. --points 10")?;
+                let k: u32 = text.trim().parse().ok().filter(|k| (2..=MAX_LORENZ_POINTS).contains(k)).with_context(|| {
+                    format!("lorenz --points {text:?}: expected a whole number from 2 to {MAX_LORENZ_POINTS}")
+                })?;
+                Some(k)
+            }
             _ => None,
         };
         let edges = if stat == Stat::Histogram {
@@ -163,6 +185,7 @@ impl Query {
             stat,
             population: spec.population,
             fraction,
+            points,
             edges,
             filter,
             scale: ds.scale,
@@ -182,6 +205,8 @@ impl Query {
             // V, or under differential privacy the noisy Σx and Σx², in Z_2^256.
             Stat::Variance | Stat::Stddev if self.privacy.is_some() => 4,
             Stat::Variance | Stat::Stddev => 2,
+            // The cumulative shares at 1/K … (K − 1)/K (the last point is 1).
+            Stat::Lorenz => self.points.unwrap_or(2) as usize - 1,
             _ => 1,
         }
     }
@@ -213,7 +238,7 @@ impl Query {
         self.filter.is_some()
             || matches!(
                 self.stat,
-                Stat::Histogram | Stat::Quantile | Stat::Percentile
+                Stat::Histogram | Stat::Quantile | Stat::Percentile | Stat::Lorenz
             )
     }
 
@@ -240,6 +265,7 @@ impl Query {
             }
             None => h.update([0]),
         }
+        h.update(self.points.unwrap_or(0).to_le_bytes());
         h.update((self.edges.len() as u64).to_le_bytes());
         for e in &self.edges {
             h.update(e.to_le_bytes());
@@ -273,10 +299,11 @@ fn refuse_under_privacy(stat: Stat, filtered: bool, dataset: &str) -> Result<()>
              near 0 or 1 instead (e.g. quantile --q 0.99)",
             stat.name()
         ),
-        Stat::Gini => bail!(
-            "gini is not released for dataset {dataset}, which is differentially private: \
+        Stat::Gini | Stat::Lorenz => bail!(
+            "{} is not released for dataset {dataset}, which is differentially private: \
              one contributor can move it by up to 1 when the others hold little, so no \
-             useful noise scale bounds it; ask for quantiles or a histogram instead"
+             useful noise scale bounds it; ask for quantiles or a histogram instead",
+            stat.name()
         ),
         _ if filtered => bail!(
             "--where is not available for dataset {dataset}, which is differentially \

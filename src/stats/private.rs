@@ -88,7 +88,7 @@ pub async fn run<T: Transport>(
             let t = private_quantile::search(s, x, target_rank(n, f), bits, &step).await?;
             s.reshare(&[t]).await?
         }
-        Stat::Min | Stat::Max | Stat::Gini => {
+        Stat::Min | Stat::Max | Stat::Gini | Stat::Lorenz => {
             anyhow::bail!(
                 "{} is not released under differential privacy",
                 q.stat.name()

@@ -100,7 +100,7 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<String> {
             parts.push(format!(">= {}: {}", e(k - 1), c[k]));
             parts.join(" · ")
         }
-        Stat::Min | Stat::Max | Stat::Gini => {
+        Stat::Min | Stat::Max | Stat::Gini | Stat::Lorenz => {
             bail!(
                 "{} is not released under differential privacy",
                 q.stat.name()

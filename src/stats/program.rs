@@ -11,6 +11,8 @@
 //! * `gini`: a full oblivious sort, then Σ(2i − n − 1)·x_(i) and n·Σx stay secret; only
 //!   whether Σx = 0 (the coefficient is then undefined) and 10^6·G rounded half to even
 //!   are opened.
+//! * `lorenz --points K`: sorted like Gini; the share of Σx held by the lowest ⌊i·n/K⌋
+//!   values for i < K, each rounded half to even at 6 digits; blocks of n/K ≥ min_cohort.
 //! * `histogram`: x < e_k for every value and edge in one comparison batch, summed per edge
 //!   in the arithmetic domain; the cumulative counts are opened, which is the histogram.
 //! * A filter shuffles first and opens the matching bits (see `filter`): it reveals the
@@ -98,6 +100,18 @@ pub async fn run<T: Transport>(
                 .add(v[1].mul_public(Z128(frac)))]
         }
         Stat::Gini => gini(s, &x).await?,
+        Stat::Lorenz => {
+            let k = q.points.expect("validated") as usize;
+            if (n / k) < min_cohort as usize {
+                bail!(
+                    "lorenz --points {k} over {n} contributions: every point adds a block of \
+                     n/K contributions, which must hold at least {min_cohort} (min_cohort); \
+                     ask for at most {} points",
+                    (n as u64 / min_cohort.max(1)).max(1)
+                );
+            }
+            lorenz(s, &x, k).await?
+        }
         Stat::Histogram => {
             let values = histogram(s, &x, &q.edges).await?;
             return Ok(Output {
@@ -153,8 +167,43 @@ async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec
         num = num.add(v.mul_public(Z128(c as u128)));
     }
     let den = total.mul_public(Z128(n as u128));
-    let q = division::decimal_quotient_rounded(s, num, den, GINI_DIGITS, bits).await?;
-    Ok(vec![q])
+    let q = division::decimal_quotients_rounded(s, &[num], &[den], GINI_DIGITS, bits).await?;
+    Ok(q)
+}
+
+/// The Lorenz curve's K − 1 inner points: the share of Σx held by the lowest ⌊i·n/K⌋
+/// values, i = 1..K−1, each 10^6·share rounded half to even; all [`GINI_UNDEFINED`] when
+/// Σx = 0. Sorted like Gini; only the rounded shares are opened.
+async fn lorenz<T: Transport>(
+    s: &mut Session<T>,
+    x: &[Share<Z128>],
+    k: usize,
+) -> Result<Vec<Share<Z128>>> {
+    let n = x.len();
+    let me = s.id();
+    let (l, _) = key_bits(n);
+    // 10·Σx < 10·n·2^62 must stay below 2^(bits − 1).
+    let bits = 67 + l;
+    let sorted = sorted(s, x).await?;
+    let total = share::sum(&sorted);
+    let zero = s.is_zero(&[total], 63 + l).await?;
+    if unpack(&s.open_bits(&zero).await?, 1)[0] {
+        let undefined = Share::default().add_public(me, Z128(GINI_UNDEFINED));
+        return Ok(vec![undefined; k - 1]);
+    }
+    let mut prefix = Vec::with_capacity(k - 1);
+    let mut acc = Share::<Z128>::default();
+    let mut taken = 0;
+    for i in 1..k {
+        let upto = i * n / k;
+        for v in &sorted[taken..upto] {
+            acc = acc.add(*v);
+        }
+        taken = upto;
+        prefix.push(acc);
+    }
+    let totals = vec![total; k - 1];
+    Ok(division::decimal_quotients_rounded(s, &prefix, &totals, GINI_DIGITS, bits).await?)
 }
 
 /// Cumulative counts #{x < e_k}, reshared in Z_2^64 and carried in Z_2^128 components (the

@@ -76,6 +76,24 @@ pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
                 vec![small(if up { q + 1u8 } else { q })?]
             }
         }
+        Stat::Lorenz => {
+            let k = q.points.expect("validated") as usize;
+            if sum.is_zero() {
+                vec![GINI_UNDEFINED; k - 1]
+            } else {
+                (1..k)
+                    .map(|i| {
+                        let part: BigInt =
+                            sorted[..i * n / k].iter().map(|&v| BigInt::from(v)).sum();
+                        let scaled = part * BigInt::from(10u64.pow(GINI_DIGITS));
+                        let (q, r) = (&scaled / &sum, &scaled % &sum);
+                        let twice = r * 2;
+                        let up = twice > sum || (twice == sum && (&q % 2u8) == BigInt::from(1u8));
+                        small(if up { q + 1u8 } else { q })
+                    })
+                    .collect::<Result<_>>()?
+            }
+        }
         Stat::Histogram => q
             .edges
             .iter()
