@@ -558,7 +558,7 @@ pub fn demo_queries(dataset: &str) -> Vec<QuerySpec> {
     });
     out.push(q("gini"));
     out.push(QuerySpec {
-        param: Some("4".into()),
+        param: Some("2".into()),
         ..q("lorenz")
     });
     out.push(QuerySpec {
