@@ -12,11 +12,13 @@
 //! * [`privacy`] — differential privacy: exact discrete Laplace sampling, noise drawn inside
 //!   the MPC, each statistic's mechanism.
 //! * [`store`] — the SQLite stores of the parties and the coordinator.
+//! * [`api`] — the client API: cached statistics over REST and a web page with charts.
 //! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
 //!   `demo`, and the client they share.
 //! * [`config`] — the public `cluster.toml`; [`wire`] — the messages between roles;
 //!   [`decimal`] — exact decimal text ⇄ scaled integers.
 
+pub mod api;
 pub mod config;
 pub mod decimal;
 pub mod engine;

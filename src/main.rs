@@ -36,6 +36,8 @@ enum Command {
     Share(roles::share::Args),
     /// Ask for a statistic over a dataset; prints exactly that statistic.
     Query(roles::query::Args),
+    /// Serve cached statistics over REST and a web page with charts (a caching consumer).
+    Api(roles::api::Args),
     /// Run a whole cluster on loopback with simulated providers and check every statistic.
     Demo(roles::demo::Args),
 }
@@ -43,7 +45,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let kind = match cli.command {
-        Command::Coordinator(_) | Command::Party(_) | Command::Notary(_) => Kind::Server,
+        Command::Coordinator(_) | Command::Party(_) | Command::Notary(_) | Command::Api(_) => {
+            Kind::Server
+        }
         Command::Demo(_) => Kind::Demo,
         _ => Kind::Client,
     };
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             Command::Prove(a) => roles::prove::run(cluster.as_deref(), a).await,
             Command::Share(a) => roles::share::run(cluster.as_deref(), a).await,
             Command::Query(a) => roles::query::run(cluster.as_deref(), a).await,
+            Command::Api(a) => roles::api::run(cluster.as_deref(), a).await,
             Command::Demo(a) => roles::demo::run(a).await,
         }
     });

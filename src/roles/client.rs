@@ -198,6 +198,23 @@ impl Client {
         }
     }
 
+    /// The coordinator's status report: committed contributions per dataset and which
+    /// parties it reaches.
+    pub async fn status(&self) -> Result<crate::wire::StatusReport> {
+        let (_s, _r, reply) = self
+            .timed(
+                "coordinator",
+                call(&self.coordinator, &ToCoordinator::Status),
+            )
+            .await
+            .context("the coordinator did not answer the status request")?;
+        match reply {
+            FromCoordinator::Status(r) => Ok(r),
+            FromCoordinator::Refused { reason } => bail!("status refused: {reason}"),
+            other => bail!("unexpected answer from the coordinator: {other:?}"),
+        }
+    }
+
     /// Asks for a statistic; checks the parties' share pairs against each other and returns
     /// the answer in the dataset's units.
     pub async fn query(&self, spec: &QuerySpec) -> Result<Answer> {

@@ -39,8 +39,9 @@ use crate::wire::QuerySpec;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Runs everything on 127.0.0.1 in a temporary directory; needs no setup and no config.
-Example:
-  mpcstats demo --providers 1000 --seed 7")]
+Examples:
+  mpcstats demo --providers 1000 --seed 7
+  mpcstats demo --api 127.0.0.1:8080    # then open http://127.0.0.1:8080/")]
 pub struct Args {
     /// Number of simulated data providers
     #[arg(long, default_value_t = 200)]
@@ -54,6 +55,10 @@ pub struct Args {
     /// Keep the deployment here instead of a temporary directory
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// After the checks, keep the cluster running and serve the client API (REST and the
+    /// web page) on this address until Ctrl-C
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api: Option<std::net::SocketAddr>,
     /// Share simulated values unproven, instead of proving each provider's balance on the
     /// local exchange through the notary
     #[arg(long)]
@@ -516,6 +521,21 @@ pub async fn run(args: Args) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(addr) = args.api {
+        let config = crate::api::ApiConfig {
+            min_interval: std::time::Duration::from_secs(5),
+            ..Default::default()
+        };
+        let db = local.dir.join("api.db");
+        let api = crate::api::serve(local.cluster.clone(), config, &db, addr).await?;
+        println!();
+        println!(
+            "client API and web page: http://{}/  (Ctrl-C to stop)",
+            api.addr
+        );
+        super::shutdown_signal().await;
+        api.stop().await;
     }
     match Arc::try_unwrap(local) {
         Ok(local) => local.stop().await,

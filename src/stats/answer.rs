@@ -56,6 +56,23 @@ impl Spent {
     }
 }
 
+impl Answer {
+    /// A histogram's buckets or a Lorenz curve's points as (label, value) pairs, e.g.
+    /// ("[1.00, 10.00)", "12") or ("1/4", "0.100000"); empty for single-valued statistics.
+    pub fn parts(&self) -> Vec<(String, String)> {
+        if !matches!(self.stat, Stat::Histogram | Stat::Lorenz)
+            || self.text.starts_with("undefined")
+        {
+            return Vec::new();
+        }
+        self.text
+            .split(" · ")
+            .filter_map(|p| p.rsplit_once(": "))
+            .map(|(l, v)| (l.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
 impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)

@@ -136,6 +136,13 @@ impl PartyServer {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 
+    /// Queries the coordinator asked this party to run since it started.
+    pub fn queries_run(&self) -> u64 {
+        self.state
+            .queries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Rows in this party's store (pending and committed), for tests.
     pub fn stored_rows(&self) -> Result<u64> {
         self.state.store.rows()
@@ -172,6 +179,8 @@ struct State {
     mesh: Arc<Mesh>,
     expected: Mutex<HashMap<Id, Expected>>,
     results: Mutex<HashMap<Id, ResultSlot>>,
+    /// Queries the coordinator asked this party to run (tests and status).
+    queries: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -205,6 +214,7 @@ pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer
         mesh,
         expected: Mutex::new(HashMap::new()),
         results: Mutex::new(HashMap::new()),
+        queries: std::sync::atomic::AtomicU64::new(0),
     });
     let addr = endpoint.local_addr()?;
     let accept = tokio::spawn(accept_loop(endpoint.clone(), state.clone()));
@@ -335,6 +345,9 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
             epoch,
             ticket_hash,
         } => {
+            state
+                .queries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             send_msg(&mut send, &ControlReply::Accepted).await?;
             let tx = watch::Sender::new(None);
             {
