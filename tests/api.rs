@@ -267,3 +267,69 @@ async fn rest_endpoints_statuses_etags_and_cache() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     api.stop().await;
 }
+
+/// `mpcstats api` as a process: it serves at once (503 while the cluster is unreachable,
+/// the page regardless) and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_process_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mpcstats");
+    let out = std::process::Command::new(bin)
+        .args(["init", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(bin)
+        .arg("--cluster")
+        .arg(dir.path().join("cluster.toml"))
+        .args(["api", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    let page = loop {
+        match reqwest::get(format!("{base}/")).await {
+            Ok(r) => break r,
+            Err(_) if start.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the API never served: {e}"),
+        }
+    };
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("mpcstats"));
+    let (s, body) = get(&format!("{base}/v1/datasets")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unreachable"),
+        "{body}"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        dir.path().join("api.db").exists(),
+        "its cache beside the cluster file"
+    );
+}
