@@ -9,28 +9,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{meshes, report, run3, share_values};
-use mpcstats::config::{Dataset, Privacy, ProofPolicy};
+use common::{bench_dataset, meshes, report, run3, share_values};
+use mpcstats::config::{Dataset, Privacy};
 use mpcstats::decimal;
 use mpcstats::stats::answer::{finish, open_results};
 use mpcstats::stats::{program, Query};
 use mpcstats::wire::QuerySpec;
 use rand::{Rng, SeedableRng};
-
-fn dataset(privacy: Option<Privacy>) -> Dataset {
-    Dataset {
-        name: "bench".into(),
-        description: String::new(),
-        scale: 8,
-        max: "1000000".into(),
-        min_cohort: 5,
-        epoch_size: None,
-        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
-        privacy,
-        proof: ProofPolicy::None,
-        template: None,
-    }
-}
 
 /// Peak resident memory of this process (all three parties), from /proc.
 fn peak_rss_mb() -> f64 {
@@ -47,8 +32,8 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let exact = dataset(None);
-    let private = dataset(Some(Privacy {
+    let exact = bench_dataset(None);
+    let private = bench_dataset(Some(Privacy {
         epsilon: "1".into(),
         releases: 1,
     }));

@@ -8,8 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{meshes, report, run3, share_values};
-use mpcstats::config::{Dataset, ProofPolicy};
+use common::{bench_dataset, meshes, report, run3, share_values};
 use mpcstats::stats::{program, reference, Query};
 use mpcstats::wire::QuerySpec;
 use rand::{Rng, SeedableRng};
@@ -26,18 +25,7 @@ fn main() {
             given
         }
     };
-    let ds = Dataset {
-        name: "bench".into(),
-        description: String::new(),
-        scale: 8,
-        max: "1000000".into(),
-        min_cohort: 5,
-        epoch_size: None,
-        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
-        privacy: None,
-        proof: ProofPolicy::None,
-        template: None,
-    };
+    let ds = bench_dataset(None);
     let specs = {
         let q = |s: &str| QuerySpec::new("bench", s);
         vec![

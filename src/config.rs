@@ -26,6 +26,12 @@ pub const DEFAULT_EPOCH_SIZE: u64 = 10;
 /// Default number of distinct probing queries (see [`Dataset::probing_per_epoch`]) per epoch.
 pub const DEFAULT_PROBING_PER_EPOCH: u32 = 8;
 
+/// Most contributions one epoch may cover.
+pub const MAX_EPOCH_END: u64 = 1 << 40;
+
+/// Most contributions per epoch.
+pub const MAX_EPOCH_SIZE: u64 = 1 << 32;
+
 /// Most releases a differentially private dataset may split its budget over.
 pub const MAX_RELEASES: u32 = 10_000;
 
@@ -171,6 +177,23 @@ impl Dataset {
             .unwrap_or_else(|| DEFAULT_EPOCH_SIZE.max(self.min_cohort))
     }
 
+    /// The number of contributions epoch `epoch` covers (1 ..= epoch·epoch_size), or why
+    /// it is no release.
+    pub fn epoch_end(&self, epoch: u64) -> Result<u64> {
+        if epoch == 0 {
+            bail!(
+                "epoch 0 is not a release: the first epoch closes at {} contributions",
+                self.epoch_size()
+            );
+        }
+        epoch
+            .checked_mul(self.epoch_size())
+            .filter(|&end| end <= MAX_EPOCH_END)
+            .with_context(|| {
+                format!("epoch {epoch} is out of range: an epoch covers at most 2^40 contributions")
+            })
+    }
+
     /// The newest closed epoch over `count` committed contributions (0: none closed yet).
     pub fn closed_epoch(&self, count: u64) -> u64 {
         count / self.epoch_size()
@@ -262,7 +285,7 @@ impl Cluster {
             if d.min_cohort < 1 {
                 bail!("dataset {}: min_cohort must be at least 1", d.name);
             }
-            if d.epoch_size() < d.min_cohort || d.epoch_size() > 1 << 32 {
+            if d.epoch_size() < d.min_cohort || d.epoch_size() > MAX_EPOCH_SIZE {
                 bail!(
                     "dataset {}: epoch_size must be at least min_cohort ({}) and at most 2^32",
                     d.name,

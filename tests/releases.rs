@@ -236,3 +236,34 @@ async fn a_coordinator_asking_the_parties_different_things_is_refused() {
     }
     c.stop().await;
 }
+
+/// The release limits the README states, at their edges: epoch_size from min_cohort to
+/// 2^32, an epoch of at most 2^40 contributions.
+#[test]
+fn epoch_limits_hold_at_their_edges() {
+    use mpcstats::config::{MAX_EPOCH_END, MAX_EPOCH_SIZE};
+    let mut ds = mpcstats::roles::init::example_dataset();
+    let mut cluster_with = |size: u64| {
+        ds.epoch_size = Some(size);
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mpcstats"))
+            .args(["init", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let mut c = mpcstats::config::Cluster::load(&dir.path().join("cluster.toml")).unwrap();
+        c.datasets = vec![ds.clone()];
+        c.validate().map(|_| ds.clone())
+    };
+    let min = mpcstats::config::DEFAULT_MIN_COHORT;
+    assert!(cluster_with(min - 1).is_err());
+    assert!(cluster_with(min).is_ok());
+    assert!(cluster_with(MAX_EPOCH_SIZE).is_ok());
+    assert!(cluster_with(MAX_EPOCH_SIZE + 1).is_err());
+    let ds = cluster_with(1 << 20).unwrap();
+    assert_eq!(ds.epoch_end(1 << 20).unwrap(), MAX_EPOCH_END);
+    let e = format!("{:#}", ds.epoch_end((1 << 20) + 1).unwrap_err());
+    assert!(e.contains("out of range"), "{e}");
+    assert!(ds.epoch_end(0).is_err());
+}

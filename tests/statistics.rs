@@ -328,3 +328,23 @@ async fn gini_rounds_half_to_even() {
         );
     }
 }
+
+/// Lorenz takes 2 to 100 points: the edges pass, just outside them is refused.
+#[test]
+fn lorenz_points_are_limited_to_2_through_100() {
+    let ds = dataset();
+    let spec = |k: &str| QuerySpec {
+        param: Some(k.into()),
+        ..QuerySpec::new("d", "lorenz")
+    };
+    for ok in ["2", "100"] {
+        assert_eq!(
+            Query::new(&spec(ok), &ds).unwrap().points,
+            Some(ok.parse().unwrap())
+        );
+    }
+    for bad in ["1", "101", "0", "-3", "2.5"] {
+        let e = format!("{:#}", Query::new(&spec(bad), &ds).unwrap_err());
+        assert!(e.contains("from 2 to 100"), "{bad}: {e}");
+    }
+}

@@ -136,3 +136,20 @@ pub fn share_values(
     }
     out
 }
+
+/// The benchmarks' dataset: values up to 10^6 at 8 decimals, with `privacy` if given.
+#[allow(dead_code)]
+pub fn bench_dataset(privacy: Option<mpcstats::config::Privacy>) -> mpcstats::config::Dataset {
+    mpcstats::config::Dataset {
+        name: "bench".into(),
+        description: String::new(),
+        scale: 8,
+        max: "1000000".into(),
+        min_cohort: 5,
+        epoch_size: None,
+        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+        privacy,
+        proof: mpcstats::config::ProofPolicy::None,
+        template: None,
+    }
+}

@@ -542,7 +542,10 @@ async fn on_query(
         )
         .await;
     }
-    let count = epoch * ds.epoch_size();
+    let count = match ds.epoch_end(epoch) {
+        Ok(c) => c,
+        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+    };
     // With a filter the parties check the matching count; without one it is `count`.
     if query.filter.is_none() || count < query.min_count() {
         if let Err(e) = query.check_count(count) {

@@ -193,7 +193,7 @@ fn histogram_text(q: &Query, count: u64, opened: &[u128]) -> Result<String> {
 }
 
 /// num / den rounded to the nearest integer, ties to even.
-fn div_round_big(num: &BigUint, den: &BigUint) -> BigUint {
+pub(super) fn div_round_big(num: &BigUint, den: &BigUint) -> BigUint {
     let (q, r) = num.div_rem(den);
     let twice = &r << 1;
     if twice > *den || (twice == *den && q.is_odd()) {
@@ -205,7 +205,7 @@ fn div_round_big(num: &BigUint, den: &BigUint) -> BigUint {
 
 /// sqrt(num / den) rounded to the nearest integer (up when exactly halfway, as
 /// `decimal::sqrt_ratio_round`).
-fn sqrt_ratio_round_big(num: &BigUint, den: &BigUint) -> BigUint {
+pub(super) fn sqrt_ratio_round_big(num: &BigUint, den: &BigUint) -> BigUint {
     let s = (num / den).sqrt();
     // Round up iff num/den ≥ (s + 1/2)², i.e. 4·num ≥ den·(2s + 1)².
     let t: BigUint = (&s << 1) + 1u8;

@@ -12,7 +12,7 @@
 use anyhow::Result;
 
 use super::order::quantile_ranks;
-use super::program::{cumulative_counts, halves};
+use super::program::{cumulative_counts, halves, widen64};
 use super::{private_quantile, Fraction, Query, Stat};
 use crate::engine::{local_cross, share, Ring, Session, Share, Transport, Z128, Z256, Z64};
 use crate::privacy::noise::noise_shares;
@@ -72,14 +72,7 @@ pub async fn run<T: Transport>(
             let noise = noise_shares::<Z64>(s.correlated(), &scales)?;
             let noisy: Vec<Share<Z64>> =
                 buckets.iter().zip(&noise).map(|(b, e)| b.add(*e)).collect();
-            s.reshare(&noisy)
-                .await?
-                .iter()
-                .map(|c| Share {
-                    a: Z128(u128::from(c.a.0)),
-                    b: Z128(u128::from(c.b.0)),
-                })
-                .collect()
+            widen64(&s.reshare(&noisy).await?)
         }
         Stat::Median | Stat::Quantile | Stat::Percentile => {
             let f = q.fraction.unwrap_or(Fraction { num: 1, den: 2 });

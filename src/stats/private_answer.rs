@@ -5,9 +5,9 @@
 
 use anyhow::{bail, Result};
 use num_bigint::{BigInt, BigUint};
-use num_integer::Integer;
 use num_traits::{Signed, ToPrimitive, Zero};
 
+use super::answer::{div_round_big as div_round, sqrt_ratio_round_big};
 use super::{Query, Stat};
 use crate::decimal;
 
@@ -30,17 +30,6 @@ fn clamp(v: BigInt, hi: &BigInt) -> BigUint {
     let v = if v.is_negative() { BigInt::zero() } else { v };
     let v = if &v > hi { hi.clone() } else { v };
     v.to_biguint().expect("non-negative")
-}
-
-/// round(num / den), ties to even.
-fn div_round(num: &BigUint, den: &BigUint) -> BigUint {
-    let (q, r) = num.div_rem(den);
-    let twice = &r << 1;
-    if twice > *den || (twice == *den && q.is_odd()) {
-        q + 1u8
-    } else {
-        q
-    }
 }
 
 fn fmt(v: &BigUint, scale: u32) -> Result<String> {
@@ -73,13 +62,7 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<String> {
             let r = if q.stat == Stat::Variance {
                 div_round(&v, &(den * BigUint::from(10u128.pow(q.scale))))
             } else {
-                let s = (&v / &den).sqrt();
-                let t: BigUint = (&s << 1) + 1u8;
-                if (&v << 2) >= &den * &t * &t {
-                    s + 1u8
-                } else {
-                    s
-                }
+                sqrt_ratio_round_big(&v, &den)
             };
             fmt(&r, q.scale)?
         }

@@ -214,14 +214,17 @@ async fn histogram<T: Transport>(
     edges: &[u128],
 ) -> Result<Vec<Share<Z128>>> {
     let counts = cumulative_counts(s, x, edges).await?;
-    let counts = s.reshare(&counts).await?;
-    Ok(counts
-        .iter()
+    Ok(widen64(&s.reshare(&counts).await?))
+}
+
+/// Z_2^64 shares carried in Z_2^128 components (the consumer reduces them mod 2^64).
+pub fn widen64(x: &[Share<Z64>]) -> Vec<Share<Z128>> {
+    x.iter()
         .map(|c| Share {
             a: Z128(u128::from(c.a.0)),
             b: Z128(u128::from(c.b.0)),
         })
-        .collect())
+        .collect()
 }
 
 /// Shares of the cumulative counts #{x < e_k} in Z_2^64, one comparison batch.

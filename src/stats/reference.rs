@@ -17,6 +17,19 @@ fn small(v: BigInt) -> Result<u128> {
     }
 }
 
+/// 10^GINI_DIGITS · num / den (num ≥ 0, den > 0) rounded half to even, like every result.
+fn digits6(num: BigInt, den: &BigInt) -> BigInt {
+    let scaled = num * BigInt::from(10u64.pow(GINI_DIGITS));
+    let (q, r) = (&scaled / den, &scaled % den);
+    let twice = r * 2;
+    let up = &twice > den || (&twice == den && (&q % 2u8) == BigInt::from(1u8));
+    if up {
+        q + 1u8
+    } else {
+        q
+    }
+}
+
 /// The values `q` opens over the plaintext `values` (already filtered), scaled integers.
 pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
     let n = values.len();
@@ -67,13 +80,7 @@ pub fn opened(q: &Query, values: &[u128]) -> Result<Vec<u128>> {
                         BigInt::from(2 * (i as i128 + 1) - n as i128 - 1) * BigInt::from(v)
                     })
                     .sum();
-                // Rounded half to even at GINI_DIGITS decimals, like every other result.
-                let scaled = num * BigInt::from(10u64.pow(GINI_DIGITS));
-                let den = &big_n * &sum;
-                let (q, r) = (&scaled / &den, &scaled % &den);
-                let twice = r * 2;
-                let up = twice > den || (twice == den && (&q % 2u8) == BigInt::from(1u8));
-                vec![small(if up { q + 1u8 } else { q })?]
+                vec![small(digits6(num, &(&big_n * &sum)))?]
             }
         }
         Stat::Lorenz => {

@@ -46,17 +46,8 @@ pub(super) async fn answer(
 ) -> Result<Release> {
     let ds = state.cluster.dataset(&spec.dataset)?;
     let query = Query::new(spec, ds)?;
-    if epoch == 0 {
-        bail!(
-            "epoch 0 is not a release: the first epoch closes at {} contributions",
-            ds.epoch_size()
-        );
-    }
+    let upto = ds.epoch_end(epoch)?;
     state.store.pin_epoch_size(&ds.name, ds.epoch_size())?;
-    let upto = epoch
-        .checked_mul(ds.epoch_size())
-        .filter(|&u| u < 1 << 40)
-        .ok_or_else(|| anyhow::anyhow!("epoch {epoch} is out of range"))?;
     // Every release is over a whole closed epoch that this party holds: the coordinator
     // cannot make it compute over any other prefix.
     let rows = state.store.committed(&ds.name, upto).map_err(|e| {

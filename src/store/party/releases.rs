@@ -184,10 +184,7 @@ impl PartyStore {
         charge: Charge,
     ) -> Result<Reserved> {
         let conn = self.conn();
-        let count = |kind: &str, sql: &str| -> Result<u32> {
-            let n: i64 = conn.query_row(sql, params![dataset, kind, epoch as i64], |r| r.get(0))?;
-            Ok(n as u32)
-        };
+
         let insert = |kind: &str| -> Result<i64> {
             conn.execute(
                 "INSERT INTO charges (dataset, epoch, query, kind, created) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -208,14 +205,17 @@ impl PartyStore {
                 if seen.is_some() {
                     return Ok(Reserved::default());
                 }
-                let used = count(
-                    "probing",
-                    "SELECT COUNT(DISTINCT query) FROM charges WHERE dataset = ?1 AND kind = ?2 AND epoch = ?3",
+                let used: i64 = conn.query_row(
+                    "SELECT COUNT(DISTINCT query) FROM charges WHERE dataset = ?1 AND kind = 'probing' AND epoch = ?2",
+                    params![dataset, epoch as i64],
+                    |r| r.get(0),
                 )?;
+                let used = used as u32;
                 if used >= cap {
                     bail!(
                         "query budget: dataset {dataset} answers at most {cap} distinct probing \
-                         queries (a filter, a histogram, a quantile or a percentile) per epoch, \
+                         queries (a filter, a histogram, a quantile, a percentile or a Lorenz \
+                         curve) per epoch, \
                          and epoch {epoch} has used {used}; repeat one of them, or ask again \
                          once the next epoch closes"
                     );
@@ -226,10 +226,7 @@ impl PartyStore {
                 })
             }
             Charge::Private { releases } => {
-                let used = count(
-                    "dp",
-                    "SELECT COUNT(*) FROM charges WHERE dataset = ?1 AND kind = ?2 AND ?3 >= 0",
-                )?;
+                let used = dp_spent(&conn, dataset)?;
                 if used >= releases {
                     bail!(
                         "privacy budget: dataset {dataset} has spent all {releases} of its \
@@ -256,13 +253,17 @@ impl PartyStore {
 
     /// Differentially private releases `dataset` has spent.
     pub fn releases_spent(&self, dataset: &str) -> Result<u32> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM charges WHERE dataset = ?1 AND kind = 'dp'",
-            params![dataset],
-            |r| r.get(0),
-        )?;
-        Ok(n as u32)
+        dp_spent(&self.conn(), dataset)
     }
+}
+
+fn dp_spent(conn: &rusqlite::Connection, dataset: &str) -> Result<u32> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM charges WHERE dataset = ?1 AND kind = 'dp'",
+        params![dataset],
+        |r| r.get(0),
+    )?;
+    Ok(n as u32)
 }
 
 #[cfg(test)]
