@@ -43,10 +43,6 @@ const ONLY_NEXT: Expect = Expect {
     next: true,
     prev: false,
 };
-const ONLY_PREV: Expect = Expect {
-    next: false,
-    prev: true,
-};
 
 impl<T: Transport> Session<T> {
     /// Party `owner` secret-shares `values` (`Some` at the owner, `None` elsewhere; `len`
@@ -112,12 +108,9 @@ impl<T: Transport> Session<T> {
     /// (its `a` to its next party, which lacks exactly that component).
     pub async fn open<R: Ring>(&mut self, x: &[Share<R>]) -> Result<Vec<R>> {
         let mine: Vec<R> = x.iter().map(|s| s.a).collect();
-        let out = Outgoing {
-            next: Some(R::encode_slice(&mine)),
-            prev: None,
-        };
-        let inc = self.exchange(out, ONLY_PREV).await?;
-        let missing: Vec<R> = decode(inc.prev, Peer::Prev, x.len())?;
+        let b = || R::encode_slice(&x.iter().map(|s| s.b).collect::<Vec<R>>());
+        let bytes = self.open_round(R::encode_slice(&mine), b).await?;
+        let missing: Vec<R> = decode(Some(bytes), Peer::Prev, x.len())?;
         Ok(x.iter().zip(missing).map(|(s, m)| s.a + s.b + m).collect())
     }
 

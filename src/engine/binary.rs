@@ -13,6 +13,7 @@
 use super::error::{EngineError, Result};
 use super::session::{take, Session};
 use super::transport::{Expect, Outgoing, PartyId, Peer, Transport};
+use super::verify::MAX_PENDING_WORDS;
 
 /// A vector of `len` shared bits: this party's two components, packed 64 per word.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -322,10 +323,6 @@ const ONLY_NEXT: Expect = Expect {
     next: true,
     prev: false,
 };
-const ONLY_PREV: Expect = Expect {
-    next: false,
-    prev: true,
-};
 
 impl<T: Transport> Session<T> {
     /// Element-wise AND. One round; each party sends one bit per AND (⌈len/8⌉ bytes).
@@ -342,8 +339,12 @@ impl<T: Transport> Session<T> {
             same_len("and", x.len, y.len)?;
         }
         let total_words: usize = pairs.iter().map(|(x, _)| x.words()).sum();
-        let zero = self.correlated().zero_bits(total_words);
-        let mut zero = zero.into_iter();
+        let record = self.malicious();
+        if record && self.pending_and_words() + total_words > MAX_PENDING_WORDS {
+            self.prove_ands().await?;
+        }
+        let (f_own, f_next) = self.correlated().zero_bit_parts(total_words);
+        let mut zero = f_own.iter().zip(&f_next).map(|(p, q)| p ^ q);
         let mut mine = Vec::with_capacity(pairs.len());
         let mut msg = Vec::with_capacity(pairs.iter().map(|(x, _)| x.len.div_ceil(8)).sum());
         for (x, y) in pairs {
@@ -360,6 +361,9 @@ impl<T: Transport> Session<T> {
         let inc = self.exchange(out, ONLY_NEXT).await?;
         let lens: Vec<usize> = pairs.iter().map(|(x, _)| x.len).collect();
         let theirs = decode_bits(inc.next, Peer::Next, &lens)?;
+        if record {
+            self.record_ands(pairs, &f_own, &f_next, &theirs);
+        }
         Ok(mine
             .into_iter()
             .zip(theirs)
@@ -373,12 +377,13 @@ impl<T: Transport> Session<T> {
     pub async fn open_bits(&mut self, x: &BitShares) -> Result<Vec<u64>> {
         let mut msg = Vec::with_capacity(x.len.div_ceil(8));
         encode_bits_into(&mut msg, &x.a, x.len);
-        let out = Outgoing {
-            next: Some(msg),
-            prev: None,
+        let b = || {
+            let mut m = Vec::with_capacity(x.len.div_ceil(8));
+            encode_bits_into(&mut m, &x.b, x.len);
+            m
         };
-        let inc = self.exchange(out, ONLY_PREV).await?;
-        let missing = decode_bits(inc.prev, Peer::Prev, &[x.len])?
+        let bytes = self.open_round(msg, b).await?;
+        let missing = decode_bits(Some(bytes), Peer::Prev, &[x.len])?
             .pop()
             .unwrap_or_default();
         Ok(x.a

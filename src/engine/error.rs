@@ -16,6 +16,14 @@ pub enum EngineError {
         expected: String,
         found: String,
     },
+    /// A malicious-security check failed: one of `suspects` deviated from the protocol (the
+    /// checking party `by` cannot tell which). The session must abort.
+    #[error("malicious-security check failed at party {by}: {check}; party {} or party {} deviated", suspects[0], suspects[1])]
+    Verification {
+        check: &'static str,
+        by: usize,
+        suspects: [usize; 2],
+    },
     /// Inputs to an operation do not fit together (caller bug, never network input).
     #[error("invalid operation: {0}")]
     Invalid(String),

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use super::error::{EngineError, Result};
 use super::session::Session;
 use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+use super::verify::Security;
 
 /// One party's end of the in-process links to its two neighbours.
 #[derive(Debug)]
@@ -101,13 +102,29 @@ where
     Fut: Future<Output = Result<O>> + Send + 'static,
     O: Send + 'static,
 {
+    run3_secure(seed, Security::SemiHonest, transports, f).await
+}
+
+/// [`run3_over`] with sessions in the given security mode.
+pub async fn run3_secure<T, F, Fut, O>(
+    seed: u64,
+    security: Security,
+    transports: [T; 3],
+    f: F,
+) -> [Result<O>; 3]
+where
+    T: Transport + 'static,
+    F: Fn(Session<T>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+    O: Send + 'static,
+{
     let mut handles = Vec::with_capacity(3);
     for (id, transport) in transports.into_iter().enumerate() {
         let f = f.clone();
         handles.push(tokio::spawn(async move {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             rng.set_stream(id as u64);
-            let session = Session::start(id, transport, &mut rng).await?;
+            let session = Session::start_with(id, transport, &mut rng, security).await?;
             f(session).await
         }));
     }
@@ -155,6 +172,110 @@ impl Transport for Truncating {
             }
         }
         Ok(inc)
+    }
+}
+
+/// How a cheating party deviates in the one round it tampers with.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Tamper {
+    /// Flip one bit of the message (its index taken modulo the message's bits).
+    Flip(usize),
+    /// Add a non-zero δ to one byte (index modulo the length).
+    Add(usize, u8),
+    /// Send the message this link carried in an earlier round instead.
+    Replay,
+    /// Send each neighbour the message meant for the other (both must exist).
+    Swap,
+    /// Send the message to the other neighbour as well, in place of its own.
+    CopyToOther,
+    /// Cut the last byte.
+    Truncate,
+    /// Append a byte.
+    Extend,
+}
+
+/// A test transport for a party that deviates once: in round `at` (0 is the seed round)
+/// it changes what it sends to `to` as `how` says. `fired` tells whether the round had a
+/// message to change.
+#[cfg(test)]
+pub(crate) struct Cheater {
+    pub inner: LocalTransport,
+    pub at: usize,
+    pub to: Peer,
+    pub how: Tamper,
+    pub round: usize,
+    pub fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    history: [Vec<Vec<u8>>; 2],
+}
+
+#[cfg(test)]
+impl Cheater {
+    pub fn new(inner: LocalTransport, at: usize, to: Peer, how: Tamper) -> Self {
+        Cheater {
+            inner,
+            at,
+            to,
+            how,
+            round: 0,
+            fired: Default::default(),
+            history: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn tamper(&mut self, out: &mut Outgoing) -> bool {
+        let (mine, other) = match self.to {
+            Peer::Next => (&mut out.next, &mut out.prev),
+            Peer::Prev => (&mut out.prev, &mut out.next),
+        };
+        let Some(m) = mine.as_mut() else {
+            return false;
+        };
+        let hist = &self.history[(self.to == Peer::Prev) as usize];
+        match self.how {
+            Tamper::Flip(bit) if !m.is_empty() => {
+                let bit = bit % (m.len() * 8);
+                m[bit / 8] ^= 1 << (bit % 8);
+            }
+            Tamper::Add(pos, delta) if !m.is_empty() => {
+                let pos = pos % m.len();
+                m[pos] = m[pos].wrapping_add(delta.max(1));
+            }
+            Tamper::Replay => match hist.iter().rev().find(|h| *h != m) {
+                Some(h) => *m = h.clone(),
+                None => return false,
+            },
+            Tamper::Swap => match other.as_mut() {
+                Some(o) if o != m => std::mem::swap(m, o),
+                _ => return false,
+            },
+            Tamper::CopyToOther => match other.as_mut() {
+                Some(o) if o != m => *o = m.clone(),
+                _ => return false,
+            },
+            Tamper::Truncate if !m.is_empty() => {
+                m.pop();
+            }
+            Tamper::Extend => m.push(0),
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+impl Transport for Cheater {
+    async fn round(&mut self, mut out: Outgoing, expect: Expect) -> Result<Incoming> {
+        for (k, m) in [&out.next, &out.prev].into_iter().enumerate() {
+            if let Some(m) = m {
+                self.history[k].push(m.clone());
+            }
+        }
+        if self.round == self.at && self.tamper(&mut out) {
+            self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.round += 1;
+        self.inner.round(out, expect).await
     }
 }
 

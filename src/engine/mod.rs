@@ -19,6 +19,7 @@
 //! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
 //! * [`lift`] — shares of small values from Z_2^128 to Z_2^256.
+//! * [`verify`] — security with abort: recorded gates, their proof, checked openings.
 //! * [`local`] — in-process transport and a three-party test harness.
 //!
 //! This module holds no code of its own, only declarations and re-exports.
@@ -39,6 +40,7 @@ pub mod share;
 pub mod shuffle;
 pub mod sort;
 pub mod transport;
+pub mod verify;
 pub mod wide;
 
 pub use arith::local_cross;
@@ -52,4 +54,5 @@ pub use session::{Counters, Session};
 pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
 pub use sort::{PivotRule, SortStats, SELECT_RULE, SORT_RULE};
 pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+pub use verify::{Proven, Security};
 pub use wide::Z256;

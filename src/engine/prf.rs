@@ -68,6 +68,14 @@ impl Correlated {
             .collect()
     }
 
+    /// The two parts F(k_i), F(k_{i+1}) of [`Correlated::zero_bits`], for proofs that
+    /// need them apart; the same draws, so either call keeps the streams in lock step.
+    pub fn zero_bit_parts(&mut self, words: usize) -> (Vec<u64>, Vec<u64>) {
+        let own = (0..words).map(|_| self.own.next_u64()).collect();
+        let next = (0..words).map(|_| self.next.next_u64()).collect();
+        (own, next)
+    }
+
     /// This party's pairs of a replicated sharing of n random values nobody knows:
     /// component j is F(k_j), so party i's pair is (F(k_i), F(k_{i+1})).
     pub fn random_shares<R: Ring>(&mut self, n: usize) -> Vec<Share<R>> {

@@ -12,6 +12,7 @@ use rand::RngCore;
 use super::error::{EngineError, Result};
 use super::prf::{Correlated, Seed};
 use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+use super::verify::{Security, Verifier};
 
 /// Communication cost of a session so far, as seen by one party.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,12 +38,24 @@ pub struct Session<T: Transport> {
     transport: T,
     correlated: Correlated,
     counters: Counters,
+    verifier: Verifier,
 }
 
 impl<T: Transport> Session<T> {
+    /// A semi-honest session (see [`Session::start_with`]).
+    pub async fn start<G: RngCore>(id: PartyId, transport: T, rng: &mut G) -> Result<Self> {
+        Self::start_with(id, transport, rng, Security::SemiHonest).await
+    }
+
     /// Agrees on seeds in one round: each party draws its seed k_i and sends it to its
     /// previous neighbour, so party i knows k_i and k_{i+1} (see `prf`). The round counts.
-    pub async fn start<G: RngCore>(id: PartyId, mut transport: T, rng: &mut G) -> Result<Self> {
+    /// All three parties must pass the same `security`.
+    pub async fn start_with<G: RngCore>(
+        id: PartyId,
+        mut transport: T,
+        rng: &mut G,
+        security: Security,
+    ) -> Result<Self> {
         if id > 2 {
             return Err(EngineError::Invalid(format!(
                 "party id {id}, expected 0, 1 or 2"
@@ -74,6 +87,7 @@ impl<T: Transport> Session<T> {
             transport,
             correlated: Correlated::new(own, next),
             counters,
+            verifier: Verifier::new(security, own, next),
         })
     }
 
@@ -85,6 +99,23 @@ impl<T: Transport> Session<T> {
     /// Rounds and bytes so far, including the seed agreement round.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// The security mode of this session.
+    pub fn security(&self) -> Security {
+        self.verifier.security
+    }
+
+    pub(crate) fn malicious(&self) -> bool {
+        self.verifier.malicious()
+    }
+
+    pub(crate) fn verifier_mut(&mut self) -> &mut Verifier {
+        &mut self.verifier
+    }
+
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 
     /// Ends the session and hands back the transport.

@@ -1,0 +1,192 @@
+//! Security with abort against one malicious party: the verification layer of a session.
+//!
+//! In [`Security::Malicious`] mode a session records every AND gate it computes and proves,
+//! before anything is opened, that each party's message was computed honestly
+//! ([`and_proof`]: a distributed zero-knowledge proof over the whole batch, sublinear in
+//! its size). Openings send each missing component from one holder and its hash from the
+//! other ([`opening`]), so a party that sends a wrong copy is caught in the same round.
+//! Protocol code does not change: `Session::and_many` records, `Session::open*` verifies
+//! first. This module holds the mode, the record and the per-proof randomness; the proof
+//! and the opening check live in their own files. It holds no statistic and no networking.
+//!
+//! Randomness. Seed k_j is held by parties j and j − 1. Besides the streams of `prf`,
+//! each seed drives three more, each drawn by exactly its two holders in lock step:
+//! stream 2 (the masks of prover j's proof: its holders are prover j and its left
+//! verifier j − 1), stream 3 (the challenges of prover j + 1's proof, which j + 1 does not
+//! hold), stream 4 (the masks of prover j − 1's proof held with its right verifier j).
+
+pub mod and_proof;
+pub mod gf64;
+pub mod opening;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::binary::BitShares;
+use super::error::Result;
+use super::prf::Seed;
+use super::session::Session;
+use super::transport::Transport;
+
+/// What a session protects against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Security {
+    /// At most one party deviates arbitrarily; a deviation aborts the session before
+    /// anything depending on it is opened.
+    #[default]
+    Malicious,
+    /// All parties follow the protocol; faster, for deployments that trust their parties.
+    SemiHonest,
+}
+
+impl Security {
+    /// The name used in `cluster.toml` and in answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::Malicious => "malicious",
+            Security::SemiHonest => "semi-honest",
+        }
+    }
+
+    /// Parses a `cluster.toml` value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "malicious" => Some(Security::Malicious),
+            "semi-honest" => Some(Security::SemiHonest),
+            _ => None,
+        }
+    }
+}
+
+/// One recorded word of 64 AND gates, as party i sees it: the components of x and y it
+/// holds (a = component i, b = component i + 1), its part F(k_i) of the zero share, and
+/// t_{i+1} ⊕ F(k_{i+1}) of the message it received from party i + 1. Bits past the end of
+/// a vector are zero in every field.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AndWord {
+    pub ax: u64,
+    pub ay: u64,
+    pub bx: u64,
+    pub by: u64,
+    pub f_own: u64,
+    pub tf_next: u64,
+}
+
+/// The most AND words kept before a proof runs on its own (2^17 words, 8.4 M gates; the
+/// proof's first vectors then take 2 × 8 × 2^23 bytes = 128 MiB).
+pub(crate) const MAX_PENDING_WORDS: usize = 1 << 17;
+
+/// Verification state of one session.
+pub(crate) struct Verifier {
+    pub security: Security,
+    pub pending: Vec<AndWord>,
+    /// Gates proven so far and proofs run, for benchmarks and tests.
+    pub proven_words: u64,
+    pub proofs: u64,
+    pub mask_own: ChaCha20Rng,
+    pub mask_next: ChaCha20Rng,
+    pub chal_own: ChaCha20Rng,
+    pub chal_next: ChaCha20Rng,
+    pub rho_own: ChaCha20Rng,
+    pub rho_next: ChaCha20Rng,
+}
+
+fn stream(seed: Seed, id: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    rng.set_stream(id);
+    rng
+}
+
+impl Verifier {
+    pub fn new(security: Security, own: Seed, next: Seed) -> Self {
+        Verifier {
+            security,
+            pending: Vec::new(),
+            proven_words: 0,
+            proofs: 0,
+            mask_own: stream(own, 2),
+            mask_next: stream(next, 2),
+            chal_own: stream(own, 3),
+            chal_next: stream(next, 3),
+            rho_own: stream(own, 4),
+            rho_next: stream(next, 4),
+        }
+    }
+
+    pub fn malicious(&self) -> bool {
+        self.security == Security::Malicious
+    }
+}
+
+/// What a session has proven so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Proven {
+    /// AND gates proven, in words of 64.
+    pub and_words: u64,
+    /// Proofs run.
+    pub proofs: u64,
+}
+
+impl<T: Transport> Session<T> {
+    /// Proves everything pending (a no-op in semi-honest mode). Call it before anything
+    /// computed in the session leaves the parties other than through `open*`, which
+    /// proves on its own; every party must call it at the same point.
+    pub async fn verify(&mut self) -> Result<()> {
+        if self.malicious() {
+            self.prove_ands().await?;
+        }
+        Ok(())
+    }
+
+    /// Gates recorded and not yet proven, in words of 64.
+    pub fn pending_and_words(&self) -> usize {
+        self.verifier().pending.len()
+    }
+
+    /// What this session has proven.
+    pub fn proven(&self) -> Proven {
+        let v = self.verifier();
+        Proven {
+            and_words: v.proven_words,
+            proofs: v.proofs,
+        }
+    }
+
+    /// Records one round of ANDs: the operands, the zero-share parts and the words
+    /// received from the next party, tails cleared.
+    pub(crate) fn record_ands(
+        &mut self,
+        pairs: &[(&BitShares, &BitShares)],
+        f_own: &[u64],
+        f_next: &[u64],
+        theirs: &[Vec<u64>],
+    ) {
+        let mut k = 0;
+        let pending = &mut self.verifier_mut().pending;
+        for ((x, y), t) in pairs.iter().zip(theirs) {
+            let words = x.words();
+            for (w, tw) in t.iter().enumerate().take(words) {
+                let mask = if w + 1 == words {
+                    super::binary::tail_mask(x.len)
+                } else {
+                    u64::MAX
+                };
+                pending.push(AndWord {
+                    ax: x.a[w],
+                    ay: y.a[w],
+                    bx: x.b[w],
+                    by: y.b[w],
+                    f_own: f_own[k] & mask,
+                    tf_next: (tw ^ f_next[k]) & mask,
+                });
+                k += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod cheating;

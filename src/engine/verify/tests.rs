@@ -1,0 +1,162 @@
+//! Tests of the verification layer: honest runs pass and prove every gate; each check
+//! fails for a party that deviates at it.
+
+use super::*;
+use crate::engine::binary::tests::{rand_bits, test_share};
+use crate::engine::binary::unpack;
+use crate::engine::error::EngineError;
+use crate::engine::local::{local_transports, run3_secure};
+use crate::engine::ring::Z64;
+
+fn ok<O>(r: [Result<O>; 3]) -> [O; 3] {
+    r.map(|x| x.unwrap())
+}
+
+#[tokio::test]
+async fn honest_ands_are_proven_and_open_correctly() {
+    for len in [1usize, 63, 64, 65, 1000, 64 * 40 + 7] {
+        let x = rand_bits(1, len);
+        let y = rand_bits(2, len);
+        let out = run3_secure(5, Security::Malicious, local_transports(), move |mut s| {
+            let (x, y) = (x.clone(), y.clone());
+            async move {
+                let me = s.id();
+                let (xs, ys) = (test_share(me, &x, 3), test_share(me, &y, 4));
+                let z = s.and(&xs, &ys).await?;
+                let w = s.and(&z, &xs).await?;
+                assert_eq!(s.pending_and_words(), 2 * len.div_ceil(64));
+                let opened = s.open_bits(&w).await?;
+                assert_eq!(s.pending_and_words(), 0);
+                Ok((opened, s.proven(), s.counters()))
+            }
+        })
+        .await;
+        let out = ok(out);
+        let (x, y) = (rand_bits(1, len), rand_bits(2, len));
+        let want: Vec<bool> = x.iter().zip(&y).map(|(a, b)| a & b & a).collect();
+        for (opened, proven, _) in &out {
+            assert_eq!(unpack(opened, len), want, "len {len}");
+            assert_eq!(proven.and_words, 2 * len.div_ceil(64) as u64);
+            assert_eq!(proven.proofs, 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn semi_honest_sessions_record_nothing() {
+    let x = rand_bits(1, 100);
+    let x2 = x.clone();
+    let out = run3_secure(5, Security::SemiHonest, local_transports(), move |mut s| {
+        let x = x2.clone();
+        async move {
+            let xs = test_share(s.id(), &x, 3);
+            let z = s.and(&xs, &xs).await?;
+            assert_eq!(s.pending_and_words(), 0);
+            s.verify().await?;
+            Ok((s.open_bits(&z).await?, s.proven()))
+        }
+    })
+    .await;
+    for (o, p) in ok(out) {
+        assert_eq!(unpack(&o, 100), x);
+        assert_eq!(p, Proven::default());
+    }
+}
+
+#[tokio::test]
+async fn checked_ring_opening_and_explicit_verify() {
+    let vals: Vec<Z64> = (0..50).map(|i| Z64(i * 0x9e37_79b9_7f4a_7c15)).collect();
+    let shares = crate::engine::convert::tests::share_all(&vals, 9);
+    let out = run3_secure(6, Security::Malicious, local_transports(), move |mut s| {
+        let shares = shares.clone();
+        async move {
+            let me = s.id();
+            let b = test_share(me, &[true, false, true], 1);
+            let _ = s.and(&b, &b).await?;
+            s.verify().await?;
+            assert_eq!(s.pending_and_words(), 0);
+            s.verify().await?; // nothing pending: no rounds
+            let before = s.counters().rounds;
+            s.verify().await?;
+            assert_eq!(s.counters().rounds, before);
+            s.open(&shares[me]).await
+        }
+    })
+    .await;
+    for o in ok(out) {
+        assert_eq!(o, vals);
+    }
+}
+
+/// Runs and + open with party 1 flipping one bit of what it sends to `to` in round `at`
+/// (counted from the end when `from_end`).
+async fn flip_at(
+    at_from_end: Option<usize>,
+    at: usize,
+    to: crate::engine::Peer,
+) -> [Result<Vec<u64>>; 3] {
+    use crate::engine::local::{Cheater, Tamper};
+    let go = |ts| {
+        run3_secure(5, Security::Malicious, ts, move |mut s| async move {
+            let me = s.id();
+            let x = test_share(me, &rand_bits(1, 100), 3);
+            let z = s.and(&x, &x.not(me)).await?;
+            let o = s.open_bits(&z.not(me)).await?;
+            Ok((o, s.counters().rounds))
+        })
+    };
+    let honest =
+        go(local_transports().map(|t| Cheater::new(t, usize::MAX, to, Tamper::Flip(0)))).await;
+    let total = honest[0].as_ref().unwrap().1 as usize;
+    let at = at_from_end.map_or(at, |k| total - k);
+    let ts = local_transports().map(|t| {
+        let round = if t.id() == 1 { at } else { usize::MAX };
+        Cheater::new(t, round, to, Tamper::Flip(3))
+    });
+    go(ts).await.map(|r| r.map(|(o, _)| o))
+}
+
+fn check_name(r: &Result<Vec<u64>>) -> Option<(&'static str, usize, [usize; 2])> {
+    match r {
+        Err(EngineError::Verification {
+            check,
+            by,
+            suspects,
+        }) => Some((check, *by, *suspects)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_and_message_fails_the_proof_at_both_verifiers() {
+    // Round 1 is the AND round; party 1 sends its t to party 0, its left verifier.
+    let out = flip_at(None, 1, crate::engine::Peer::Prev).await;
+    let (check, by, suspects) = check_name(&out[0]).expect("party 0 aborts on a check");
+    assert!(check.starts_with("AND-gate proof"), "{check}");
+    assert_eq!((by, suspects), (0, [1, 2]));
+    // Party 2 either sees the same failure as V_R or loses its link to an aborted peer.
+    assert!(out[2].is_err());
+}
+
+#[tokio::test]
+async fn a_wrong_opened_copy_fails_the_opening_check() {
+    // The last round is the opening; party 1 sends party 2 a wrong copy of component 1.
+    let out = flip_at(Some(1), 0, crate::engine::Peer::Next).await;
+    let (check, by, suspects) = check_name(&out[2]).expect("party 2 aborts on a check");
+    assert_eq!(check, "opening: the two copies of a component differ");
+    assert_eq!((by, suspects), (2, [0, 1]));
+    // Party 0 was not affected and opens the right bits.
+    let want: Vec<bool> = vec![true; 100];
+    assert_eq!(unpack(out[0].as_ref().unwrap(), 100), want);
+}
+
+#[tokio::test]
+async fn a_wrong_digest_also_fails_the_opening_check() {
+    // Party 1's digest goes to party 0 (its previous party) in the opening round.
+    let out = flip_at(Some(1), 0, crate::engine::Peer::Prev).await;
+    let (check, by, _) = check_name(&out[0]).expect("party 0 aborts on a check");
+    assert_eq!(
+        (check, by),
+        ("opening: the two copies of a component differ", 0)
+    );
+}
