@@ -7,8 +7,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{meshes, report, run3};
-use mpcstats::engine::{Share, Z128, Z64};
+use common::{meshes, report, run3, run3_mode};
+use mpcstats::engine::{BitShares, Security, Share, Z128, Z64};
 
 fn main() {
     let n: usize = std::env::args()
@@ -62,6 +62,36 @@ fn main() {
                 n as f64 / t.as_secs_f64() / 1e6,
                 b as f64 / n as f64
             );
+        }
+        // AND gates in both modes: the malicious run includes the proof of every gate.
+        let gates = 16 * n;
+        let mut semi = None;
+        for security in [Security::SemiHonest, Security::Malicious] {
+            let r = run3_mode(&m, [7; 16], security, move |i, mut s| async move {
+                let x = BitShares::from_public(i, &vec![u64::MAX; gates / 64], gates).unwrap();
+                let y = x.not(i).not(i);
+                let mut z = s.and(&x, &y).await.unwrap();
+                for _ in 0..3 {
+                    z = s.and(&z, &x).await.unwrap();
+                }
+                s.verify().await.unwrap();
+                (s, z.len)
+            })
+            .await;
+            let (t, _, b) = report(&format!("4 x {gates} AND gates, {}", security.name()), &r);
+            println!(
+                "  {:.0} M AND gates/s, {:.3} bytes per gate per party",
+                4.0 * gates as f64 / t.as_secs_f64() / 1e6,
+                b as f64 / (4.0 * gates as f64)
+            );
+            match semi {
+                None => semi = Some((t, b)),
+                Some((ts, bs)) => println!(
+                    "  malicious / semi-honest: {:.2}x time, {:.2}x bytes",
+                    t.as_secs_f64() / ts.as_secs_f64(),
+                    b as f64 / bs as f64
+                ),
+            }
         }
         let _ = Arc::new(());
     });

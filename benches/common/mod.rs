@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mpcstats::engine::{Counters, Session};
+use mpcstats::engine::{Counters, Security, Session};
 use mpcstats::net::endpoint::{peer_pin, server_endpoint};
 use mpcstats::net::identity::Identity;
 use mpcstats::net::mesh::{Mesh, PeerInfo};
@@ -66,6 +66,22 @@ where
     Fut: Future<Output = (Session<QuicTransport>, O)> + Send + 'static,
     O: Send + 'static,
 {
+    run3_mode(meshes, session, Security::SemiHonest, f).await
+}
+
+/// [`run3`] in the given security mode.
+#[allow(dead_code)] // not every bench compares modes
+pub async fn run3_mode<F, Fut, O>(
+    meshes: &[Arc<Mesh>],
+    session: [u8; 16],
+    security: Security,
+    f: F,
+) -> Vec<Measured<O>>
+where
+    F: Fn(usize, Session<QuicTransport>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = (Session<QuicTransport>, O)> + Send + 'static,
+    O: Send + 'static,
+{
     let tasks: Vec<_> = meshes
         .iter()
         .enumerate()
@@ -82,7 +98,7 @@ where
                 seed[..16].copy_from_slice(&session);
                 seed[16] = i as u8;
                 let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
-                let s = Session::start(i, t, &mut rng).await.unwrap();
+                let s = Session::start_with(i, t, &mut rng, security).await.unwrap();
                 let before = s.counters();
                 let start = Instant::now();
                 let (s, out) = f(i, s).await;

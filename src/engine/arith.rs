@@ -61,6 +61,7 @@ impl<T: Transport> Session<T> {
                 "input: owner {owner}, expected 0, 1 or 2"
             )));
         }
+        self.refuse_unproven("input by one party")?;
         let me = self.id();
         match (me == owner, values) {
             (true, None) => {
@@ -118,6 +119,7 @@ impl<T: Transport> Session<T> {
     /// Σ_i t_i: adds a zero share, sends t_i to the previous party and receives t_{i+1}
     /// from the next one. One round, one element per value per party.
     pub async fn reshare_products<R: Ring>(&mut self, local: Vec<R>) -> Result<Vec<Share<R>>> {
+        self.refuse_unproven("a ring product or resharing")?;
         let n = local.len();
         let alpha: Vec<R> = self.correlated().zero_shares(n);
         let t: Vec<R> = local.into_iter().zip(alpha).map(|(t, z)| t + z).collect();

@@ -220,6 +220,9 @@ impl<T: Transport> Session<T> {
         bits: u32,
         negate_w: bool,
     ) -> Result<(Vec<BitShares>, Vec<BitShares>)> {
+        if self.malicious() {
+            return self.two_summands_csa(x, bits, negate_w).await;
+        }
         let n = x.len();
         let k = bits as usize;
         let me = self.id();
@@ -313,6 +316,66 @@ impl<T: Transport> Session<T> {
             assemble(unwrap(v_pieces), k, n),
             assemble(unwrap(w_pieces), k, n),
         ))
+    }
+
+    /// The malicious-mode split, with no input by any single party (an input V would have
+    /// to be proven): each component x_j is a boolean number its two holders place with no
+    /// communication, and one carry-save layer turns the three into V = x_0 ⊕ x_1 ⊕ x_2 and
+    /// W = 2 · maj(x_0, x_1, x_2) with V + W ≡ x, at one round of bits − 1 ANDs per element
+    /// (proven like every AND). With `negate_w` the third number is ¬(−x_2) instead, so
+    /// that x_0 + x_1 + ¬(−x_2) = x − 1 = V + 2C and W = ¬(2C): then x ≡ 0 exactly when
+    /// V = W, which is all `is_zero` needs.
+    async fn two_summands_csa<R: Ring>(
+        &mut self,
+        x: &[Share<R>],
+        bits: u32,
+        negate_w: bool,
+    ) -> Result<(Vec<BitShares>, Vec<BitShares>)> {
+        let n = x.len();
+        let k = bits as usize;
+        let me = self.id();
+        let mask = low_mask(bits);
+        let value = |v: R, j: usize| {
+            let v = if negate_w && j == 2 { -v } else { v };
+            v.to_u128() & mask
+        };
+        // U_j: component j of the boolean sharing is the bits of x_j, the others zero.
+        let number = |j: usize| -> Vec<BitShares> {
+            let zeros = || zero_planes(k, n);
+            let a = if me == j {
+                transpose_to_planes(&x.iter().map(|s| value(s.a, j)).collect::<Vec<_>>(), bits)
+            } else {
+                zeros()
+            };
+            let b = if (me + 1) % 3 == j {
+                transpose_to_planes(&x.iter().map(|s| value(s.b, j)).collect::<Vec<_>>(), bits)
+            } else {
+                zeros()
+            };
+            a.into_iter()
+                .zip(b)
+                .map(|(a, b)| BitShares { a, b, len: n })
+                .collect()
+        };
+        let (u0, u1) = (number(0), number(1));
+        let mut u2 = number(2);
+        if negate_w {
+            u2 = u2.iter().map(|p| p.not(me)).collect();
+        }
+        let t1: Vec<BitShares> = u0.iter().zip(&u2).map(|(a, c)| a.xor_same(c)).collect();
+        let t2: Vec<BitShares> = u1.iter().zip(&u2).map(|(b, c)| b.xor_same(c)).collect();
+        let pairs: Vec<(&BitShares, &BitShares)> = t1[..k - 1].iter().zip(&t2[..k - 1]).collect();
+        let ands = self.and_many(&pairs).await?;
+        let v: Vec<BitShares> = t1.iter().zip(&u1).map(|(t, b)| t.xor_same(b)).collect();
+        let mut w = Vec::with_capacity(k);
+        w.push(BitShares::zeros(n));
+        for (g, c) in ands.iter().zip(&u2) {
+            w.push(g.xor_same(c));
+        }
+        if negate_w {
+            w = w.iter().map(|p| p.not(me)).collect();
+        }
+        Ok((v, w))
     }
 
     /// The carry out of V + W over the given planes (bit 0 first): generate bits in one
@@ -439,6 +502,7 @@ impl<T: Transport> Session<T> {
         x: &BitShares,
         extra: Option<Vec<R>>,
     ) -> Result<(Vec<Share<R>>, Vec<Share<R>>, Vec<Share<R>>)> {
+        self.refuse_unproven("B2A")?;
         let n = x.len;
         let me = self.id();
         let (prev, next) = (Peer::Prev.of(me), Peer::Next.of(me));

@@ -113,6 +113,7 @@ impl<T: Transport> Session<T> {
         &mut self,
         columns: &[Vec<Share<R>>],
     ) -> Result<Vec<Vec<Share<R>>>> {
+        self.refuse_unproven("the shuffle")?;
         let n = columns.first().map_or(0, Vec::len);
         if let Some(bad) = columns.iter().find(|c| c.len() != n) {
             return Err(EngineError::Invalid(format!(

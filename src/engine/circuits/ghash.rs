@@ -86,6 +86,7 @@ impl<T: Transport> Session<T> {
     /// (the dot-product trick), so a product costs ONE round and 128 bits (16 bytes) sent per
     /// party, like 128 AND gates.
     pub async fn gf128_mul_shared(&mut self, x: &BitPlanes, y: &BitPlanes) -> Result<BitPlanes> {
+        self.refuse_unproven("a shared GF(2^128) product")?;
         check_blocks("gf128_mul_shared", x)?;
         check_blocks("gf128_mul_shared", y)?;
         if x.len != y.len {

@@ -41,14 +41,13 @@
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use super::and_levels::{
+    group_coeffs, level1, pad_even, taus, vec_coeffs, vec_fold, Coeffs, USide, VSide, MAX_TERMS,
+};
 use super::gf64::Gf64;
-use super::AndWord;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::session::{take, Session};
 use crate::engine::transport::{Expect, Outgoing, Peer, Transport};
-
-/// Coefficients (c0, c1, c2) of a level's polynomial.
-type Coeffs = [Gf64; 3];
 
 fn eval(c: &Coeffs, r: Gf64) -> Gf64 {
     c[0] + c[1] * r + c[2] * r * r
@@ -81,85 +80,6 @@ fn challenge(rng: &mut ChaCha20Rng) -> Gf64 {
 fn thetas(seed: [u8; 32], n: usize) -> Vec<Gf64> {
     let mut rng = ChaCha20Rng::from_seed(seed);
     (0..n).map(|_| Gf64::random(&mut rng)).collect()
-}
-
-/// The prover's level-1 coefficients over whole words: the pair of a gate is
-/// (θ x_i, y_{i+1}) and (θ y_i, x_{i+1}).
-fn prover_level1(words: &[AndWord], th: &[Gf64]) -> Coeffs {
-    let mut c = [Gf64::ZERO; 3];
-    for (w, t) in words.iter().zip(th) {
-        let du = w.ax ^ w.ay;
-        let dv = w.bx ^ w.by;
-        c[0] += *t * Gf64(w.ax & w.by);
-        c[1] += *t * Gf64((w.ax & dv) ^ (du & w.by));
-        c[2] += *t * Gf64(du & dv);
-    }
-    c
-}
-
-/// Level-1 fold of the u side: θ_w X^s (a_s + (a_s ⊕ b_s) r) for the prover's x_i, y_i
-/// words `a`, `b` (as held by P and V_L).
-fn fold_u1(words: impl Iterator<Item = (u64, u64)>, th: &[Gf64], r: Gf64) -> Vec<Gf64> {
-    let mut out = Vec::with_capacity(th.len() * 64);
-    for ((a, b), t) in words.zip(th) {
-        let d = a ^ b;
-        let mut base = *t;
-        let mut base_r = *t * r;
-        for s in 0..64 {
-            let mut e = Gf64::ZERO;
-            if a >> s & 1 == 1 {
-                e += base;
-            }
-            if d >> s & 1 == 1 {
-                e += base_r;
-            }
-            out.push(e);
-            base = base.mul_x();
-            base_r = base_r.mul_x();
-        }
-    }
-    out
-}
-
-/// Level-1 fold of the v side: a_s + (a_s ⊕ b_s) r for the prover's y_{i+1}, x_{i+1}
-/// words `a`, `b` (as held by P and V_R).
-fn fold_v1(words: impl Iterator<Item = (u64, u64)>, r: Gf64) -> Vec<Gf64> {
-    let table = [Gf64::ZERO, Gf64::ONE, r, r + Gf64::ONE];
-    let mut out = Vec::new();
-    for (a, b) in words {
-        let d = a ^ b;
-        for s in 0..64 {
-            out.push(table[((a >> s & 1) | (d >> s & 1) << 1) as usize]);
-        }
-    }
-    out
-}
-
-/// The prover's coefficients for vectors u, v of even length.
-fn prover_level(u: &[Gf64], v: &[Gf64]) -> Coeffs {
-    let mut c = [Gf64::ZERO; 3];
-    for (pu, pv) in u.chunks_exact(2).zip(v.chunks_exact(2)) {
-        let (au, bu) = (pu[0], pu[0] + pu[1]);
-        let (av, bv) = (pv[0], pv[0] + pv[1]);
-        let c0 = au * av;
-        let c2 = bu * bv;
-        c[0] += c0;
-        c[2] += c2;
-        c[1] += pu[1] * pv[1] + c0 + c2;
-    }
-    c
-}
-
-fn fold(x: &[Gf64], r: Gf64) -> Vec<Gf64> {
-    x.chunks_exact(2)
-        .map(|p| p[0] + (p[0] + p[1]) * r)
-        .collect()
-}
-
-fn pad_even(x: &mut Vec<Gf64>) {
-    if x.len() % 2 == 1 {
-        x.push(Gf64::ZERO);
-    }
 }
 
 /// What a verifier reveals at the end: its folded entry at r, its part of p(r) and its
@@ -264,42 +184,57 @@ impl<T: Transport> Session<T> {
 
         // Level 1 on words. Prover: my a are x_i, y_i and my b are x_{i+1}, y_{i+1}.
         // V_L of next: next's x_i, y_i are my b. V_R of prev: prev's x_{i+1}, y_{i+1} are my a.
-        let c_p = prover_level1(&words, &th_p);
-        let mut tau_l = Gf64::ZERO;
-        let mut tau_r = Gf64::ZERO;
-        for ((w, tl), tr) in words.iter().zip(&th_l).zip(&th_r) {
-            tau_l += *tl * Gf64(w.tf_next ^ (w.bx & w.by));
-            tau_r += *tr * Gf64(w.f_own);
-        }
+        let c_p = level1(&words, &th_p);
+        let (mut tau_l, mut tau_r) = taus(&words, &th_l, &th_r);
         let mut ds_l = Vec::new();
         let mut ds_r = Vec::new();
 
         let (c_l, c_r_in, r_l, r_r, r_p) = self.level_round(&c_p).await?;
-        // V_L bookkeeping (next's proof), V_R bookkeeping (prev's proof).
         ds_l.push(sum01(&c_l) + tau_l);
         tau_l = eval(&c_l, r_l);
         ds_r.push(sum01(&c_r_in) + tau_r);
         tau_r = eval(&c_r_in, r_r);
-        let mut pu = fold_u1(words.iter().map(|w| (w.ax, w.ay)), &th_p, r_p);
-        let mut pv = fold_v1(words.iter().map(|w| (w.by, w.bx)), r_p);
-        let mut lu = fold_u1(words.iter().map(|w| (w.bx, w.by)), &th_l, r_l);
-        let mut rv = fold_v1(words.iter().map(|w| (w.ay, w.ax)), r_r);
+        let mut gu = USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, r_p);
+        let mut gv = VSide::from_words(words.iter().map(|w| (w.by, w.bx)), r_p);
+        let mut gl = USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, r_l);
+        let mut gr = VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), r_r);
         drop(words);
 
-        while pu.len() > 1 {
-            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
-                pad_even(x);
-            }
-            let c_p = prover_level(&pu, &pv);
+        // Levels in group form while it is cheaper than plain vectors.
+        while gu.groups() > 1 && gu.q < MAX_TERMS {
+            gu.pad();
+            gv.pad();
+            gl.pad();
+            gr.pad();
+            let c_p = group_coeffs(&gu, &gv);
             let (c_l, c_r_in, r_l, r_r, r_p) = self.level_round(&c_p).await?;
             ds_l.push(sum01(&c_l) + tau_l);
             tau_l = eval(&c_l, r_l);
             ds_r.push(sum01(&c_r_in) + tau_r);
             tau_r = eval(&c_r_in, r_r);
-            pu = fold(&pu, r_p);
-            pv = fold(&pv, r_p);
-            lu = fold(&lu, r_l);
-            rv = fold(&rv, r_r);
+            gu.fold(r_p);
+            gv.fold(r_p);
+            gl.fold(r_l);
+            gr.fold(r_r);
+        }
+        let (mut pu, mut pv) = (gu.materialise(), gv.materialise());
+        let (mut lu, mut rv) = (gl.materialise(), gr.materialise());
+        drop((gu, gv, gl, gr));
+
+        while pu.len() > 1 {
+            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
+                pad_even(x);
+            }
+            let c_p = vec_coeffs(&pu, &pv);
+            let (c_l, c_r_in, r_l, r_r, r_p) = self.level_round(&c_p).await?;
+            ds_l.push(sum01(&c_l) + tau_l);
+            tau_l = eval(&c_l, r_l);
+            ds_r.push(sum01(&c_r_in) + tau_r);
+            tau_r = eval(&c_r_in, r_r);
+            vec_fold(&mut pu, r_p);
+            vec_fold(&mut pv, r_p);
+            vec_fold(&mut lu, r_l);
+            vec_fold(&mut rv, r_r);
         }
         let levels = ds_l.len();
 

@@ -5,7 +5,8 @@
 //! shows the deviations matter.
 //!
 //! Covered: every protocol that the verification layer proves today (AND circuits, AES-128
-//! under a shared key, checked openings of ring and bit shares).
+//! under a shared key, comparisons and equality through the carry-save A2B, checked
+//! openings of ring and bit shares).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -33,6 +34,8 @@ enum Proto {
     Aes,
     /// Openings of Z_2^64 and Z_2^128 shares.
     Open(usize),
+    /// x < y on `bits` bits and x = y, in Z_2^128, opened (A2B, carry chains, AND trees).
+    Compare(usize, u32),
 }
 
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
@@ -77,6 +80,30 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
                     .flat_map(|w| w.to_le_bytes()),
             );
             Ok(out)
+        }
+        Proto::Compare(n, bits) => {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let top = (1u128 << (bits - 1)) - 1;
+            let x: Vec<Z128> = (0..n).map(|_| Z128(rng.gen::<u128>() & top)).collect();
+            // Half equal to x, the rest random.
+            let y: Vec<Z128> = x
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if i % 2 == 0 {
+                        *v
+                    } else {
+                        Z128(rng.gen::<u128>() & top)
+                    }
+                })
+                .collect();
+            let sx = share_all(&x, seed)[me].clone();
+            let sy = share_all(&y, seed + 1)[me].clone();
+            let lt = s.lt(&sx, &sy, bits).await?;
+            let eq = s.eq(&sx, &sy, bits).await?;
+            let both = crate::engine::BitShares::concat(&[&lt, &eq]);
+            let o = s.open_bits(&both).await?;
+            Ok(unpack(&o, 2 * n).into_iter().map(u8::from).collect())
         }
     }
 }
@@ -157,12 +184,15 @@ fn is_abort(e: &EngineError) -> bool {
     )
 }
 
-const PROTOS: [Proto; 5] = [
+const PROTOS: [Proto; 8] = [
     Proto::Ands(1),
     Proto::Ands(200),
     Proto::Aes,
     Proto::Open(1),
     Proto::Open(40),
+    Proto::Compare(1, 64),
+    Proto::Compare(70, 64),
+    Proto::Compare(20, 128),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +208,7 @@ async fn one_cheating_party_never_causes_a_wrong_answer() {
     let rounds: Vec<u64> = honest.iter().map(|h| h.1).collect();
     let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
     let (mut fired, mut aborted, mut wrong_semi) = (0, 0, 0);
-    const CASES: usize = 1200;
+    const CASES: usize = 1600;
     for _ in 0..CASES {
         let (case, k) = random_case(&mut rng, &rounds);
         let want = &honest[k].0;

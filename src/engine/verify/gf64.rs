@@ -81,6 +81,63 @@ impl std::ops::Mul for Gf64 {
     }
 }
 
+/// A multiplication strategy for hot loops: [`Portable`] everywhere, [`Clmul`] inside a
+/// function compiled with the `pclmulqdq` feature (see [`with_fast_mul`]), where it inlines
+/// to one instruction plus the reduction.
+pub trait GfMul {
+    fn mul(a: Gf64, b: Gf64) -> Gf64;
+}
+
+/// Shift-and-add products.
+pub struct Portable;
+
+impl GfMul for Portable {
+    #[inline(always)]
+    fn mul(a: Gf64, b: Gf64) -> Gf64 {
+        let (hi, lo) = clmul_portable(a.0, b.0);
+        reduce(hi, lo)
+    }
+}
+
+/// Carry-less multiply instruction products; only sound inside `with_fast_mul`.
+#[cfg(target_arch = "x86_64")]
+pub struct Clmul;
+
+#[cfg(target_arch = "x86_64")]
+impl GfMul for Clmul {
+    #[inline(always)]
+    fn mul(a: Gf64, b: Gf64) -> Gf64 {
+        // SAFETY: `Clmul` is only named inside `with_fast_mul`'s pclmulqdq-enabled body,
+        // which runs only after the feature was detected.
+        let (hi, lo) = unsafe { clmul_x86(a.0, b.0) };
+        reduce(hi, lo)
+    }
+}
+
+/// Defines `pub(crate) fn $name($args) -> $ret` that runs the kernel `$kernel::<M>` (generic
+/// over [`GfMul`], `#[inline(always)]`) with [`Clmul`] compiled for `pclmulqdq` when the
+/// CPU has it (checked at run time) and with [`Portable`] otherwise.
+macro_rules! dispatch_mul {
+    ($(#[$meta:meta])* fn $name:ident = $kernel:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty) => {
+        $(#[$meta])*
+        pub(crate) fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "pclmulqdq", enable = "sse2")]
+                unsafe fn fast($($arg: $ty),*) -> $ret {
+                    $kernel::<$crate::engine::verify::gf64::Clmul>($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("pclmulqdq") {
+                    // SAFETY: the feature was detected just above.
+                    return unsafe { fast($($arg),*) };
+                }
+            }
+            $kernel::<$crate::engine::verify::gf64::Portable>($($arg),*)
+        }
+    };
+}
+pub(crate) use dispatch_mul;
+
 /// Reduces hi·X^64 + lo. hi·X^64 ≡ hi·(X^4 + X^3 + X + 1); the part of that product above
 /// X^63 has at most 4 bits and folds once more.
 #[inline]
@@ -113,6 +170,7 @@ fn clmul(a: u64, b: u64) -> (u64, u64) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "pclmulqdq", enable = "sse2")]
+#[inline]
 unsafe fn clmul_x86(a: u64, b: u64) -> (u64, u64) {
     use std::arch::x86_64::{
         _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_cvtsi64_si128, _mm_unpackhi_epi64,

@@ -15,6 +15,7 @@
 //! verifier j − 1), stream 3 (the challenges of prover j + 1's proof, which j + 1 does not
 //! hold), stream 4 (the masks of prover j − 1's proof held with its right verifier j).
 
+pub mod and_levels;
 pub mod and_proof;
 pub mod gf64;
 pub mod opening;
@@ -136,6 +137,20 @@ impl<T: Transport> Session<T> {
             self.prove_ands().await?;
         }
         Ok(())
+    }
+
+    /// Refuses, in malicious mode, a step whose messages the verification layer does not
+    /// prove yet, so that a malicious session never runs anything unproven. The error
+    /// names the step.
+    pub(crate) fn refuse_unproven(&self, step: &str) -> Result<()> {
+        if self.malicious() {
+            Err(super::error::EngineError::Invalid(format!(
+                "{step} is not proven against a malicious party yet; \
+                 this protocol runs only in a semi-honest session"
+            )))
+        } else {
+            Ok(())
+        }
     }
 
     /// Gates recorded and not yet proven, in words of 64.

@@ -160,3 +160,79 @@ async fn a_wrong_digest_also_fails_the_opening_check() {
         ("opening: the two copies of a component differ", 0)
     );
 }
+
+#[tokio::test]
+async fn comparisons_in_malicious_mode_are_exact_at_the_edges() {
+    use crate::engine::ring::Z128;
+    for bits in [2u32, 3, 64, 65, 127, 128] {
+        let max = if bits == 128 {
+            u128::MAX >> 1
+        } else {
+            (1u128 << (bits - 1)) - 1
+        };
+        let xs: Vec<u128> = vec![0, 0, 1, max, max, max - 1, 0, max];
+        let ys: Vec<u128> = vec![0, 1, 0, max, max - 1, max, max, 0];
+        let (x, y): (Vec<Z128>, Vec<Z128>) = (
+            xs.iter().map(|v| Z128(*v)).collect(),
+            ys.iter().map(|v| Z128(*v)).collect(),
+        );
+        let (sx, sy) = (
+            crate::engine::convert::tests::share_all(&x, 1),
+            crate::engine::convert::tests::share_all(&y, 2),
+        );
+        let out = run3_secure(3, Security::Malicious, local_transports(), move |mut s| {
+            let (sx, sy) = (sx.clone(), sy.clone());
+            async move {
+                let me = s.id();
+                let lt = s.lt(&sx[me], &sy[me], bits).await?;
+                let eq = s.eq(&sx[me], &sy[me], bits).await?;
+                let a = s.a2b(&sx[me], bits).await?;
+                let lt = unpack(&s.open_bits(&lt).await?, lt.len);
+                let eq = unpack(&s.open_bits(&eq).await?, eq.len);
+                let mut planes = Vec::new();
+                for p in &a.planes {
+                    planes.push(s.open_bits(p).await?);
+                }
+                Ok((lt, eq, crate::engine::planes_to_values(&planes, a.len)))
+            }
+        })
+        .await;
+        for (lt, eq, vals) in ok(out) {
+            let want_lt: Vec<bool> = xs.iter().zip(&ys).map(|(a, b)| a < b).collect();
+            let want_eq: Vec<bool> = xs.iter().zip(&ys).map(|(a, b)| a == b).collect();
+            assert_eq!(lt, want_lt, "{bits} bits");
+            assert_eq!(eq, want_eq, "{bits} bits");
+            assert_eq!(vals, xs, "{bits} bits");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
+    let out = run3_secure(
+        3,
+        Security::Malicious,
+        local_transports(),
+        |mut s| async move {
+            let x: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(4);
+            let mul = s.mul(&x, &x).await.err().map(|e| e.to_string());
+            let b = crate::engine::BitShares::zeros(4);
+            let b2a = s.b2a::<Z64>(&b).await.err().map(|e| e.to_string());
+            let shuffle = s
+                .shuffle(std::slice::from_ref(&x))
+                .await
+                .err()
+                .map(|e| e.to_string());
+            Ok((mul, b2a, shuffle, s.counters().rounds))
+        },
+    )
+    .await;
+    for (mul, b2a, shuffle, rounds) in ok(out) {
+        assert!(mul
+            .unwrap()
+            .contains("a ring product or resharing is not proven"));
+        assert!(b2a.unwrap().contains("B2A is not proven"));
+        assert!(shuffle.unwrap().contains("the shuffle is not proven"));
+        assert_eq!(rounds, 1, "refused before any message");
+    }
+}

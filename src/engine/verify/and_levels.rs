@@ -1,0 +1,330 @@
+//! The local arithmetic of the AND-gate proof (`and_proof`), kept apart from its rounds.
+//!
+//! The proof's vectors have one entry per gate, but the first levels never materialise
+//! them: after the level-1 fold, entry s of a *group* g of words is
+//! u_{g,s} = X^s Σ_q α_{g,q} b_{g,q,s} (U side, P and V_L) and v_{g,s} = Σ_q β_q c_{g,q,s}
+//! (V side, P and V_R) for bit-words b, c and field coefficients α (per group) and β
+//! (global). Then Σ_s u_{g,s} v_{h,s} = Σ_{q,q'} α_{g,q} β_{q'} · (b_{g,q} ∧ c_{h,q'}) read
+//! as a field element: a level costs about Q² field products per pair of groups instead
+//! of one per gate, and a fold only rescales coefficients (the bit-words stay in place,
+//! Q doubles as the groups halve). Once Q reaches [`MAX_TERMS`] the entries are
+//! materialised and the halving continues on plain vectors. Every kernel is generic over
+//! the multiplication so that it compiles to the carry-less multiply instruction.
+//! This module holds no rounds, no randomness and no record keeping.
+
+use super::gf64::{dispatch_mul, Gf64, GfMul};
+use super::AndWord;
+
+/// Coefficients (c0, c1, c2) of a level's polynomial.
+pub(crate) type Coeffs = [Gf64; 3];
+
+/// Terms per group at which entries are materialised.
+pub(crate) const MAX_TERMS: usize = 8;
+
+/// The U side in group form: `q` terms per group, group-major.
+pub(crate) struct USide {
+    pub q: usize,
+    pub coef: Vec<Gf64>,
+    pub bits: Vec<u64>,
+}
+
+/// The V side in group form: `q` global coefficients, per-group bit-words.
+pub(crate) struct VSide {
+    pub q: usize,
+    pub coef: Vec<Gf64>,
+    pub bits: Vec<u64>,
+}
+
+impl USide {
+    /// After the level-1 fold at r: θ_w X^s (a_s + (a_s ⊕ b_s) r) for words (a, b).
+    pub fn from_words(words: impl Iterator<Item = (u64, u64)>, th: &[Gf64], r: Gf64) -> Self {
+        let mut coef = Vec::with_capacity(2 * th.len());
+        let mut bits = Vec::with_capacity(2 * th.len());
+        for ((a, b), t) in words.zip(th) {
+            coef.extend([*t, *t * r]);
+            bits.extend([a, a ^ b]);
+        }
+        USide { q: 2, coef, bits }
+    }
+
+    pub fn groups(&self) -> usize {
+        self.bits.len() / self.q
+    }
+
+    /// Pads to an even number of groups with an empty one.
+    pub fn pad(&mut self) {
+        if self.groups() % 2 == 1 {
+            self.coef.extend(std::iter::repeat_n(Gf64::ZERO, self.q));
+            self.bits.extend(std::iter::repeat_n(0, self.q));
+        }
+    }
+
+    /// Folds pairs of groups at r: (1 + r) · first + r · second.
+    pub fn fold(&mut self, r: Gf64) {
+        fold_u_coef(&mut self.coef, self.q, r);
+        self.q *= 2;
+    }
+
+    /// The entries, group-major, 64 per group.
+    pub fn materialise(&self) -> Vec<Gf64> {
+        let mut out = Vec::with_capacity(self.groups() * 64);
+        for (c, b) in self
+            .coef
+            .chunks_exact(self.q)
+            .zip(self.bits.chunks_exact(self.q))
+        {
+            let mut cur: Vec<Gf64> = c.to_vec();
+            for s in 0..64 {
+                let mut e = Gf64::ZERO;
+                for (x, w) in cur.iter_mut().zip(b) {
+                    if w >> s & 1 == 1 {
+                        e += *x;
+                    }
+                    *x = x.mul_x();
+                }
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+impl VSide {
+    /// After the level-1 fold at r: c_s + (c_s ⊕ d_s) r for words (c, d).
+    pub fn from_words(words: impl Iterator<Item = (u64, u64)>, r: Gf64) -> Self {
+        let mut bits = Vec::new();
+        for (c, d) in words {
+            bits.extend([c, c ^ d]);
+        }
+        VSide {
+            q: 2,
+            coef: vec![Gf64::ONE, r],
+            bits,
+        }
+    }
+
+    pub fn groups(&self) -> usize {
+        self.bits.len() / self.q
+    }
+
+    pub fn pad(&mut self) {
+        if self.groups() % 2 == 1 {
+            self.bits.extend(std::iter::repeat_n(0, self.q));
+        }
+    }
+
+    pub fn fold(&mut self, r: Gf64) {
+        let one_r = Gf64::ONE + r;
+        let mut coef: Vec<Gf64> = self.coef.iter().map(|c| one_r * *c).collect();
+        coef.extend(self.coef.iter().map(|c| r * *c));
+        self.coef = coef;
+        self.q *= 2;
+    }
+
+    pub fn materialise(&self) -> Vec<Gf64> {
+        let mut out = Vec::with_capacity(self.groups() * 64);
+        for b in self.bits.chunks_exact(self.q) {
+            for s in 0..64 {
+                let mut e = Gf64::ZERO;
+                for (c, w) in self.coef.iter().zip(b) {
+                    if w >> s & 1 == 1 {
+                        e += *c;
+                    }
+                }
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+#[inline(always)]
+fn fold_u_coef_k<M: GfMul>(coef: &mut [Gf64], q: usize, r: Gf64) {
+    let one_r = Gf64::ONE + r;
+    for pair in coef.chunks_exact_mut(2 * q) {
+        let (first, second) = pair.split_at_mut(q);
+        first.iter_mut().for_each(|c| *c = M::mul(*c, one_r));
+        second.iter_mut().for_each(|c| *c = M::mul(*c, r));
+    }
+}
+
+dispatch_mul!(fn fold_u_coef = fold_u_coef_k(coef: &mut [Gf64], q: usize, r: Gf64) -> ());
+
+/// Σ_s u_{g,s} v_{h,s} for one U group and one V group.
+#[inline(always)]
+fn cross<M: GfMul>(uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Gf64 {
+    let mut acc = Gf64::ZERO;
+    for (c, b) in uc.iter().zip(ub) {
+        let mut t = Gf64::ZERO;
+        for (d, w) in vc.iter().zip(vb) {
+            t += M::mul(*d, Gf64(b & w));
+        }
+        acc += M::mul(*c, t);
+    }
+    acc
+}
+
+#[inline(always)]
+fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
+    let q = u.q;
+    let (mut c0, mut m11, mut x) = (Gf64::ZERO, Gf64::ZERO, Gf64::ZERO);
+    let uc = u.coef.chunks_exact(2 * q);
+    let ub = u.bits.chunks_exact(2 * q);
+    let vb = v.bits.chunks_exact(2 * q);
+    for ((uc, ub), vb) in uc.zip(ub).zip(vb) {
+        let (uc0, uc1) = uc.split_at(q);
+        let (ub0, ub1) = ub.split_at(q);
+        let (vb0, vb1) = vb.split_at(q);
+        c0 += cross::<M>(uc0, ub0, &v.coef, vb0);
+        m11 += cross::<M>(uc1, ub1, &v.coef, vb1);
+        x += cross::<M>(uc0, ub0, &v.coef, vb1) + cross::<M>(uc1, ub1, &v.coef, vb0);
+    }
+    // p = Σ (u0 + (u0 + u1) X)(v0 + (v0 + v1) X): c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1.
+    [c0, x, c0 + m11 + x]
+}
+
+dispatch_mul!(
+    /// The prover's coefficients over pairs of groups (an even number of them).
+    fn group_coeffs = group_coeffs_k(u: &USide, v: &VSide) -> Coeffs
+);
+
+#[inline(always)]
+fn level1_k<M: GfMul>(words: &[AndWord], th: &[Gf64]) -> Coeffs {
+    let mut c = [Gf64::ZERO; 3];
+    for (w, t) in words.iter().zip(th) {
+        let du = w.ax ^ w.ay;
+        let dv = w.bx ^ w.by;
+        c[0] += M::mul(*t, Gf64(w.ax & w.by));
+        c[1] += M::mul(*t, Gf64((w.ax & dv) ^ (du & w.by)));
+        c[2] += M::mul(*t, Gf64(du & dv));
+    }
+    c
+}
+
+dispatch_mul!(
+    /// The prover's level-1 coefficients over whole words: a gate's two terms
+    /// (θ x_i, y_{i+1}) and (θ y_i, x_{i+1}) form its pair.
+    fn level1 = level1_k(words: &[AndWord], th: &[Gf64]) -> Coeffs
+);
+
+#[inline(always)]
+fn taus_k<M: GfMul>(words: &[AndWord], th_l: &[Gf64], th_r: &[Gf64]) -> (Gf64, Gf64) {
+    let (mut l, mut r) = (Gf64::ZERO, Gf64::ZERO);
+    for ((w, tl), tr) in words.iter().zip(th_l).zip(th_r) {
+        l += M::mul(*tl, Gf64(w.tf_next ^ (w.bx & w.by)));
+        r += M::mul(*tr, Gf64(w.f_own));
+    }
+    (l, r)
+}
+
+dispatch_mul!(
+    /// The verifiers' parts of the claimed sum: τ_L of the next party's proof and τ_R of
+    /// the previous party's.
+    fn taus = taus_k(words: &[AndWord], th_l: &[Gf64], th_r: &[Gf64]) -> (Gf64, Gf64)
+);
+
+#[inline(always)]
+fn vec_coeffs_k<M: GfMul>(u: &[Gf64], v: &[Gf64]) -> Coeffs {
+    let mut c = [Gf64::ZERO; 3];
+    for (pu, pv) in u.chunks_exact(2).zip(v.chunks_exact(2)) {
+        let (bu, bv) = (pu[0] + pu[1], pv[0] + pv[1]);
+        let c0 = M::mul(pu[0], pv[0]);
+        let c2 = M::mul(bu, bv);
+        c[0] += c0;
+        c[2] += c2;
+        c[1] += M::mul(pu[1], pv[1]) + c0 + c2;
+    }
+    c
+}
+
+dispatch_mul!(
+    /// The prover's coefficients for plain vectors of even length.
+    fn vec_coeffs = vec_coeffs_k(u: &[Gf64], v: &[Gf64]) -> Coeffs
+);
+
+#[inline(always)]
+fn vec_fold_k<M: GfMul>(x: &mut Vec<Gf64>, r: Gf64) {
+    let half = x.len() / 2;
+    for k in 0..half {
+        let (a, b) = (x[2 * k], x[2 * k + 1]);
+        x[k] = a + M::mul(a + b, r);
+    }
+    x.truncate(half);
+}
+
+dispatch_mul!(
+    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k} + x_{2k+1}) r.
+    fn vec_fold = vec_fold_k(x: &mut Vec<Gf64>, r: Gf64) -> ()
+);
+
+/// Pads a plain vector to even length.
+pub(crate) fn pad_even(x: &mut Vec<Gf64>) {
+    if x.len() % 2 == 1 {
+        x.push(Gf64::ZERO);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    fn ip(u: &[Gf64], v: &[Gf64]) -> Gf64 {
+        u.iter().zip(v).fold(Gf64::ZERO, |a, (x, y)| a + *x * *y)
+    }
+
+    /// The group form, its coefficients and its folds agree with the plain vectors.
+    #[test]
+    fn group_form_matches_plain_vectors() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for words in [1usize, 2, 3, 7, 16] {
+            let w: Vec<(u64, u64, u64, u64)> = (0..words).map(|_| rng.gen()).collect();
+            let th: Vec<Gf64> = (0..words).map(|_| Gf64::random(&mut rng)).collect();
+            let r1 = Gf64::random(&mut rng);
+            let mut u = USide::from_words(w.iter().map(|x| (x.0, x.1)), &th, r1);
+            let mut v = VSide::from_words(w.iter().map(|x| (x.2, x.3)), r1);
+            let mut pu = u.materialise();
+            let mut pv = v.materialise();
+            // The level-1 fold, written out per gate.
+            for (k, x) in w.iter().enumerate() {
+                let mut base = th[k];
+                for s in 0..64 {
+                    let bit = |y: u64| Gf64(y >> s & 1);
+                    let want_u = base * (bit(x.0) + (bit(x.0) + bit(x.1)) * r1);
+                    let want_v = bit(x.2) + (bit(x.2) + bit(x.3)) * r1;
+                    assert_eq!(pu[64 * k + s], want_u);
+                    assert_eq!(pv[64 * k + s], want_v);
+                    base = base.mul_x();
+                }
+            }
+            while u.groups() > 1 && u.q < MAX_TERMS {
+                u.pad();
+                v.pad();
+                pu = u.materialise();
+                pv = v.materialise();
+                // Group pairs are entry pairs (g, s), (g + 1, s): reorder the plain vectors.
+                let c = group_coeffs(&u, &v);
+                let (mut eu, mut ev) = (Vec::new(), Vec::new());
+                let g = u.groups();
+                for k in 0..g / 2 {
+                    for s in 0..64 {
+                        eu.extend([pu[128 * k + s], pu[128 * k + 64 + s]]);
+                        ev.extend([pv[128 * k + s], pv[128 * k + 64 + s]]);
+                    }
+                }
+                assert_eq!(c, vec_coeffs(&eu, &ev));
+                assert_eq!(c[1] + c[2], ip(&pu, &pv));
+                let r = Gf64::random(&mut rng);
+                u.fold(r);
+                v.fold(r);
+                vec_fold(&mut eu, r);
+                vec_fold(&mut ev, r);
+                pu = u.materialise();
+                pv = v.materialise();
+                assert_eq!(pu, eu);
+                assert_eq!(pv, ev);
+            }
+        }
+    }
+}
