@@ -10,6 +10,18 @@ use std::sync::Arc;
 use common::{meshes, report, run3, run3_mode};
 use mpcstats::engine::{BitShares, Security, Share, Z128, Z64};
 
+/// Prints the malicious / semi-honest ratio on the second call of a pair.
+fn ratio(semi: &mut Option<(std::time::Duration, u64)>, t: std::time::Duration, b: u64) {
+    match semi.take() {
+        None => *semi = Some((t, b)),
+        Some((ts, bs)) => println!(
+            "  malicious / semi-honest: {:.2}x time, {:.2}x bytes",
+            t.as_secs_f64() / ts.as_secs_f64(),
+            b as f64 / bs as f64
+        ),
+    }
+}
+
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
@@ -49,19 +61,26 @@ fn main() {
             b as f64 / n as f64
         );
         for bits in [64u32, 84] {
-            let r = run3(&m, [3 + bits as u8; 16], move |_, mut s| async move {
-                let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
-                let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
-                let z = s.lt(&x, &y, bits).await.unwrap();
-                (s, z.len)
-            })
-            .await;
-            let (t, _, b) = report(&format!("{bits}-bit comparisons"), &r);
-            println!(
-                "  {:.2} M comparisons/s, {:.1} bytes per comparison per party",
-                n as f64 / t.as_secs_f64() / 1e6,
-                b as f64 / n as f64
-            );
+            let mut semi = None;
+            for security in [Security::SemiHonest, Security::Malicious] {
+                let seed = [3 + bits as u8 + security as u8; 16];
+                let r = run3_mode(&m, seed, security, move |_, mut s| async move {
+                    let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
+                    let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
+                    let z = s.lt(&x, &y, bits).await.unwrap();
+                    s.verify().await.unwrap();
+                    (s, z.len)
+                })
+                .await;
+                let label = format!("{bits}-bit comparisons, {}", security.name());
+                let (t, _, b) = report(&label, &r);
+                println!(
+                    "  {:.2} M comparisons/s, {:.1} bytes per comparison per party",
+                    n as f64 / t.as_secs_f64() / 1e6,
+                    b as f64 / n as f64
+                );
+                ratio(&mut semi, t, b);
+            }
         }
         // AND gates in both modes: the malicious run includes the proof of every gate.
         let gates = 16 * n;
@@ -84,14 +103,7 @@ fn main() {
                 4.0 * gates as f64 / t.as_secs_f64() / 1e6,
                 b as f64 / (4.0 * gates as f64)
             );
-            match semi {
-                None => semi = Some((t, b)),
-                Some((ts, bs)) => println!(
-                    "  malicious / semi-honest: {:.2}x time, {:.2}x bytes",
-                    t.as_secs_f64() / ts.as_secs_f64(),
-                    b as f64 / bs as f64
-                ),
-            }
+            ratio(&mut semi, t, b);
         }
         let _ = Arc::new(());
     });

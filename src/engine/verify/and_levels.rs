@@ -4,7 +4,7 @@
 //! them: after the level-1 fold, entry s of a *group* g of words is
 //! u_{g,s} = X^s Σ_q α_{g,q} b_{g,q,s} (U side, P and V_L) and v_{g,s} = Σ_q β_q c_{g,q,s}
 //! (V side, P and V_R) for bit-words b, c and field coefficients α (per group) and β
-//! (global). Then Σ_s u_{g,s} v_{h,s} = Σ_{q,q'} α_{g,q} β_{q'} · (b_{g,q} ∧ c_{h,q'}) read
+//! (global); materialised entries carry X^s on the V side instead. Then Σ_s u_{g,s} v_{h,s} = Σ_{q,q'} α_{g,q} β_{q'} · (b_{g,q} ∧ c_{h,q'}) read
 //! as a field element: a level costs about Q² field products per pair of groups instead
 //! of one per gate, and a fold only rescales coefficients (the bit-words stay in place,
 //! Q doubles as the groups halve). Once Q reaches [`MAX_TERMS`] the entries are
@@ -65,24 +65,23 @@ impl USide {
         self.q *= 2;
     }
 
-    /// The entries, group-major, 64 per group.
+    /// The entries, group-major, 64 per group, *without* their factor X^s: the V side
+    /// carries it instead (`VSide::materialise`), which leaves every inner product and
+    /// every fold unchanged and makes each entry one lookup in a table of subset sums.
     pub fn materialise(&self) -> Vec<Gf64> {
-        let mut out = Vec::with_capacity(self.groups() * 64);
-        for (c, b) in self
+        let q = self.q;
+        assert!(q <= MAX_TERMS, "group form with {q} terms");
+        let mut out = vec![Gf64::ZERO; self.groups() * 64];
+        let mut table = vec![Gf64::ZERO; 1 << q];
+        for ((c, b), dst) in self
             .coef
-            .chunks_exact(self.q)
-            .zip(self.bits.chunks_exact(self.q))
+            .chunks_exact(q)
+            .zip(self.bits.chunks_exact(q))
+            .zip(out.chunks_exact_mut(64))
         {
-            let mut cur: Vec<Gf64> = c.to_vec();
-            for s in 0..64 {
-                let mut e = Gf64::ZERO;
-                for (x, w) in cur.iter_mut().zip(b) {
-                    if w >> s & 1 == 1 {
-                        e += *x;
-                    }
-                    *x = x.mul_x();
-                }
-                out.push(e);
+            subset_sums(c, &mut table);
+            for (s, d) in dst.iter_mut().enumerate() {
+                *d = table[gather(b, s)];
             }
         }
         out
@@ -121,21 +120,45 @@ impl VSide {
         self.q *= 2;
     }
 
+    /// The entries, group-major, 64 per group, times X^s (see `USide::materialise`).
     pub fn materialise(&self) -> Vec<Gf64> {
-        let mut out = Vec::with_capacity(self.groups() * 64);
-        for b in self.bits.chunks_exact(self.q) {
-            for s in 0..64 {
-                let mut e = Gf64::ZERO;
-                for (c, w) in self.coef.iter().zip(b) {
-                    if w >> s & 1 == 1 {
-                        e += *c;
-                    }
-                }
-                out.push(e);
+        let q = self.q;
+        assert!(q <= MAX_TERMS, "group form with {q} terms");
+        let mut row = vec![Gf64::ZERO; 1 << q];
+        subset_sums(&self.coef, &mut row);
+        // tables[(s << q) | i] = X^s · (subset sum i).
+        let mut tables = Vec::with_capacity(64 << q);
+        for _ in 0..64 {
+            tables.extend_from_slice(&row);
+            row.iter_mut().for_each(|e| *e = e.mul_x());
+        }
+        let mut out = vec![Gf64::ZERO; self.groups() * 64];
+        for (b, dst) in self.bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
+            for (s, d) in dst.iter_mut().enumerate() {
+                *d = tables[(s << q) | gather(b, s)];
             }
         }
         out
     }
+}
+
+/// table[i] = the sum of coef[q] over the set bits q of i.
+fn subset_sums(coef: &[Gf64], table: &mut [Gf64]) {
+    table[0] = Gf64::ZERO;
+    for (q, c) in coef.iter().enumerate() {
+        let half = 1 << q;
+        for i in 0..half {
+            table[half + i] = table[i] + *c;
+        }
+    }
+}
+
+/// Bit s of each word of `b`, as bits 0, 1, … of an index.
+#[inline]
+fn gather(b: &[u64], s: usize) -> usize {
+    b.iter()
+        .enumerate()
+        .fold(0, |acc, (q, w)| acc | ((w >> s & 1) as usize) << q)
 }
 
 #[inline(always)]
@@ -288,14 +311,15 @@ mod tests {
             let mut pv = v.materialise();
             // The level-1 fold, written out per gate.
             for (k, x) in w.iter().enumerate() {
-                let mut base = th[k];
+                // X^s rides on the v side; every product u v is as defined.
+                let mut xs = Gf64::ONE;
                 for s in 0..64 {
                     let bit = |y: u64| Gf64(y >> s & 1);
-                    let want_u = base * (bit(x.0) + (bit(x.0) + bit(x.1)) * r1);
-                    let want_v = bit(x.2) + (bit(x.2) + bit(x.3)) * r1;
+                    let want_u = th[k] * (bit(x.0) + (bit(x.0) + bit(x.1)) * r1);
+                    let want_v = xs * (bit(x.2) + (bit(x.2) + bit(x.3)) * r1);
                     assert_eq!(pu[64 * k + s], want_u);
                     assert_eq!(pv[64 * k + s], want_v);
-                    base = base.mul_x();
+                    xs = xs.mul_x();
                 }
             }
             while u.groups() > 1 && u.q < MAX_TERMS {
