@@ -80,6 +80,28 @@ impl Cache {
         Ok(())
     }
 
+    /// Stores an epoch's configured answers (dataset, query key, epoch, JSON) in one
+    /// transaction, so that a reader sees all of them or none.
+    pub fn put_configured(&self, answers: &[(&str, &str, u64, &str)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (dataset, query, epoch, json) in answers {
+            tx.execute(
+                "INSERT OR REPLACE INTO answers (dataset, query, epoch, json, configured, computed)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+                params![
+                    dataset,
+                    query,
+                    *epoch as i64,
+                    json,
+                    crate::store::now_secs()
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every configured answer of the newest epoch that has any, with that epoch.
     pub fn configured(&self, dataset: &str) -> Result<(u64, Vec<String>)> {
         let conn = self.conn();

@@ -313,10 +313,20 @@ impl State {
                     Err(e) => warn!("{name}: {} not available: {e:#}", spec.stat),
                 }
             }
-            for (key, json) in done {
-                if let Err(e) = self.store(&key, &json, true) {
-                    warn!("{name}: cannot cache {}: {e:#}", json.stat);
-                }
+            let texts: Vec<(String, String, &StatJson)> = done
+                .iter()
+                .filter_map(|(key, json)| {
+                    serde_json::to_string(json)
+                        .ok()
+                        .map(|t| (key.clone(), t, json))
+                })
+                .collect();
+            let rows: Vec<(&str, &str, u64, &str)> = texts
+                .iter()
+                .map(|(k, t, j)| (j.dataset.as_str(), k.as_str(), j.epoch, t.as_str()))
+                .collect();
+            if let Err(e) = self.cache.put_configured(&rows) {
+                warn!("{name}: cannot cache epoch {epoch}'s statistics: {e:#}");
             }
         }
     }

@@ -12,6 +12,7 @@ use super::ring::Ring;
 use super::session::{take, Session};
 use super::share::Share;
 use super::transport::{Expect, Outgoing, PartyId, Peer, Transport};
+use super::verify::ring_proof::Gate;
 
 /// This party's additive share of x · y: x_i y_i + x_i y_{i+1} + x_{i+1} y_i. The three
 /// parties' terms sum to x · y; sum several of them and pass the total to
@@ -135,11 +136,30 @@ impl<T: Transport> Session<T> {
             .collect())
     }
 
+    /// Sends this party's additive terms t to its previous party and returns the next
+    /// party's: the one round of every product and resharing.
+    pub(crate) async fn send_products<R: Ring>(&mut self, t: &[R]) -> Result<Vec<R>> {
+        let out = Outgoing {
+            next: None,
+            prev: Some(R::encode_slice(t)),
+        };
+        let inc = self.exchange(out, ONLY_NEXT).await?;
+        decode(inc.next, Peer::Next, t.len())
+    }
+
     /// Element-wise products. One round, one element per product per party.
     pub async fn mul<R: Ring>(&mut self, x: &[Share<R>], y: &[Share<R>]) -> Result<Vec<Share<R>>> {
         same_len("mul", x.len(), y.len())?;
-        let local = x.iter().zip(y).map(|(p, q)| local_cross(p, q)).collect();
-        self.reshare_products(local).await
+        let gates: Vec<Gate<'_, R>> = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| Gate {
+                x: std::slice::from_ref(p),
+                y: std::slice::from_ref(q),
+                linear: Share::zero(),
+            })
+            .collect();
+        self.products(&gates).await
     }
 
     /// Σ_j x_j y_j at the cost of one product.
@@ -155,22 +175,30 @@ impl<T: Transport> Session<T> {
         &mut self,
         pairs: &[(&[Share<R>], &[Share<R>])],
     ) -> Result<Vec<Share<R>>> {
-        let mut local = Vec::with_capacity(pairs.len());
+        let mut gates = Vec::with_capacity(pairs.len());
         for (x, y) in pairs {
             same_len("dot", x.len(), y.len())?;
-            local.push(
-                x.iter()
-                    .zip(y.iter())
-                    .fold(R::zero(), |acc, (p, q)| acc + local_cross(p, q)),
-            );
+            gates.push(Gate {
+                x,
+                y,
+                linear: Share::zero(),
+            });
         }
-        self.reshare_products(local).await
+        self.products(&gates).await
     }
 
     /// A fresh sharing of the same values (new random components). One round. Use it before
     /// handing result pairs to a client, so that they are independent of stored shares.
     pub async fn reshare<R: Ring>(&mut self, x: &[Share<R>]) -> Result<Vec<Share<R>>> {
-        self.reshare_products(x.iter().map(|s| s.a).collect()).await
+        let gates: Vec<Gate<'_, R>> = x
+            .iter()
+            .map(|s| Gate {
+                x: &[],
+                y: &[],
+                linear: *s,
+            })
+            .collect();
+        self.products(&gates).await
     }
 }
 

@@ -59,6 +59,12 @@ impl Correlated {
         f_own.into_iter().zip(f_next).map(|(p, q)| p - q).collect()
     }
 
+    /// The two parts F(k_i), F(k_{i+1}) of [`Correlated::zero_shares`], for proofs that
+    /// need them apart; the same draws, so either call keeps the streams in lock step.
+    pub fn zero_share_parts<R: Ring>(&mut self, n: usize) -> (Vec<R>, Vec<R>) {
+        (draw(&mut self.own, n), draw(&mut self.next, n))
+    }
+
     /// This party's XOR shares of `words` zero words (64 zero bits each):
     /// β_i = F(k_i) ⊕ F(k_{i+1}), drawn from stream 0 in lock step like
     /// [`Correlated::zero_shares`], so β_0 ⊕ β_1 ⊕ β_2 = 0.

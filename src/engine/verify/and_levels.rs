@@ -280,13 +280,6 @@ dispatch_mul!(
     fn vec_fold = vec_fold_k(x: &mut Vec<Gf64>, r: Gf64) -> ()
 );
 
-/// Pads a plain vector to even length.
-pub(crate) fn pad_even(x: &mut Vec<Gf64>) {
-    if x.len() % 2 == 1 {
-        x.push(Gf64::ZERO);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! shows the deviations matter.
 //!
 //! Covered: every protocol that the verification layer proves today (AND circuits, AES-128
-//! under a shared key, comparisons and equality through the carry-save A2B, checked
+//! under a shared key, comparisons and equality through the carry-save A2B, products, dot
+//! products and resharings in every ring, checked
 //! openings of ring and bit shares).
 
 use std::sync::atomic::Ordering;
@@ -36,6 +37,8 @@ enum Proto {
     Open(usize),
     /// x < y on `bits` bits and x = y, in Z_2^128, opened (A2B, carry chains, AND trees).
     Compare(usize, u32),
+    /// Products, a dot product and a resharing in Z_2^64, Z_2^128 and Z_2^256, opened.
+    Products(usize),
 }
 
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
@@ -81,6 +84,13 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             );
             Ok(out)
         }
+        Proto::Products(n) => {
+            let mut out = Vec::new();
+            out.extend(products::<Z64, T>(s, n, seed).await?);
+            out.extend(products::<Z128, T>(s, n, seed + 1).await?);
+            out.extend(products::<crate::engine::Z256, T>(s, n, seed + 2).await?);
+            Ok(out)
+        }
         Proto::Compare(n, bits) => {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             let top = (1u128 << (bits - 1)) - 1;
@@ -106,6 +116,25 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             Ok(unpack(&o, 2 * n).into_iter().map(u8::from).collect())
         }
     }
+}
+
+async fn products<R: crate::engine::Ring, T: Transport>(
+    s: &mut Session<T>,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<u8>> {
+    let me = s.id();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let x: Vec<R> = (0..n).map(|_| R::random(&mut rng)).collect();
+    let y: Vec<R> = (0..n).map(|_| R::random(&mut rng)).collect();
+    let (sx, sy) = (
+        share_all(&x, seed)[me].clone(),
+        share_all(&y, seed + 7)[me].clone(),
+    );
+    let mut p = s.mul(&sx, &sy).await?;
+    p.extend(s.dots(&[(&sx[..], &sy[..])]).await?);
+    let r = s.reshare(&p).await?;
+    Ok(R::encode_slice(&s.open(&r).await?))
 }
 
 type Outcome = [Result<(Vec<u8>, u64)>; 3];
@@ -184,7 +213,9 @@ fn is_abort(e: &EngineError) -> bool {
     )
 }
 
-const PROTOS: [Proto; 8] = [
+const PROTOS: [Proto; 10] = [
+    Proto::Products(1),
+    Proto::Products(30),
     Proto::Ands(1),
     Proto::Ands(200),
     Proto::Aes,
@@ -208,7 +239,7 @@ async fn one_cheating_party_never_causes_a_wrong_answer() {
     let rounds: Vec<u64> = honest.iter().map(|h| h.1).collect();
     let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
     let (mut fired, mut aborted, mut wrong_semi) = (0, 0, 0);
-    const CASES: usize = 1600;
+    const CASES: usize = 2000;
     for _ in 0..CASES {
         let (case, k) = random_case(&mut rng, &rounds);
         let want = &honest[k].0;

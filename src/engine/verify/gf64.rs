@@ -64,6 +64,15 @@ impl std::ops::Add for Gf64 {
     }
 }
 
+impl std::ops::Sub for Gf64 {
+    type Output = Gf64;
+    #[inline]
+    #[allow(clippy::suspicious_arithmetic_impl)] // subtraction in characteristic 2 is XOR
+    fn sub(self, o: Gf64) -> Gf64 {
+        Gf64(self.0 ^ o.0)
+    }
+}
+
 impl std::ops::AddAssign for Gf64 {
     #[inline]
     #[allow(clippy::suspicious_op_assign_impl)]

@@ -17,8 +17,11 @@
 
 pub mod and_levels;
 pub mod and_proof;
+pub mod galois;
 pub mod gf64;
 pub mod opening;
+pub mod recursion;
+pub mod ring_proof;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -26,8 +29,11 @@ use rand_chacha::ChaCha20Rng;
 use super::binary::BitShares;
 use super::error::Result;
 use super::prf::Seed;
+use super::ring::{Z128, Z64};
 use super::session::Session;
 use super::transport::Transport;
+use super::wide::Z256;
+use ring_proof::RingPending;
 
 /// What a session protects against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -81,8 +87,12 @@ pub(crate) const MAX_PENDING_WORDS: usize = 1 << 17;
 pub(crate) struct Verifier {
     pub security: Security,
     pub pending: Vec<AndWord>,
+    pub ring64: RingPending<Z64>,
+    pub ring128: RingPending<Z128>,
+    pub ring256: RingPending<Z256>,
     /// Gates proven so far and proofs run, for benchmarks and tests.
     pub proven_words: u64,
+    pub proven_gates: u64,
     pub proofs: u64,
     pub mask_own: ChaCha20Rng,
     pub mask_next: ChaCha20Rng,
@@ -103,7 +113,11 @@ impl Verifier {
         Verifier {
             security,
             pending: Vec::new(),
+            ring64: RingPending::default(),
+            ring128: RingPending::default(),
+            ring256: RingPending::default(),
             proven_words: 0,
+            proven_gates: 0,
             proofs: 0,
             mask_own: stream(own, 2),
             mask_next: stream(next, 2),
@@ -124,6 +138,8 @@ impl Verifier {
 pub struct Proven {
     /// AND gates proven, in words of 64.
     pub and_words: u64,
+    /// Ring product gates (outputs of `products`) proven.
+    pub product_gates: u64,
     /// Proofs run.
     pub proofs: u64,
 }
@@ -135,8 +151,17 @@ impl<T: Transport> Session<T> {
     pub async fn verify(&mut self) -> Result<()> {
         if self.malicious() {
             self.prove_ands().await?;
+            self.prove_products::<Z64>().await?;
+            self.prove_products::<Z128>().await?;
+            self.prove_products::<Z256>().await?;
         }
         Ok(())
+    }
+
+    /// Ring product gates recorded and not yet proven, over all rings.
+    pub fn pending_products(&self) -> usize {
+        let v = self.verifier();
+        v.ring64.len() + v.ring128.len() + v.ring256.len()
     }
 
     /// Refuses, in malicious mode, a step whose messages the verification layer does not
@@ -163,6 +188,7 @@ impl<T: Transport> Session<T> {
         let v = self.verifier();
         Proven {
             and_words: v.proven_words,
+            product_gates: v.proven_gates,
             proofs: v.proofs,
         }
     }

@@ -45,7 +45,7 @@ impl<T: Transport> Session<T> {
                 .await?;
             return take(inc.prev, Peer::Prev);
         }
-        self.prove_ands().await?;
+        self.verify().await?;
         let out = Outgoing {
             next: Some(a),
             prev: Some(digest(&b()).to_vec()),

@@ -215,7 +215,13 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
         local_transports(),
         |mut s| async move {
             let x: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(4);
-            let mul = s.mul(&x, &x).await.err().map(|e| e.to_string());
+            let v = [Z64(1); 4];
+            let me = s.id();
+            let mul = s
+                .input(0, (me == 0).then_some(&v[..]), 4)
+                .await
+                .err()
+                .map(|e| e.to_string());
             let b = crate::engine::BitShares::zeros(4);
             let b2a = s.b2a::<Z64>(&b).await.err().map(|e| e.to_string());
             let shuffle = s
@@ -228,11 +234,92 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
     )
     .await;
     for (mul, b2a, shuffle, rounds) in ok(out) {
-        assert!(mul
-            .unwrap()
-            .contains("a ring product or resharing is not proven"));
+        assert!(mul.unwrap().contains("input by one party is not proven"));
         assert!(b2a.unwrap().contains("B2A is not proven"));
         assert!(shuffle.unwrap().contains("the shuffle is not proven"));
         assert_eq!(rounds, 1, "refused before any message");
+    }
+}
+
+/// Products, dot products and resharings in all three rings: exact, and proven.
+#[tokio::test]
+async fn ring_products_are_proven_in_every_ring() {
+    use crate::engine::ring::{Ring, Z128};
+    use crate::engine::wide::Z256;
+    async fn case<R: Ring>(seed: u64) {
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let x: Vec<R> = (0..37).map(|_| R::random(&mut rng)).collect();
+        let y: Vec<R> = (0..37).map(|_| R::random(&mut rng)).collect();
+        let (sx, sy) = (
+            crate::engine::convert::tests::share_all(&x, seed),
+            crate::engine::convert::tests::share_all(&y, seed + 1),
+        );
+        let out = run3_secure(
+            seed,
+            Security::Malicious,
+            local_transports(),
+            move |mut s| {
+                let (sx, sy) = (sx.clone(), sy.clone());
+                async move {
+                    let me = s.id();
+                    let p = s.mul(&sx[me], &sy[me]).await?;
+                    let d = s
+                        .dots(&[(&sx[me][..], &sy[me][..]), (&p[..5], &sx[me][..5])])
+                        .await?;
+                    let r = s.reshare(&p).await?;
+                    assert_eq!(s.pending_products(), 37 + 2 + 37);
+                    let mut all = r.clone();
+                    all.extend(d);
+                    let opened = s.open(&all).await?;
+                    Ok((opened, s.proven()))
+                }
+            },
+        )
+        .await;
+        for (opened, proven) in ok(out) {
+            let p: Vec<R> = x.iter().zip(&y).map(|(a, b)| *a * *b).collect();
+            let d0 = x
+                .iter()
+                .zip(&y)
+                .fold(R::zero(), |acc, (a, b)| acc + *a * *b);
+            let d1 = p[..5]
+                .iter()
+                .zip(&x[..5])
+                .fold(R::zero(), |acc, (a, b)| acc + *a * *b);
+            let mut want = p.clone();
+            want.extend([d0, d1]);
+            assert_eq!(opened, want);
+            assert_eq!(proven.product_gates, 76);
+        }
+    }
+    case::<Z64>(11).await;
+    case::<Z128>(12).await;
+    case::<Z256>(13).await;
+}
+
+#[tokio::test]
+async fn a_wrong_product_message_fails_the_ring_proof() {
+    use crate::engine::local::{Cheater, Tamper};
+    let ts = local_transports().map(|t| {
+        // Round 1 is the product round; party 2 adds δ to a byte of its t.
+        let at = if t.id() == 2 { 1 } else { usize::MAX };
+        Cheater::new(t, at, crate::engine::Peer::Prev, Tamper::Add(3, 1))
+    });
+    let out = run3_secure(4, Security::Malicious, ts, |mut s| async move {
+        let x: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(10);
+        let p = s.mul(&x, &x).await?;
+        s.open(&p).await
+    })
+    .await;
+    match &out[1] {
+        Err(EngineError::Verification {
+            check,
+            by,
+            suspects,
+        }) => {
+            assert_eq!(*check, "ring-product proof: sum of a level");
+            assert_eq!((*by, *suspects), (1, [0, 2]));
+        }
+        other => panic!("party 1 must abort on the ring proof, got {other:?}"),
     }
 }

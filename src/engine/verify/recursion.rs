@@ -1,0 +1,374 @@
+//! The part of the batch proofs that does not depend on what is proven: the weight seeds,
+//! one level's two rounds, the verifiers' ledger, the halving of plain vectors, and the
+//! masked last step with the final check (see `and_proof` for the argument). Generic over
+//! the proof's ring: GF(2^64) for AND gates, GR(2^k, 48) for ring products. All three
+//! parties run every proof at once, each as prover of its own messages and as left and
+//! right verifier of its neighbours'. This module holds no statement.
+
+use rand::RngCore;
+use rand_chacha::ChaCha20Rng;
+
+use crate::engine::error::{EngineError, Result};
+use crate::engine::session::{take, Session};
+use crate::engine::transport::{Expect, Outgoing, Peer, Transport};
+
+/// A ring the proofs can run in.
+pub(crate) trait ProofElem:
+    Copy
+    + PartialEq
+    + Send
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    fn zero() -> Self;
+    /// A uniformly random element (masks).
+    fn random(rng: &mut ChaCha20Rng) -> Self;
+    /// A challenge from an exceptional set, never 0 or 1 (nor 1 mod the maximal ideal), so
+    /// that r and 1 − r are units.
+    fn challenge(rng: &mut ChaCha20Rng) -> Self;
+    fn encode(v: &[Self]) -> Vec<u8>;
+    fn decode(bytes: &[u8], n: usize) -> Option<Vec<Self>>;
+    /// Bytes per element, for error messages.
+    fn bytes() -> usize;
+
+    /// The prover's coefficients over pairs of a plain vector of even length:
+    /// p(X) = Σ_k (u_{2k} + (u_{2k+1} − u_{2k}) X)(v_{2k} + (v_{2k+1} − v_{2k}) X).
+    fn coeffs(u: &[Self], v: &[Self]) -> [Self; 3] {
+        let mut c = [Self::zero(); 3];
+        for (pu, pv) in u.chunks_exact(2).zip(v.chunks_exact(2)) {
+            let (bu, bv) = (pu[1] - pu[0], pv[1] - pv[0]);
+            let c0 = pu[0] * pv[0];
+            let c2 = bu * bv;
+            c[0] = c[0] + c0;
+            c[2] = c[2] + c2;
+            // a_u b_v + b_u a_v = (a_u + b_u)(a_v + b_v) − c0 − c2.
+            c[1] = c[1] + pu[1] * pv[1] - c0 - c2;
+        }
+        c
+    }
+
+    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k+1} − x_{2k}) r.
+    fn fold(x: &mut Vec<Self>, r: Self) {
+        let half = x.len() / 2;
+        for k in 0..half {
+            let (a, b) = (x[2 * k], x[2 * k + 1]);
+            x[k] = a + (b - a) * r;
+        }
+        x.truncate(half);
+    }
+}
+
+pub(crate) type Coeffs<E> = [E; 3];
+
+pub(crate) fn eval<E: ProofElem>(c: &Coeffs<E>, r: E) -> E {
+    c[0] + c[1] * r + c[2] * r * r
+}
+
+/// p(0) + p(1).
+pub(crate) fn sum01<E: ProofElem>(c: &Coeffs<E>) -> E {
+    c[0] + c[0] + c[1] + c[2]
+}
+
+fn draw3<E: ProofElem>(rng: &mut ChaCha20Rng) -> Coeffs<E> {
+    [0; 3].map(|_| E::random(rng))
+}
+
+fn sub3<E: ProofElem>(a: &Coeffs<E>, b: &Coeffs<E>) -> Coeffs<E> {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+/// What the verifiers keep: the claimed sums τ of the two proofs this party verifies (as
+/// V_L of the next party's, as V_R of the previous party's) and the differences d of every
+/// level's check, which the two verifiers of a proof compare at the end.
+pub(crate) struct Ledger<E> {
+    pub tau_l: E,
+    pub tau_r: E,
+    ds_l: Vec<E>,
+    ds_r: Vec<E>,
+}
+
+impl<E: ProofElem> Ledger<E> {
+    pub fn new(tau_l: E, tau_r: E) -> Self {
+        Ledger {
+            tau_l,
+            tau_r,
+            ds_l: Vec::new(),
+            ds_r: Vec::new(),
+        }
+    }
+
+    /// One level seen by the verifiers: check p(0) + p(1) = τ in parts, τ' = p(r).
+    pub fn level(&mut self, step: &Step<E>) {
+        self.ds_l.push(sum01(&step.c_l) - self.tau_l);
+        self.tau_l = eval(&step.c_l, step.r_l);
+        self.ds_r.push(sum01(&step.c_r) - self.tau_r);
+        self.tau_r = eval(&step.c_r, step.r_r);
+    }
+}
+
+/// One level's outcome: this party's V_L part of the next party's polynomial, its V_R part
+/// of the previous party's, the challenges of those two proofs and of its own.
+pub(crate) struct Step<E> {
+    pub c_l: Coeffs<E>,
+    pub c_r: Coeffs<E>,
+    pub r_l: E,
+    pub r_r: E,
+    pub r_p: E,
+}
+
+/// What a verifier reveals at the end.
+struct Reveal<E> {
+    entry: E,
+    p_at_r: E,
+    ds: Vec<E>,
+}
+
+impl<E: ProofElem> Reveal<E> {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = vec![self.entry, self.p_at_r];
+        v.extend(&self.ds);
+        E::encode(&v)
+    }
+
+    fn decode(bytes: &[u8], levels: usize, peer: Peer) -> Result<Self> {
+        let v =
+            E::decode(bytes, levels + 2).ok_or_else(|| malformed::<E>(peer, levels + 2, bytes))?;
+        Ok(Reveal {
+            entry: v[0],
+            p_at_r: v[1],
+            ds: v[2..].to_vec(),
+        })
+    }
+}
+
+fn malformed<E: ProofElem>(peer: Peer, n: usize, bytes: &[u8]) -> EngineError {
+    EngineError::Malformed {
+        peer: peer.name(),
+        expected: format!("{n} proof elements of {} bytes", E::bytes()),
+        found: format!("{} bytes", bytes.len()),
+    }
+}
+
+const ONLY_NEXT: Expect = Expect {
+    next: true,
+    prev: false,
+};
+const ONLY_PREV: Expect = Expect {
+    next: false,
+    prev: true,
+};
+
+impl<T: Transport> Session<T> {
+    /// Round 0 of a proof: draws the weight seeds of the two proofs this party verifies,
+    /// reveals the previous party's to it (as its V_R) and receives its own from the next
+    /// party. Returns (own, next's proof, previous party's proof).
+    pub(crate) async fn weight_seeds(&mut self) -> Result<[[u8; 32]; 3]> {
+        let (seed_prev, seed_next) = {
+            let v = self.verifier_mut();
+            let (mut s_next, mut s_prev) = ([0u8; 32], [0u8; 32]);
+            v.chal_own.fill_bytes(&mut s_next);
+            v.chal_next.fill_bytes(&mut s_prev);
+            (s_prev, s_next)
+        };
+        let out = Outgoing {
+            next: None,
+            prev: Some(seed_prev.to_vec()),
+        };
+        let inc = self.exchange(out, ONLY_NEXT).await?;
+        let bytes = take(inc.next, Peer::Next)?;
+        let own: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| EngineError::Malformed {
+                peer: Peer::Next.name(),
+                expected: "a 32-byte proof seed".into(),
+                found: format!("{} bytes", bytes.len()),
+            })?;
+        Ok([own, seed_next, seed_prev])
+    }
+
+    /// One level's two rounds: my proof's V_R part goes to my next party, the previous
+    /// party's comes in; then I send the previous party its challenge and get mine.
+    pub(crate) async fn level_round<E: ProofElem>(&mut self, c_p: &Coeffs<E>) -> Result<Step<E>> {
+        let (sent, c_l) = {
+            let v = self.verifier_mut();
+            let mine_l = draw3::<E>(&mut v.mask_own);
+            (sub3(c_p, &mine_l), draw3::<E>(&mut v.mask_next))
+        };
+        let out = Outgoing {
+            next: Some(E::encode(&sent)),
+            prev: None,
+        };
+        let inc = self.exchange(out, ONLY_PREV).await?;
+        let bytes = take(inc.prev, Peer::Prev)?;
+        let c_r = E::decode(&bytes, 3).ok_or_else(|| malformed::<E>(Peer::Prev, 3, &bytes))?;
+        let c_r = [c_r[0], c_r[1], c_r[2]];
+        let (r_l, r_r) = {
+            let v = self.verifier_mut();
+            (
+                E::challenge(&mut v.chal_own),
+                E::challenge(&mut v.chal_next),
+            )
+        };
+        let out = Outgoing {
+            next: None,
+            prev: Some(E::encode(&[r_r])),
+        };
+        let inc = self.exchange(out, ONLY_NEXT).await?;
+        let bytes = take(inc.next, Peer::Next)?;
+        let r_p = E::decode(&bytes, 1).ok_or_else(|| malformed::<E>(Peer::Next, 1, &bytes))?[0];
+        Ok(Step {
+            c_l,
+            c_r,
+            r_l,
+            r_r,
+            r_p,
+        })
+    }
+
+    /// Halves plain vectors down to one entry, then runs the masked last step and the
+    /// final check. `pu`, `pv` are the prover's vectors, `lu` the U side of the next party's
+    /// proof, `rv` the V side of the previous party's; all have the same length.
+    pub(crate) async fn finish_proof<E: ProofElem>(
+        &mut self,
+        what: &'static str,
+        mut pu: Vec<E>,
+        mut pv: Vec<E>,
+        mut lu: Vec<E>,
+        mut rv: Vec<E>,
+        mut ledger: Ledger<E>,
+    ) -> Result<()> {
+        if pu.is_empty() {
+            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
+                x.push(E::zero());
+            }
+        }
+        while pu.len() > 1 {
+            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
+                if x.len() % 2 == 1 {
+                    x.push(E::zero());
+                }
+            }
+            let c_p = E::coeffs(&pu, &pv);
+            let step = self.level_round(&c_p).await?;
+            ledger.level(&step);
+            E::fold(&mut pu, step.r_p);
+            E::fold(&mut pv, step.r_p);
+            E::fold(&mut lu, step.r_l);
+            E::fold(&mut rv, step.r_r);
+        }
+        let levels = ledger.ds_l.len();
+
+        // The masked last step: lines through (0, ρ) and (1, entry); claim p(1) = τ.
+        let sent = {
+            let v = self.verifier_mut();
+            let (rho_u, rho_v) = (E::random(&mut v.mask_own), E::random(&mut v.rho_next));
+            let (bu, bv) = (pu[0] - rho_u, pv[0] - rho_v);
+            let c = [rho_u * rho_v, rho_u * bv + bu * rho_v, bu * bv];
+            sub3(&c, &draw3::<E>(&mut v.mask_own))
+        };
+        let out = Outgoing {
+            next: Some(E::encode(&sent)),
+            prev: None,
+        };
+        let inc = self.exchange(out, ONLY_PREV).await?;
+        let bytes = take(inc.prev, Peer::Prev)?;
+        let c_r = E::decode(&bytes, 3).ok_or_else(|| malformed::<E>(Peer::Prev, 3, &bytes))?;
+        let c_r = [c_r[0], c_r[1], c_r[2]];
+        let (reveal_l, reveal_r) = {
+            let v = self.verifier_mut();
+            // V_L of the next party's proof: the mask, then the coefficients, as drawn there.
+            let rho_u = E::random(&mut v.mask_next);
+            let c_l = draw3::<E>(&mut v.mask_next);
+            let r_l = E::challenge(&mut v.chal_own);
+            let mut ds_l = std::mem::take(&mut ledger.ds_l);
+            ds_l.push(c_l[0] + c_l[1] + c_l[2] - ledger.tau_l);
+            let reveal_l = Reveal {
+                entry: rho_u + (lu[0] - rho_u) * r_l,
+                p_at_r: eval(&c_l, r_l),
+                ds: ds_l,
+            };
+            // V_R of the previous party's proof.
+            let rho_v = E::random(&mut v.rho_own);
+            let r_r = E::challenge(&mut v.chal_next);
+            let mut ds_r = std::mem::take(&mut ledger.ds_r);
+            ds_r.push(c_r[0] + c_r[1] + c_r[2] - ledger.tau_r);
+            let reveal_r = Reveal {
+                entry: rho_v + (rv[0] - rho_v) * r_r,
+                p_at_r: eval(&c_r, r_r),
+                ds: ds_r,
+            };
+            (reveal_l, reveal_r)
+        };
+        let out = Outgoing {
+            next: Some(reveal_r.encode()),
+            prev: Some(reveal_l.encode()),
+        };
+        let both = Expect {
+            next: true,
+            prev: true,
+        };
+        let inc = self.exchange(out, both).await?;
+        let from_prev = Reveal::<E>::decode(&take(inc.prev, Peer::Prev)?, levels + 1, Peer::Prev)?;
+        let from_next = Reveal::<E>::decode(&take(inc.next, Peer::Next)?, levels + 1, Peer::Next)?;
+        let me = self.id();
+        let (next, prev) = (Peer::Next.of(me), Peer::Prev.of(me));
+        // I am V_L of next's proof; its V_R is my previous party.
+        check(
+            what,
+            &reveal_l,
+            &from_prev,
+            reveal_l.entry * from_prev.entry,
+            me,
+            next,
+            prev,
+        )?;
+        // I am V_R of prev's proof; its V_L is my next party.
+        check(
+            what,
+            &reveal_r,
+            &from_next,
+            from_next.entry * reveal_r.entry,
+            me,
+            prev,
+            next,
+        )?;
+        Ok(())
+    }
+}
+
+/// The two verifiers' final check of one proof: at every level their parts of the check
+/// cancel, and the opened lines multiply to p(r). Fails naming the prover and the other
+/// verifier.
+fn check<E: ProofElem>(
+    what: &'static str,
+    mine: &Reveal<E>,
+    theirs: &Reveal<E>,
+    product: E,
+    me: usize,
+    prover: usize,
+    other: usize,
+) -> Result<()> {
+    let levels_ok = mine.ds.len() == theirs.ds.len()
+        && mine
+            .ds
+            .iter()
+            .zip(&theirs.ds)
+            .all(|(a, b)| *a + *b == E::zero());
+    let product_ok = product == mine.p_at_r + theirs.p_at_r;
+    if levels_ok && product_ok {
+        return Ok(());
+    }
+    let check = match (what, levels_ok) {
+        ("and", true) => "AND-gate proof: final product",
+        ("and", false) => "AND-gate proof: sum of a level",
+        (_, true) => "ring-product proof: final product",
+        (_, false) => "ring-product proof: sum of a level",
+    };
+    Err(EngineError::Verification {
+        check,
+        by: me,
+        suspects: [prover.min(other), prover.max(other)],
+    })
+}

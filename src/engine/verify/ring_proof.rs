@@ -1,0 +1,234 @@
+//! The proof that every recorded ring product was computed honestly: the same distributed
+//! zero-knowledge proof as for AND gates (`and_proof`, `recursion`), over the Galois ring
+//! GR(2^k, 48) of `galois` instead of GF(2^64). A product here is a *gate*: party i sends
+//! t = Σ_l (x_i y_i + x_i y_{i+1} + x_{i+1} y_i)_l + l_i + F(k_i) − F(k_{i+1}) for one
+//! output, a dot product of any length plus a linear term l (a resharing has no pairs at
+//! all). Its relation Σ_l (x_i y_{i+1} + y_i x_{i+1}) = [t − F(k_i) − l_i − Σ_l x_i y_i] +
+//! [F(k_{i+1})] is again an inner product of a vector its left verifier knows with one its
+//! right verifier knows. Gate j is weighted by θ_j uniform in GR; a non-zero error c ∈
+//! Z_2^k survives θ_j c with probability 1 − 2^-48 (c = 2^v c' with c' odd, and θ_j c = 0
+//! needs all 48 coefficients of θ_j divisible by 2^(k−v)). Each level errs with
+//! probability at most 2 / 2^48 (a degree-2 polynomial over GR vanishes on at most two
+//! points of the exceptional set): with L levels the soundness error is (1 + 2(L + 1)) /
+//! 2^48, below 2^-42 for a million products. This module holds the record and the first
+//! level; the rest is `recursion`.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::galois::{Gr, D};
+use super::recursion::{Ledger, ProofElem};
+use super::Verifier;
+use crate::engine::error::Result;
+use crate::engine::ring::Ring;
+use crate::engine::session::Session;
+use crate::engine::share::Share;
+use crate::engine::transport::Transport;
+
+impl<R: Ring> ProofElem for Gr<R> {
+    fn zero() -> Self {
+        Gr::zero()
+    }
+    fn random(rng: &mut ChaCha20Rng) -> Self {
+        Gr::random(rng)
+    }
+    fn challenge(rng: &mut ChaCha20Rng) -> Self {
+        Gr::challenge(rng)
+    }
+    fn encode(v: &[Self]) -> Vec<u8> {
+        Gr::encode_slice(v)
+    }
+    fn decode(bytes: &[u8], n: usize) -> Option<Vec<Self>> {
+        Gr::decode_vec(bytes, n)
+    }
+    fn bytes() -> usize {
+        D * R::BYTES
+    }
+}
+
+/// One recorded product gate as party i sees it: its pairs are `pairs[start .. start +
+/// len]`; `lb` its component i + 1 of the linear term; F(k_i) of the zero share; and
+/// t_{i+1} − F(k_{i+1}) of the message received from party i + 1.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GateRec<R> {
+    start: usize,
+    len: usize,
+    lb: R,
+    f_own: R,
+    tf_next: R,
+}
+
+/// The pending product gates of one ring; pairs as (x_a, x_b, y_a, y_b).
+pub(crate) struct RingPending<R> {
+    gates: Vec<GateRec<R>>,
+    pairs: Vec<[R; 4]>,
+}
+
+impl<R> Default for RingPending<R> {
+    fn default() -> Self {
+        RingPending {
+            gates: Vec::new(),
+            pairs: Vec::new(),
+        }
+    }
+}
+
+impl<R> RingPending<R> {
+    pub fn len(&self) -> usize {
+        self.gates.len()
+    }
+}
+
+/// The record of ring R's products: Z_2^64, Z_2^128 and Z_2^256 have one; any other
+/// ring has none, and its products are refused in malicious mode.
+pub(crate) fn pending_of<R: Ring>(v: &mut Verifier) -> Option<&mut RingPending<R>> {
+    use std::any::Any;
+    if let Some(p) = (&mut v.ring64 as &mut dyn Any).downcast_mut::<RingPending<R>>() {
+        return Some(p);
+    }
+    if let Some(p) = (&mut v.ring128 as &mut dyn Any).downcast_mut::<RingPending<R>>() {
+        return Some(p);
+    }
+    (&mut v.ring256 as &mut dyn Any).downcast_mut::<RingPending<R>>()
+}
+
+/// One output of [`Session::products`]: Σ_l x_l y_l + linear.
+pub struct Gate<'a, R> {
+    pub x: &'a [Share<R>],
+    pub y: &'a [Share<R>],
+    pub linear: Share<R>,
+}
+
+fn weights<R: Ring>(seed: [u8; 32], n: usize) -> Vec<Gr<R>> {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    (0..n).map(|_| Gr::random(&mut rng)).collect()
+}
+
+/// The level-1 fold of the U side: θ (a + (b − a) r) per pair, for the pair's (a, b).
+fn fold_u<R: Ring>(
+    p: &RingPending<R>,
+    th: &[Gr<R>],
+    r: Gr<R>,
+    pick: impl Fn(&[R; 4]) -> (R, R),
+) -> Vec<Gr<R>> {
+    let mut out = Vec::with_capacity(p.pairs.len());
+    for (g, t) in p.gates.iter().zip(th) {
+        let tr = *t * r;
+        for pair in &p.pairs[g.start..g.start + g.len] {
+            let (a, b) = pick(pair);
+            out.push(t.scale(a) + tr.scale(b - a));
+        }
+    }
+    out
+}
+
+/// The level-1 fold of the V side: a + (b − a) r per pair.
+fn fold_v<R: Ring>(p: &RingPending<R>, r: Gr<R>, pick: impl Fn(&[R; 4]) -> (R, R)) -> Vec<Gr<R>> {
+    p.pairs
+        .iter()
+        .map(|pair| {
+            let (a, b) = pick(pair);
+            Gr::from_base(a) + r.scale(b - a)
+        })
+        .collect()
+}
+
+impl<T: Transport> Session<T> {
+    /// Σ_l x_l y_l + linear for every gate, replicated: one round, one element per gate and
+    /// party. In malicious mode every gate is recorded for [`Session::verify`].
+    pub async fn products<R: Ring>(&mut self, gates: &[Gate<'_, R>]) -> Result<Vec<Share<R>>> {
+        if self.malicious() && pending_of::<R>(self.verifier_mut()).is_none() {
+            self.refuse_unproven("a product in this ring")?;
+        }
+        for g in gates {
+            if g.x.len() != g.y.len() {
+                return Err(crate::engine::error::EngineError::Invalid(format!(
+                    "products: a gate with {} and {} operands",
+                    g.x.len(),
+                    g.y.len()
+                )));
+            }
+        }
+        let local: Vec<R> = gates
+            .iter()
+            .map(|g| {
+                g.x.iter().zip(g.y).fold(g.linear.a, |acc, (p, q)| {
+                    acc + crate::engine::arith::local_cross(p, q)
+                })
+            })
+            .collect();
+        let n = local.len();
+        let (f_own, f_next) = self.correlated().zero_share_parts::<R>(n);
+        let t: Vec<R> = local
+            .iter()
+            .zip(&f_own)
+            .zip(&f_next)
+            .map(|((t, p), q)| *t + *p - *q)
+            .collect();
+        let from_next = self.send_products(&t).await?;
+        if let (true, Some(rec)) = (self.malicious(), pending_of::<R>(self.verifier_mut())) {
+            for (j, g) in gates.iter().enumerate() {
+                let start = rec.pairs.len();
+                rec.pairs
+                    .extend(g.x.iter().zip(g.y).map(|(x, y)| [x.a, x.b, y.a, y.b]));
+                rec.gates.push(GateRec {
+                    start,
+                    len: g.x.len(),
+                    lb: g.linear.b,
+                    f_own: f_own[j],
+                    tf_next: from_next[j] - f_next[j],
+                });
+            }
+        }
+        Ok(t.into_iter()
+            .zip(from_next)
+            .map(|(a, b)| Share { a, b })
+            .collect())
+    }
+
+    /// Proves and verifies every pending product gate of ring R, then forgets them.
+    pub(crate) async fn prove_products<R: Ring>(&mut self) -> Result<()> {
+        let Some(rec) = pending_of::<R>(self.verifier_mut()).map(std::mem::take) else {
+            return Ok(());
+        };
+        if rec.gates.is_empty() {
+            return Ok(());
+        }
+        let [seed_own, seed_next, seed_prev] = self.weight_seeds().await?;
+        let n = rec.gates.len();
+        let th_p = weights::<R>(seed_own, n);
+        let th_l = weights::<R>(seed_next, n);
+        let th_r = weights::<R>(seed_prev, n);
+        // Pairs are (x_a, x_b, y_a, y_b). Prover: u = θ x_a, θ y_a and v = y_b, x_b.
+        // V_L of next: next's x_a, y_a are my x_b, y_b. V_R of prev: prev's y_b, x_b are
+        // my y_a, x_a.
+        let mut c = [Gr::zero(); 3];
+        let (mut tau_l, mut tau_r) = (Gr::zero(), Gr::zero());
+        for (j, g) in rec.gates.iter().enumerate() {
+            let (mut s0, mut s1, mut s2, mut own) = (R::zero(), R::zero(), R::zero(), R::zero());
+            for [xa, xb, ya, yb] in &rec.pairs[g.start..g.start + g.len] {
+                let (du, dv) = (*ya - *xa, *xb - *yb);
+                s0 += *xa * *yb;
+                s1 += *xa * dv + du * *yb;
+                s2 += du * dv;
+                own += *xb * *yb;
+            }
+            c[0] = c[0] + th_p[j].scale(s0);
+            c[1] = c[1] + th_p[j].scale(s1);
+            c[2] = c[2] + th_p[j].scale(s2);
+            tau_l = tau_l + th_l[j].scale(g.tf_next - g.lb - own);
+            tau_r = tau_r + th_r[j].scale(g.f_own);
+        }
+        let mut ledger = Ledger::new(tau_l, tau_r);
+        let step = self.level_round(&c).await?;
+        ledger.level(&step);
+        let pu = fold_u(&rec, &th_p, step.r_p, |p| (p[0], p[2]));
+        let pv = fold_v(&rec, step.r_p, |p| (p[3], p[1]));
+        let lu = fold_u(&rec, &th_l, step.r_l, |p| (p[1], p[3]));
+        let rv = fold_v(&rec, step.r_r, |p| (p[2], p[0]));
+        drop(rec);
+        self.finish_proof("ring", pu, pv, lu, rv, ledger).await?;
+        self.verifier_mut().proven_gates += n as u64;
+        Ok(())
+    }
+}
