@@ -36,17 +36,22 @@ fn main() {
                 let x: Vec<Share<Z64>> = s.correlated().random_shares(n);
                 let y: Vec<Share<Z64>> = s.correlated().random_shares(n);
                 let z = s.mul(&x, &y).await.unwrap();
+                s.verify().await.unwrap();
                 (s, z.len())
             }
         };
         run3(&m, [0; 16], mul64(1000)).await; // warm-up
-        let r = run3(&m, [1; 16], mul64(n)).await;
-        let (t, _, b) = report("products in Z_2^64", &r);
-        println!(
-            "  {:.2} M products/s, {:.1} bytes per product per party",
-            n as f64 / t.as_secs_f64() / 1e6,
-            b as f64 / n as f64
-        );
+        let mut semi = None;
+        for security in [Security::SemiHonest, Security::Malicious] {
+            let r = run3_mode(&m, [1 + security as u8; 16], security, mul64(n)).await;
+            let (t, _, b) = report(&format!("products in Z_2^64, {}", security.name()), &r);
+            println!(
+                "  {:.2} M products/s, {:.1} bytes per product per party",
+                n as f64 / t.as_secs_f64() / 1e6,
+                b as f64 / n as f64
+            );
+            ratio(&mut semi, t, b);
+        }
         let r = run3(&m, [2; 16], move |_, mut s| async move {
             let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
             let y: Vec<Share<Z128>> = s.correlated().random_shares(n);

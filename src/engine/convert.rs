@@ -494,6 +494,45 @@ impl<T: Transport> Session<T> {
         Ok(BitPlanes { planes, len: n })
     }
 
+    /// The three components of a boolean sharing as arithmetic sharings of bits, with no
+    /// communication: component j of the j-th sharing is the bit c_j (held by parties j
+    /// and j − 1), the other components are zero. Malicious mode builds B2A on these
+    /// instead of an input by one party.
+    fn bit_components<R: Ring>(&self, x: &BitShares) -> [Vec<Share<R>>; 3] {
+        let me = self.id();
+        [0, 1, 2].map(|j| {
+            (0..x.len)
+                .map(|e| Share {
+                    a: if me == j {
+                        ring_bit(bit_at(&x.a, e))
+                    } else {
+                        R::zero()
+                    },
+                    b: if (me + 1) % 3 == j {
+                        ring_bit(bit_at(&x.b, e))
+                    } else {
+                        R::zero()
+                    },
+                })
+                .collect()
+        })
+    }
+
+    /// a ⊕ b = a + b − 2ab for arithmetic sharings of bits, element-wise: one product.
+    async fn xor_arith<R: Ring>(
+        &mut self,
+        a: &[Share<R>],
+        b: &[Share<R>],
+    ) -> Result<Vec<Share<R>>> {
+        let p = self.mul(a, b).await?;
+        let two = R::from_u64(2);
+        Ok(a.iter()
+            .zip(b)
+            .zip(p)
+            .map(|((a, b), p)| *a + *b - p.mul_public(two))
+            .collect())
+    }
+
     /// Round 1 of B2A: arithmetic sharings D (the owner's d = c_o ⊕ c_{o+1}, input) and E
     /// (c_{o+2}, local) with c = D ⊕ E, plus the reshared products of `extra` (this
     /// party's additive terms, sent in the same round).
@@ -590,6 +629,11 @@ impl<T: Transport> Session<T> {
     /// Each shared bit as an arithmetic sharing of 0 or 1. Two rounds; per bit and party
     /// about 1/3 ring element (input) plus one (product).
     pub async fn b2a<R: Ring>(&mut self, x: &BitShares) -> Result<Vec<Share<R>>> {
+        if self.malicious() {
+            let [e0, e1, e2] = self.bit_components::<R>(x);
+            let e = self.xor_arith(&e0, &e1).await?;
+            return self.xor_arith(&e, &e2).await;
+        }
         let me = self.id();
         let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
         // c = e + d (1 − 2e).
@@ -604,6 +648,14 @@ impl<T: Transport> Session<T> {
     /// The number of ones in `x`, arithmetically shared. Two rounds; about 1/3 ring element
     /// per bit (input) plus one element in total (a dot product).
     pub async fn b2a_sum<R: Ring>(&mut self, x: &BitShares) -> Result<Share<R>> {
+        if self.malicious() {
+            // Σ (e + c2 − 2 e c2) with e = c0 ⊕ c1: n products, then one dot product.
+            let [e0, e1, e2] = self.bit_components::<R>(x);
+            let e = self.xor_arith(&e0, &e1).await?;
+            let d = self.dot(&e, &e2).await?;
+            let two = R::from_u64(2);
+            return Ok(sum(&e) + sum(&e2) - d.mul_public(two));
+        }
         let me = self.id();
         let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
         let f: Vec<Share<R>> = e
@@ -623,6 +675,36 @@ impl<T: Transport> Session<T> {
         x: &[Share<R>],
     ) -> Result<Vec<Share<R>>> {
         same_len("bit_inject", bits.len, x.len())?;
+        if self.malicious() {
+            // b x = e x + w − 2 e w with e = c0 ⊕ c1 and w = c2 x: two rounds of products.
+            let [e0, e1, e2] = self.bit_components::<R>(bits);
+            let n = x.len();
+            let mut first = e0.clone();
+            first.extend_from_slice(&e2);
+            let mut second = e1.clone();
+            second.extend_from_slice(x);
+            let r1 = self.mul(&first, &second).await?;
+            let (p, w) = r1.split_at(n);
+            let two = R::from_u64(2);
+            let e: Vec<Share<R>> = e0
+                .iter()
+                .zip(&e1)
+                .zip(p)
+                .map(|((a, b), p)| *a + *b - p.mul_public(two))
+                .collect();
+            let mut left = e.clone();
+            left.extend_from_slice(&e);
+            let mut right = x.to_vec();
+            right.extend_from_slice(w);
+            let r2 = self.mul(&left, &right).await?;
+            let (ex, ew) = r2.split_at(n);
+            return Ok(ex
+                .iter()
+                .zip(w)
+                .zip(ew)
+                .map(|((ex, w), ew)| *ex + *w - ew.mul_public(two))
+                .collect());
+        }
         let n = x.len();
         let me = self.id();
         let (prev, next) = (Peer::Prev.of(me), Peer::Next.of(me));

@@ -6,7 +6,7 @@
 //!
 //! Covered: every protocol that the verification layer proves today (AND circuits, AES-128
 //! under a shared key, comparisons and equality through the carry-save A2B, products, dot
-//! products and resharings in every ring, checked
+//! products and resharings in every ring, B2A and bit injection, checked
 //! openings of ring and bit shares).
 
 use std::sync::atomic::Ordering;
@@ -23,7 +23,7 @@ use crate::engine::circuits::blocks::blocks_from_public;
 use crate::engine::convert::tests::share_all;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::local::{local_transports, run3_secure, Cheater, Tamper};
-use crate::engine::ring::{Z128, Z64};
+use crate::engine::ring::{Ring, Z128, Z64};
 use crate::engine::session::Session;
 use crate::engine::transport::{Peer, Transport};
 
@@ -39,6 +39,8 @@ enum Proto {
     Compare(usize, u32),
     /// Products, a dot product and a resharing in Z_2^64, Z_2^128 and Z_2^256, opened.
     Products(usize),
+    /// B2A, the sum of bits and bit injection, opened.
+    Convert(usize),
 }
 
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
@@ -90,6 +92,16 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             out.extend(products::<Z128, T>(s, n, seed + 1).await?);
             out.extend(products::<crate::engine::Z256, T>(s, n, seed + 2).await?);
             Ok(out)
+        }
+        Proto::Convert(n) => {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let b: Vec<bool> = (0..n).map(|_| rng.gen()).collect();
+            let v: Vec<Z64> = (0..n).map(|_| Z64(rng.gen())).collect();
+            let (bs, vs) = (test_share(me, &b, seed), share_all(&v, seed)[me].clone());
+            let mut a: Vec<crate::engine::Share<Z64>> = s.b2a(&bs).await?;
+            a.push(s.b2a_sum(&bs).await?);
+            a.extend(s.bit_inject(&bs, &vs).await?);
+            Ok(Z64::encode_slice(&s.open(&a).await?))
         }
         Proto::Compare(n, bits) => {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -213,7 +225,9 @@ fn is_abort(e: &EngineError) -> bool {
     )
 }
 
-const PROTOS: [Proto; 10] = [
+const PROTOS: [Proto; 12] = [
+    Proto::Convert(1),
+    Proto::Convert(70),
     Proto::Products(1),
     Proto::Products(30),
     Proto::Ands(1),

@@ -222,8 +222,8 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
                 .await
                 .err()
                 .map(|e| e.to_string());
-            let b = crate::engine::BitShares::zeros(4);
-            let b2a = s.b2a::<Z64>(&b).await.err().map(|e| e.to_string());
+            let w: Vec<crate::engine::Share<crate::engine::Z128>> = s.correlated().random_shares(2);
+            let b2a = s.lift(&w).await.err().map(|e| e.to_string());
             let shuffle = s
                 .shuffle(std::slice::from_ref(&x))
                 .await
@@ -235,7 +235,7 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
     .await;
     for (mul, b2a, shuffle, rounds) in ok(out) {
         assert!(mul.unwrap().contains("input by one party is not proven"));
-        assert!(b2a.unwrap().contains("B2A is not proven"));
+        assert!(b2a.unwrap().contains("input by one party is not proven"));
         assert!(shuffle.unwrap().contains("the shuffle is not proven"));
         assert_eq!(rounds, 1, "refused before any message");
     }
@@ -321,5 +321,43 @@ async fn a_wrong_product_message_fails_the_ring_proof() {
             assert_eq!((*by, *suspects), (1, [0, 2]));
         }
         other => panic!("party 1 must abort on the ring proof, got {other:?}"),
+    }
+}
+
+/// B2A, its sum and bit injection in malicious mode, built on products only.
+#[tokio::test]
+async fn conversions_in_malicious_mode_are_exact_and_proven() {
+    use crate::engine::ring::Z128;
+    let bits = rand_bits(8, 150);
+    let vals: Vec<Z128> = (0..150u128)
+        .map(|v| Z128(v.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c)))
+        .collect();
+    let shares = crate::engine::convert::tests::share_all(&vals, 4);
+    let b2 = bits.clone();
+    let out = run3_secure(9, Security::Malicious, local_transports(), move |mut s| {
+        let (bits, shares) = (b2.clone(), shares.clone());
+        async move {
+            let me = s.id();
+            let b = test_share(me, &bits, 5);
+            let a: Vec<crate::engine::Share<Z64>> = s.b2a(&b).await?;
+            let total: crate::engine::Share<Z64> = s.b2a_sum(&b).await?;
+            let inj = s.bit_inject(&b, &shares[me]).await?;
+            let mut opened: Vec<u128> = s.open(&a).await?.iter().map(|v| v.0 as u128).collect();
+            opened.push(s.open(&[total]).await?[0].0 as u128);
+            opened.extend(s.open(&inj).await?.iter().map(|v| v.0));
+            Ok((opened, s.proven().product_gates))
+        }
+    })
+    .await;
+    for (opened, gates) in ok(out) {
+        let mut want: Vec<u128> = bits.iter().map(|b| *b as u128).collect();
+        want.push(bits.iter().filter(|b| **b).count() as u128);
+        want.extend(
+            bits.iter()
+                .zip(&vals)
+                .map(|(b, v)| if *b { v.0 } else { 0 }),
+        );
+        assert_eq!(opened, want);
+        assert!(gates > 0);
     }
 }
