@@ -648,22 +648,51 @@ impl<T: Transport> Session<T> {
     /// The number of ones in `x`, arithmetically shared. Two rounds; about 1/3 ring element
     /// per bit (input) plus one element in total (a dot product).
     pub async fn b2a_sum<R: Ring>(&mut self, x: &BitShares) -> Result<Share<R>> {
-        if self.malicious() {
-            // Σ (e + c2 − 2 e c2) with e = c0 ⊕ c1: n products, then one dot product.
+        let mut v = self.b2a_sums::<R>(x, x.len.max(1)).await?;
+        Ok(v.pop().unwrap_or_default())
+    }
+
+    /// The number of ones in each consecutive group of `group` bits of `x` (the last group
+    /// may be shorter), all in the same two rounds: one conversion round for every bit,
+    /// then one dot product per group in a single round.
+    pub async fn b2a_sums<R: Ring>(
+        &mut self,
+        x: &BitShares,
+        group: usize,
+    ) -> Result<Vec<Share<R>>> {
+        if group == 0 {
+            return Err(EngineError::Invalid("b2a_sums: empty groups".into()));
+        }
+        let two = R::from_u64(2);
+        // Semi-honest: c = e + d (1 − 2e). Malicious: c = e + c2 − 2 e c2 with e = c0 ⊕ c1.
+        // Either way Σ c = Σ base (+ Σ extra) + <left, right> per group.
+        let (base, extra, left, right) = if self.malicious() {
             let [e0, e1, e2] = self.bit_components::<R>(x);
             let e = self.xor_arith(&e0, &e1).await?;
-            let d = self.dot(&e, &e2).await?;
-            let two = R::from_u64(2);
-            return Ok(sum(&e) + sum(&e2) - d.mul_public(two));
+            let right: Vec<Share<R>> = e2.iter().map(|s| s.mul_public(-two)).collect();
+            (e.clone(), Some(e2), e, right)
+        } else {
+            let me = self.id();
+            let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
+            let right: Vec<Share<R>> = e
+                .iter()
+                .map(|s| s.mul_public(-two).add_public(me, R::one()))
+                .collect();
+            (e, None, d, right)
+        };
+        let pairs: Vec<(&[Share<R>], &[Share<R>])> =
+            left.chunks(group).zip(right.chunks(group)).collect();
+        let dots = self.dots(&pairs).await?;
+        let mut out = Vec::with_capacity(dots.len());
+        for (k, dk) in dots.into_iter().enumerate() {
+            let range = k * group..((k + 1) * group).min(base.len());
+            let mut total = sum(&base[range.clone()]) + dk;
+            if let Some(extra) = &extra {
+                total = total + sum(&extra[range]);
+            }
+            out.push(total);
         }
-        let me = self.id();
-        let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
-        let f: Vec<Share<R>> = e
-            .iter()
-            .map(|s| s.mul_public(-R::from_u64(2)).add_public(me, R::one()))
-            .collect();
-        let df = self.dot(&d, &f).await?;
-        Ok(sum(&e) + df)
+        Ok(out)
     }
 
     /// b · x for shared bits b and arithmetic values x, element-wise. Two rounds:

@@ -9,8 +9,8 @@
 //!   after an oblivious shuffle (see `engine::select`); a quantile opens only the
 //!   interpolated x_lo·(den − f) + x_hi·f, never x_lo or x_hi; an even median x_lo + x_hi.
 //! * `gini`: a full oblivious sort, then Σ(2i − n − 1)·x_(i) and n·Σx stay secret; only
-//!   whether Σx = 0 (the coefficient is then undefined) and 10^6·G rounded half to even
-//!   are opened.
+//!   10^6·G rounded half to even is opened. Whether Σx = 0 (the coefficient is then
+//!   undefined) is decided obliviously, so not even that is opened.
 //! * `lorenz --points K`: sorted like Gini; the share of Σx held by the lowest ⌊i·n/K⌋
 //!   values for i < K, each rounded half to even at 6 digits; blocks of n/K ≥ min_cohort.
 //! * `histogram`: x < e_k for every value and edge in one comparison batch, summed per edge
@@ -23,7 +23,7 @@ use anyhow::{bail, Result};
 use super::order::{at_ranks, quantile_ranks, sorted};
 use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
 use crate::engine::arith::local_cross;
-use crate::engine::{share, unpack, Ring, Session, Share, Transport, Z128, Z256, Z64};
+use crate::engine::{share, unpack, BitShares, Ring, Session, Share, Transport, Z128, Z256, Z64};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
 pub const GINI_UNDEFINED: u128 = u128::MAX;
@@ -148,7 +148,6 @@ pub fn halves(x: &[Share<Z256>]) -> Vec<Share<Z128>> {
 
 async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec<Share<Z128>>> {
     let n = x.len();
-    let me = s.id();
     let (l, _) = key_bits(n);
     // 10·n·Σx < 10·n²·2^62 must stay below 2^(bits − 1).
     let bits = 67 + 2 * l;
@@ -158,17 +157,41 @@ async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec
     let sorted = sorted(s, x).await?;
     let total = share::sum(&sorted);
     let zero = s.is_zero(&[total], 63 + l).await?;
-    if unpack(&s.open_bits(&zero).await?, 1)[0] {
-        return Ok(vec![Share::default().add_public(me, Z128(GINI_UNDEFINED))]);
-    }
     let mut num = Share::<Z128>::default();
     for (i, v) in sorted.iter().enumerate() {
         let c = 2 * (i as i128 + 1) - n as i128 - 1;
         num = num.add(v.mul_public(Z128(c as u128)));
     }
     let den = total.mul_public(Z128(n as u128));
-    let q = division::decimal_quotients_rounded(s, &[num], &[den], GINI_DIGITS, bits).await?;
-    Ok(q)
+    undefined_when_zero(s, &zero, &[num], &[den], bits).await
+}
+
+/// num / den for each pair, 10^6-scaled and rounded half to even, or [`GINI_UNDEFINED`]
+/// where the shared bit `zero` (Σx = 0, so every den is 0) is set. Decided obliviously:
+/// the parties learn nothing, not even whether Σx = 0 (den + zero is never 0; the bit
+/// then selects the undefined marker).
+async fn undefined_when_zero<T: Transport>(
+    s: &mut Session<T>,
+    zero: &BitShares,
+    nums: &[Share<Z128>],
+    dens: &[Share<Z128>],
+    bits: u32,
+) -> Result<Vec<Share<Z128>>> {
+    let me = s.id();
+    let z = s.b2a::<Z128>(zero).await?[0];
+    let dens: Vec<Share<Z128>> = dens.iter().map(|d| d.add(z)).collect();
+    let q = division::decimal_quotients_rounded(s, nums, &dens, GINI_DIGITS, bits).await?;
+    let marker: Vec<Share<Z128>> = q
+        .iter()
+        .map(|q| {
+            Share::default()
+                .add_public(me, Z128(GINI_UNDEFINED))
+                .sub(*q)
+        })
+        .collect();
+    let select = BitShares::concat(&vec![zero; q.len()]);
+    let chosen = s.bit_inject(&select, &marker).await?;
+    Ok(q.iter().zip(chosen).map(|(q, c)| q.add(c)).collect())
 }
 
 /// The Lorenz curve's K − 1 inner points: the share of Σx held by the lowest ⌊i·n/K⌋
@@ -180,17 +203,12 @@ async fn lorenz<T: Transport>(
     k: usize,
 ) -> Result<Vec<Share<Z128>>> {
     let n = x.len();
-    let me = s.id();
     let (l, _) = key_bits(n);
     // 10·Σx < 10·n·2^62 must stay below 2^(bits − 1).
     let bits = 67 + l;
     let sorted = sorted(s, x).await?;
     let total = share::sum(&sorted);
     let zero = s.is_zero(&[total], 63 + l).await?;
-    if unpack(&s.open_bits(&zero).await?, 1)[0] {
-        let undefined = Share::default().add_public(me, Z128(GINI_UNDEFINED));
-        return Ok(vec![undefined; k - 1]);
-    }
     let mut prefix = Vec::with_capacity(k - 1);
     let mut acc = Share::<Z128>::default();
     let mut taken = 0;
@@ -203,7 +221,7 @@ async fn lorenz<T: Transport>(
         prefix.push(acc);
     }
     let totals = vec![total; k - 1];
-    Ok(division::decimal_quotients_rounded(s, &prefix, &totals, GINI_DIGITS, bits).await?)
+    undefined_when_zero(s, &zero, &prefix, &totals, bits).await
 }
 
 /// Cumulative counts #{x < e_k}, reshared in Z_2^64 and carried in Z_2^128 components (the
@@ -242,9 +260,9 @@ pub async fn cumulative_counts<T: Transport>(
     }
     // Values and edges are below 2^62, so x − e is negative exactly when x < e.
     let below = s.msb(&diffs, 64).await?;
-    let mut counts = Vec::with_capacity(edges.len());
-    for k in 0..edges.len() {
-        counts.push(s.b2a_sum::<Z64>(&below.slice(k * n, n)?).await?);
+    if n == 0 {
+        return Ok(vec![Share::default(); edges.len()]);
     }
-    Ok(counts)
+    // Every edge's count in the same two rounds.
+    Ok(s.b2a_sums::<Z64>(&below, n).await?)
 }

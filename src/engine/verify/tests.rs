@@ -361,3 +361,33 @@ async fn conversions_in_malicious_mode_are_exact_and_proven() {
         assert!(gates > 0);
     }
 }
+
+/// Per-group bit counts in two rounds whatever the number of groups, in both modes.
+#[tokio::test]
+async fn grouped_bit_counts_take_two_rounds_for_any_number_of_groups() {
+    let bits = rand_bits(21, 1000);
+    for security in [Security::SemiHonest, Security::Malicious] {
+        for group in [1usize, 7, 100, 999, 1000, 5000] {
+            let b2 = bits.clone();
+            let out = run3_secure(2, security, local_transports(), move |mut s| {
+                let bits = b2.clone();
+                async move {
+                    let b = test_share(s.id(), &bits, 6);
+                    let before = s.counters().rounds;
+                    let sums: Vec<crate::engine::Share<Z64>> = s.b2a_sums(&b, group).await?;
+                    let rounds = s.counters().rounds - before;
+                    Ok((s.open(&sums).await?, rounds))
+                }
+            })
+            .await;
+            for (sums, rounds) in ok(out) {
+                let want: Vec<Z64> = bits
+                    .chunks(group)
+                    .map(|c| Z64(c.iter().filter(|b| **b).count() as u64))
+                    .collect();
+                assert_eq!(sums, want, "{security:?}, groups of {group}");
+                assert_eq!(rounds, 2, "{security:?}, groups of {group}");
+            }
+        }
+    }
+}
