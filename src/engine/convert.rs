@@ -680,15 +680,14 @@ impl<T: Transport> Session<T> {
                 .collect();
             (e, None, d, right)
         };
-        let pairs: Vec<(&[Share<R>], &[Share<R>])> =
-            left.chunks(group).zip(right.chunks(group)).collect();
+        let pairs: Vec<_> = left.chunks(group).zip(right.chunks(group)).collect();
         let dots = self.dots(&pairs).await?;
         let mut out = Vec::with_capacity(dots.len());
         for (k, dk) in dots.into_iter().enumerate() {
             let range = k * group..((k + 1) * group).min(base.len());
             let mut total = sum(&base[range.clone()]) + dk;
             if let Some(extra) = &extra {
-                total = total + sum(&extra[range]);
+                total += sum(&extra[range]);
             }
             out.push(total);
         }
