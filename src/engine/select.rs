@@ -116,6 +116,21 @@ impl<T: Transport> Session<T> {
         want_max: bool,
         group: usize,
     ) -> Result<Share<R>> {
+        Ok(self
+            .max_min_grouped_stats(keys, bits, want_max, group)
+            .await?
+            .0)
+    }
+
+    /// [`Session::max_min_grouped`] that also reports the levels and comparisons it made.
+    pub async fn max_min_grouped_stats<R: Ring>(
+        &mut self,
+        keys: &[Share<R>],
+        bits: u32,
+        want_max: bool,
+        group: usize,
+    ) -> Result<(Share<R>, SortStats)> {
+        let mut stats = SortStats::default();
         let n = keys.len();
         check_inputs::<R>("max_min", n, &[], bits)?;
         if n == 0 {
@@ -148,6 +163,8 @@ impl<T: Transport> Session<T> {
             // Opened after the shuffle: a function of a uniform random permutation only
             // (see `sort`), so it reveals nothing about the keys.
             let lt = self.lt_open(&xs, &ys, bits).await?;
+            stats.levels += 1;
+            stats.comparisons += lt.len() as u64;
             let mut bits_iter = lt.into_iter();
             let mut next = Vec::with_capacity(cur.len().div_ceil(group));
             for g in cur.chunks(group) {
@@ -172,7 +189,7 @@ impl<T: Transport> Session<T> {
             }
             cur = next;
         }
-        Ok(cur[0])
+        Ok((cur[0], stats))
     }
 }
 

@@ -460,14 +460,14 @@ pub(crate) mod tests {
                 report.push(("select 3 quartiles", st, s.counters(), c2, t.elapsed()));
                 let c3 = s.counters();
                 let t = std::time::Instant::now();
-                let mx = s.max_min(&ks, 84, true).await?;
-                let st = tournament_stats(n, 2);
+                let (mx, st) = s.max_min_grouped_stats(&ks, 84, true, 2).await?;
+                assert_eq!(st, tournament_stats(n, 2));
                 assert_eq!(st.comparisons, n as u64 - 1);
                 report.push(("max", st, s.counters(), c3, t.elapsed()));
                 let c4 = s.counters();
                 let t = std::time::Instant::now();
-                let mx4 = s.max_min_grouped(&ks, 84, true, 4).await?;
-                let st = tournament_stats(n, 4);
+                let (mx4, st) = s.max_min_grouped_stats(&ks, 84, true, 4).await?;
+                assert_eq!(st, tournament_stats(n, 4));
                 report.push(("max (groups of 4)", st, s.counters(), c4, t.elapsed()));
                 let mut check = vec![sel[0].0, sel[0].1[0], mx, mx4];
                 check.extend(q.iter().map(|r| r.0));
