@@ -98,9 +98,14 @@ pub fn planes_to_values(planes: &[Vec<u64>], len: usize) -> Vec<u128> {
     values
 }
 
-/// The elements of the block owned by party `o` among `n`: word-aligned thirds, in order.
+/// The elements of the block owned by party `o` among `n`, in order: word-aligned thirds
+/// from three words on, plain thirds below (so that no party inputs every bit of a short
+/// vector).
 pub fn owner_block(n: usize, o: PartyId) -> Range<usize> {
     let words = words_for(n);
+    if words < 3 {
+        return n * o / 3..n * (o + 1) / 3;
+    }
     let lo = 64 * (words * o / 3);
     let hi = (64 * (words * (o + 1) / 3)).min(n);
     lo.min(n)..hi
@@ -195,8 +200,22 @@ fn zero_planes(bits: usize, len: usize) -> Vec<Vec<u64>> {
     vec![vec![0u64; words_for(len)]; bits]
 }
 
-/// Concatenates word-aligned blocks plane by plane.
+/// Concatenates the blocks plane by plane (bit by bit when they are not word-aligned).
 fn assemble(pieces: [Piece; 3], bits: usize, n: usize) -> Vec<BitShares> {
+    if words_for(n) < 3 {
+        return (0..bits)
+            .map(|j| {
+                let parts: Vec<BitShares> = (0..3)
+                    .map(|o| BitShares {
+                        a: pieces[o].a[j].clone(),
+                        b: pieces[o].b[j].clone(),
+                        len: owner_block(n, o).len(),
+                    })
+                    .collect();
+                BitShares::concat(&parts.iter().collect::<Vec<_>>())
+            })
+            .collect();
+    }
     (0..bits)
         .map(|j| {
             let mut a = Vec::with_capacity(words_for(n));
@@ -836,6 +855,32 @@ pub(crate) mod tests {
         assert_eq!(planes, vec![vec![1], vec![1], vec![1]]);
     }
 
+    /// For short vectors the input bits are spread over the three parties too.
+    #[tokio::test]
+    async fn short_vectors_balance_the_input_round() {
+        for n in [3usize, 100, 128] {
+            let vals: Vec<Z64> = (0..n as u64).map(Z64).collect();
+            let shares = share_all(&vals, 3);
+            let out = run3(4, move |mut s| {
+                let shares = shares.clone();
+                async move {
+                    let me = s.id();
+                    let before = s.counters().bytes_sent;
+                    s.two_summands(&shares[me], 64, false).await?;
+                    Ok(s.counters().bytes_sent - before)
+                }
+            })
+            .await;
+            let sent: Vec<u64> = out.into_iter().map(|r| r.unwrap()).collect();
+            let (lo, hi) = (sent.iter().min().unwrap(), sent.iter().max().unwrap());
+            assert!(*lo > 0, "{n}: every party inputs a share, {sent:?}");
+            assert!(
+                hi - lo <= 8 * 2,
+                "{n}: balanced within a few bytes per plane, {sent:?}"
+            );
+        }
+    }
+
     #[test]
     fn owner_blocks_partition() {
         for n in [0usize, 1, 63, 64, 65, 128, 129, 192, 1000, 6400] {
@@ -844,10 +889,17 @@ pub(crate) mod tests {
             assert_eq!(b[0].end, b[1].start);
             assert_eq!(b[1].end, b[2].start);
             assert_eq!(b[2].end, n);
-            assert!(b[0].end.is_multiple_of(64) || b[0].end == n);
-            assert!(b[1].end.is_multiple_of(64) || b[1].end == n);
+            if n >= 129 {
+                assert!(b[0].end.is_multiple_of(64) || b[0].end == n);
+                assert!(b[1].end.is_multiple_of(64) || b[1].end == n);
+            } else {
+                // Short vectors: every party owns a third, none all of it.
+                assert!(b.iter().all(|r| r.len() <= n.div_ceil(3)), "{n}: {b:?}");
+            }
         }
         assert_eq!(owner_block(192, 1), 64..128);
+        assert_eq!(owner_block(128, 0), 0..42);
+        assert_eq!(owner_block(1, 2), 0..1);
     }
 
     /// Random values with the edge cases 0, 1, 2^bits − 1, 2^bits − 2 and 2^(bits−1) ± 1.
