@@ -35,8 +35,9 @@
 //! V_L receives nothing from P, so neither learns more than the verdict.
 //!
 //! **Soundness error** per proof: (1 + 2 (L + 1)) / 2^64 for L levels (L ≤ 24 at the
-//! largest batch), below 2^-58. **Cost**: 2L + 3 rounds, 24 + 16 L bytes sent per party
-//! and about 5 field products per gate of local work for the prover.
+//! largest batch), below 2^-58. **Cost**: 2L + 3 rounds and 32 (seed) + 32 L (levels) +
+//! 24 + 16 (L + 3) (last step) bytes sent per party; the local work is in `and_levels`
+//! (group form for the first levels, then about 3.5 field products per remaining entry).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
