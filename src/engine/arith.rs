@@ -124,12 +124,7 @@ impl<T: Transport> Session<T> {
         let n = local.len();
         let alpha: Vec<R> = self.correlated().zero_shares(n);
         let t: Vec<R> = local.into_iter().zip(alpha).map(|(t, z)| t + z).collect();
-        let out = Outgoing {
-            next: None,
-            prev: Some(R::encode_slice(&t)),
-        };
-        let inc = self.exchange(out, ONLY_NEXT).await?;
-        let from_next: Vec<R> = decode(inc.next, Peer::Next, n)?;
+        let from_next = self.send_products(&t).await?;
         Ok(t.into_iter()
             .zip(from_next)
             .map(|(a, b)| Share { a, b })

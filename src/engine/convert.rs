@@ -154,6 +154,16 @@ fn bit_at(words: &[u64], e: usize) -> bool {
     (words[e / 64] >> (e % 64)) & 1 == 1
 }
 
+/// a + b − 2p element-wise: a ⊕ b for bits a, b when p = a b.
+fn xor_combine<R: Ring>(a: &[Share<R>], b: &[Share<R>], p: &[Share<R>]) -> Vec<Share<R>> {
+    let two = R::from_u64(2);
+    a.iter()
+        .zip(b)
+        .zip(p)
+        .map(|((a, b), p)| *a + *b - p.mul_public(two))
+        .collect()
+}
+
 fn ring_bit<R: Ring>(b: bool) -> R {
     if b {
         R::one()
@@ -544,12 +554,7 @@ impl<T: Transport> Session<T> {
         b: &[Share<R>],
     ) -> Result<Vec<Share<R>>> {
         let p = self.mul(a, b).await?;
-        let two = R::from_u64(2);
-        Ok(a.iter()
-            .zip(b)
-            .zip(p)
-            .map(|((a, b), p)| *a + *b - p.mul_public(two))
-            .collect())
+        Ok(xor_combine(a, b, &p))
     }
 
     /// Round 1 of B2A: arithmetic sharings D (the owner's d = c_o ⊕ c_{o+1}, input) and E
@@ -732,25 +737,14 @@ impl<T: Transport> Session<T> {
             second.extend_from_slice(x);
             let r1 = self.mul(&first, &second).await?;
             let (p, w) = r1.split_at(n);
-            let two = R::from_u64(2);
-            let e: Vec<Share<R>> = e0
-                .iter()
-                .zip(&e1)
-                .zip(p)
-                .map(|((a, b), p)| *a + *b - p.mul_public(two))
-                .collect();
+            let e = xor_combine(&e0, &e1, p);
             let mut left = e.clone();
             left.extend_from_slice(&e);
             let mut right = x.to_vec();
             right.extend_from_slice(w);
             let r2 = self.mul(&left, &right).await?;
             let (ex, ew) = r2.split_at(n);
-            return Ok(ex
-                .iter()
-                .zip(w)
-                .zip(ew)
-                .map(|((ex, w), ew)| *ex + *w - ew.mul_public(two))
-                .collect());
+            return Ok(xor_combine(ex, w, ew));
         }
         let n = x.len();
         let me = self.id();

@@ -16,7 +16,7 @@ use super::gf64::{dispatch_mul, Gf64, GfMul};
 use super::AndWord;
 
 /// Coefficients (c0, c1, c2) of a level's polynomial.
-pub(crate) type Coeffs = [Gf64; 3];
+type Coeffs = super::recursion::Coeffs<Gf64>;
 
 /// Terms per group at which entries are materialised.
 pub(crate) const MAX_TERMS: usize = 8;

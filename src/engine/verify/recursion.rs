@@ -188,6 +188,19 @@ impl<T: Transport> Session<T> {
         Ok([own, seed_next, seed_prev])
     }
 
+    /// Sends this party's V_R part of its own polynomial to its next party and returns the
+    /// previous party's, the V_R part of the proof this party checks on the right.
+    async fn swap_coeffs<E: ProofElem>(&mut self, sent: &Coeffs<E>) -> Result<Coeffs<E>> {
+        let out = Outgoing {
+            next: Some(E::encode(sent)),
+            prev: None,
+        };
+        let inc = self.exchange(out, ONLY_PREV).await?;
+        let bytes = take(inc.prev, Peer::Prev)?;
+        let c = E::decode(&bytes, 3).ok_or_else(|| malformed::<E>(Peer::Prev, 3, &bytes))?;
+        Ok([c[0], c[1], c[2]])
+    }
+
     /// One level's two rounds: my proof's V_R part goes to my next party, the previous
     /// party's comes in; then I send the previous party its challenge and get mine.
     pub(crate) async fn level_round<E: ProofElem>(&mut self, c_p: &Coeffs<E>) -> Result<Step<E>> {
@@ -196,14 +209,7 @@ impl<T: Transport> Session<T> {
             let mine_l = draw3::<E>(&mut v.mask_own);
             (sub3(c_p, &mine_l), draw3::<E>(&mut v.mask_next))
         };
-        let out = Outgoing {
-            next: Some(E::encode(&sent)),
-            prev: None,
-        };
-        let inc = self.exchange(out, ONLY_PREV).await?;
-        let bytes = take(inc.prev, Peer::Prev)?;
-        let c_r = E::decode(&bytes, 3).ok_or_else(|| malformed::<E>(Peer::Prev, 3, &bytes))?;
-        let c_r = [c_r[0], c_r[1], c_r[2]];
+        let c_r = self.swap_coeffs(&sent).await?;
         let (r_l, r_r) = {
             let v = self.verifier_mut();
             (
@@ -268,14 +274,7 @@ impl<T: Transport> Session<T> {
             let c = [rho_u * rho_v, rho_u * bv + bu * rho_v, bu * bv];
             sub3(&c, &draw3::<E>(&mut v.mask_own))
         };
-        let out = Outgoing {
-            next: Some(E::encode(&sent)),
-            prev: None,
-        };
-        let inc = self.exchange(out, ONLY_PREV).await?;
-        let bytes = take(inc.prev, Peer::Prev)?;
-        let c_r = E::decode(&bytes, 3).ok_or_else(|| malformed::<E>(Peer::Prev, 3, &bytes))?;
-        let c_r = [c_r[0], c_r[1], c_r[2]];
+        let c_r = self.swap_coeffs(&sent).await?;
         let (reveal_l, reveal_r) = {
             let v = self.verifier_mut();
             // V_L of the next party's proof: the mask, then the coefficients, as drawn there.
