@@ -36,6 +36,9 @@
 //! that pass's permutation, which is uniform and independent of the other two, so π is
 //! uniformly random and independent of the corrupted party's view.
 //!
+//! In a malicious session the same passes run over widened columns with a tag column and
+//! are checked before the shuffle returns (`verify::shuffle_check`).
+//!
 //! Permutations are Fisher–Yates shuffles driven by a ChaCha20 stream whose 256-bit key is
 //! drawn from the pair's common randomness; indices are sampled without bias by rejection.
 
@@ -113,13 +116,15 @@ impl<T: Transport> Session<T> {
         &mut self,
         columns: &[Vec<Share<R>>],
     ) -> Result<Vec<Vec<Share<R>>>> {
-        self.refuse_unproven("the shuffle")?;
         let n = columns.first().map_or(0, Vec::len);
         if let Some(bad) = columns.iter().find(|c| c.len() != n) {
             return Err(EngineError::Invalid(format!(
                 "shuffle: columns of different lengths {n} and {}",
                 bad.len()
             )));
+        }
+        if self.malicious() {
+            return self.tagged_shuffle(columns, n).await;
         }
         let mut flat: Vec<Share<R>> = columns.iter().flatten().copied().collect();
         for j in 0..3 {
@@ -132,7 +137,7 @@ impl<T: Transport> Session<T> {
     }
 
     /// The pass of pair (j, j + 1) on a flat column-major table with columns of length n.
-    async fn shuffle_pass<R: Ring>(
+    pub(crate) async fn shuffle_pass<R: Ring>(
         &mut self,
         j: usize,
         x: Vec<Share<R>>,

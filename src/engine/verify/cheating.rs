@@ -7,7 +7,8 @@
 //! Covered: every protocol that the verification layer proves today (AND circuits, AES-128
 //! under a shared key, comparisons and equality through the carry-save A2B, products, dot
 //! products and resharings in every ring, B2A and bit injection, checked
-//! openings of ring and bit shares).
+//! openings of ring and bit shares, the tagged shuffle in Z_2^64 and Z_2^128, quicksort,
+//! quickselect and the maximum).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -41,6 +42,13 @@ enum Proto {
     Products(usize),
     /// B2A, the sum of bits and bit injection, opened.
     Convert(usize),
+    /// The tagged shuffle of two Z_2^64 columns and of one Z_2^128 column, opened and the
+    /// rows sorted (the permutation itself is random; the rows must survive it intact).
+    Shuffle(usize),
+    /// Quicksort of distinct Z_2^64 keys with a payload column, opened.
+    Sort(usize),
+    /// Quickselect of three ranks and the maximum of Z_2^128 keys, opened.
+    Select(usize),
 }
 
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
@@ -102,6 +110,56 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             a.push(s.b2a_sum(&bs).await?);
             a.extend(s.bit_inject(&bs, &vs).await?);
             Ok(Z64::encode_slice(&s.open(&a).await?))
+        }
+        Proto::Shuffle(n) => {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let x: Vec<Z64> = (0..n).map(|_| Z64(rng.gen())).collect();
+            let y: Vec<Z64> = (0..n).map(|_| Z64(rng.gen())).collect();
+            let z: Vec<Z128> = (0..n).map(|_| Z128(rng.gen())).collect();
+            let cols = [
+                share_all(&x, seed)[me].clone(),
+                share_all(&y, seed + 1)[me].clone(),
+            ];
+            let sh = s.shuffle(&cols).await?;
+            let sz = s.shuffle(&[share_all(&z, seed + 2)[me].clone()]).await?;
+            let (ox, oy) = (s.open(&sh[0]).await?, s.open(&sh[1]).await?);
+            let mut rows: Vec<(u64, u64)> = ox.iter().zip(&oy).map(|(a, b)| (a.0, b.0)).collect();
+            rows.sort_unstable();
+            let mut oz: Vec<u128> = s.open(&sz[0]).await?.iter().map(|v| v.0).collect();
+            oz.sort_unstable();
+            let mut out: Vec<u8> = rows
+                .iter()
+                .flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes()))
+                .collect();
+            out.extend(oz.iter().flat_map(|v| v.to_le_bytes()));
+            Ok(out)
+        }
+        Proto::Sort(n) => {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            // Distinct keys below 2^62: a random high part and the index.
+            let k: Vec<Z64> = (0..n as u64)
+                .map(|i| Z64(((rng.gen::<u64>() >> 24) << 22) | i))
+                .collect();
+            let p: Vec<Z64> = (0..n).map(|_| Z64(rng.gen())).collect();
+            let (sk, sp) = (
+                share_all(&k, seed)[me].clone(),
+                share_all(&p, seed + 1)[me].clone(),
+            );
+            let (keys, pay) = s.sort_by_key(&sk, &[sp], 63).await?;
+            let mut out = Z64::encode_slice(&s.open(&keys).await?);
+            out.extend(Z64::encode_slice(&s.open(&pay[0]).await?));
+            Ok(out)
+        }
+        Proto::Select(n) => {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let k: Vec<Z128> = (0..n as u128)
+                .map(|i| Z128(((rng.gen::<u128>() >> 70) << 10) | i))
+                .collect();
+            let sk = share_all(&k, seed)[me].clone();
+            let picked = s.select_ranks(&sk, &[], &[0, n / 2, n - 1], 64).await?;
+            let mut v: Vec<crate::engine::Share<Z128>> = picked.into_iter().map(|p| p.0).collect();
+            v.push(s.max_min(&sk, 64, true).await?);
+            Ok(Z128::encode_slice(&s.open(&v).await?))
         }
         Proto::Compare(n, bits) => {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -225,7 +283,12 @@ fn is_abort(e: &EngineError) -> bool {
     )
 }
 
-const PROTOS: [Proto; 12] = [
+const PROTOS: [Proto; 17] = [
+    Proto::Shuffle(1),
+    Proto::Shuffle(25),
+    Proto::Sort(2),
+    Proto::Sort(40),
+    Proto::Select(33),
     Proto::Convert(1),
     Proto::Convert(70),
     Proto::Products(1),

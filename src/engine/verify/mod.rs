@@ -22,6 +22,7 @@ pub mod gf64;
 pub mod opening;
 pub mod recursion;
 pub mod ring_proof;
+pub mod shuffle_check;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;

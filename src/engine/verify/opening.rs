@@ -8,8 +8,10 @@
 use sha2::{Digest, Sha256};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::ring::Ring;
 use crate::engine::session::{take, Session};
 use crate::engine::transport::{Expect, Outgoing, Peer, Transport};
+use crate::engine::wide::Z256;
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -46,9 +48,35 @@ impl<T: Transport> Session<T> {
             return take(inc.prev, Peer::Prev);
         }
         self.verify().await?;
+        self.checked_round(a, b()).await
+    }
+
+    /// 32 bytes of randomness no party could predict before this round, common to all
+    /// three: a random shared Z_2^256 value (components from the pairwise streams), opened
+    /// with the copy check. A cheater can make it abort, not bias it. It depends on no
+    /// data, so pending gates need not be proven first. Malicious mode only.
+    pub(crate) async fn coin(&mut self) -> Result<[u8; 32]> {
+        let r = self.correlated().random_shares::<Z256>(1);
+        let missing = self
+            .checked_round(Z256::encode_slice(&[r[0].a]), Z256::encode_slice(&[r[0].b]))
+            .await?;
+        let m = Z256::decode_vec(&missing, 1).ok_or_else(|| EngineError::Malformed {
+            peer: Peer::Prev.name(),
+            expected: "one Z_2^256 element".into(),
+            found: format!("{} bytes", missing.len()),
+        })?;
+        let v = r[0].a + r[0].b + m[0];
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&Z256::encode_slice(&[v]));
+        Ok(seed)
+    }
+
+    /// The checked round itself: `a` to the next party, the digest of `b` to the previous,
+    /// the received component compared with the next party's digest.
+    async fn checked_round(&mut self, a: Vec<u8>, b: Vec<u8>) -> Result<Vec<u8>> {
         let out = Outgoing {
             next: Some(a),
-            prev: Some(digest(&b()).to_vec()),
+            prev: Some(digest(&b).to_vec()),
         };
         let inc = self
             .exchange(

@@ -224,11 +224,14 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
                 .map(|e| e.to_string());
             let w: Vec<crate::engine::Share<crate::engine::Z128>> = s.correlated().random_shares(2);
             let b2a = s.lift(&w).await.err().map(|e| e.to_string());
+            let wide: Vec<crate::engine::Share<crate::engine::Z256>> =
+                s.correlated().random_shares(3);
             let shuffle = s
-                .shuffle(std::slice::from_ref(&x))
+                .shuffle(std::slice::from_ref(&wide))
                 .await
                 .err()
                 .map(|e| e.to_string());
+            let _ = x;
             Ok((mul, b2a, shuffle, s.counters().rounds))
         },
     )
@@ -236,7 +239,9 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
     for (mul, b2a, shuffle, rounds) in ok(out) {
         assert!(mul.unwrap().contains("input by one party is not proven"));
         assert!(b2a.unwrap().contains("input by one party is not proven"));
-        assert!(shuffle.unwrap().contains("the shuffle is not proven"));
+        assert!(shuffle
+            .unwrap()
+            .contains("the shuffle of this ring is not proven"));
         assert_eq!(rounds, 1, "refused before any message");
     }
 }
