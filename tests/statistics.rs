@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use mpcstats::config::{Dataset, ProofPolicy};
-use mpcstats::engine::local::run3;
-use mpcstats::engine::{split, Share, Z128};
+use mpcstats::engine::local::{local_transports, run3_secure};
+use mpcstats::engine::{split, Security, Share, Z128};
 use mpcstats::stats::answer::{finish, open_results};
 use mpcstats::stats::{program, reference, Query};
 use mpcstats::wire::QuerySpec;
@@ -97,12 +97,23 @@ async fn mpc_answer(spec: &QuerySpec, values: &[u128], seed: u64) -> Result<Stri
     mpc_answer_in(&dataset(), spec, values, seed).await
 }
 
-/// [`mpc_answer`] over dataset `ds`.
+/// [`mpc_answer_in`] in a session of the given security.
 async fn mpc_answer_in(
     ds: &Dataset,
     spec: &QuerySpec,
     values: &[u128],
     seed: u64,
+) -> Result<String, String> {
+    mpc_answer_secure(ds, spec, values, seed, Security::SemiHonest).await
+}
+
+/// [`mpc_answer`] over dataset `ds`, in a session of `security`.
+async fn mpc_answer_secure(
+    ds: &Dataset,
+    spec: &QuerySpec,
+    values: &[u128],
+    seed: u64,
+    security: Security,
 ) -> Result<String, String> {
     let min_cohort = ds.min_cohort;
     let q = Arc::new(Query::new(spec, ds).unwrap());
@@ -116,7 +127,7 @@ async fn mpc_answer_in(
     }
     let per_party = Arc::new(per_party);
     let qq = q.clone();
-    let out = run3(seed, move |mut s| {
+    let out = run3_secure(seed, security, local_transports(), move |mut s| {
         let x = per_party[s.id()].clone();
         let q = qq.clone();
         async move {
@@ -168,9 +179,13 @@ fn plaintext(spec: &QuerySpec, values: &[u128]) -> Result<String, String> {
 }
 
 async fn check_all(values: &[u128], seed: u64) {
+    check_all_in(values, seed, Security::SemiHonest).await
+}
+
+async fn check_all_in(values: &[u128], seed: u64, security: Security) {
     for (k, spec) in specs().iter().enumerate() {
         let want = plaintext(spec, values);
-        let got = mpc_answer(spec, values, seed + k as u64).await;
+        let got = mpc_answer_secure(&dataset(), spec, values, seed + k as u64, security).await;
         match (&want, &got) {
             (Ok(w), Ok(g)) => assert_eq!(g, w, "{spec:?} over {} values", values.len()),
             // A filter leaving fewer than min_cohort is refused by the parties.
@@ -183,6 +198,20 @@ async fn check_all(values: &[u128], seed: u64) {
 fn random_values(n: usize, seed: u64, max: u128) -> Vec<u128> {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     (0..n).map(|_| rng.gen_range(0..=max)).collect()
+}
+
+/// Every statistic in a malicious session (every gate proven, every shuffle tagged) gives
+/// the plaintext answer too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_statistic_in_malicious_mode() {
+    for (n, seed) in [(6usize, 11u64), (33, 12), (101, 13)] {
+        check_all_in(
+            &random_values(n, seed, MAX),
+            seed * 1000,
+            Security::Malicious,
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

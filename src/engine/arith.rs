@@ -15,8 +15,8 @@ use super::transport::{Expect, Outgoing, PartyId, Peer, Transport};
 use super::verify::ring_proof::Gate;
 
 /// This party's additive share of x · y: x_i y_i + x_i y_{i+1} + x_{i+1} y_i. The three
-/// parties' terms sum to x · y; sum several of them and pass the total to
-/// [`Session::reshare_products`] to get a replicated sharing of the sum of products.
+/// parties' terms sum to x · y; [`Session::products`] sums them into a gate and reshares
+/// (one round, proven in malicious mode).
 pub fn local_cross<R: Ring>(x: &Share<R>, y: &Share<R>) -> R {
     x.a * y.a + x.a * y.b + x.b * y.a
 }
@@ -114,21 +114,6 @@ impl<T: Transport> Session<T> {
         let bytes = self.open_round(R::encode_slice(&mine), b).await?;
         let missing: Vec<R> = decode(Some(bytes), Peer::Prev, x.len())?;
         Ok(x.iter().zip(missing).map(|(s, m)| s.a + s.b + m).collect())
-    }
-
-    /// Turns additive 3-out-of-3 shares `local` (party i's t_i) into replicated shares of
-    /// Σ_i t_i: adds a zero share, sends t_i to the previous party and receives t_{i+1}
-    /// from the next one. One round, one element per value per party.
-    pub async fn reshare_products<R: Ring>(&mut self, local: Vec<R>) -> Result<Vec<Share<R>>> {
-        self.refuse_unproven("a ring product or resharing")?;
-        let n = local.len();
-        let alpha: Vec<R> = self.correlated().zero_shares(n);
-        let t: Vec<R> = local.into_iter().zip(alpha).map(|(t, z)| t + z).collect();
-        let from_next = self.send_products(&t).await?;
-        Ok(t.into_iter()
-            .zip(from_next)
-            .map(|(a, b)| Share { a, b })
-            .collect())
     }
 
     /// Sends this party's additive terms t to its previous party and returns the next
@@ -357,7 +342,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dots_in_one_round_and_reshare_products() {
+    async fn dots_and_a_variance_gate_in_one_round_each() {
         let out = ok(run3(4, |mut s| async move {
             let id = s.id();
             let v: Vec<Z128> = (1..=6).map(Z128).collect();
@@ -367,12 +352,19 @@ mod tests {
                 .dots(&[(&x[..2], &x[2..4]), (&x[..0], &x[..0]), (&x, &x)])
                 .await?;
             let after = s.counters();
-            // n·Σx² − (Σx)² as one local sum and one reshare.
-            let n = Z128(6);
+            // n·Σx² − (Σx)² as one gate over [x…, Σx] and [n·x…, −Σx].
             let total = crate::engine::share::sum(&x);
-            let local = x.iter().fold(Z128(0), |acc, s| acc + local_cross(s, s)) * n
-                - local_cross(&total, &total);
-            let var = s.reshare_products(vec![local]).await?;
+            let mut xs = x.clone();
+            xs.push(total);
+            let mut ys: Vec<Share<Z128>> = x.iter().map(|v| v.mul_public(Z128(6))).collect();
+            ys.push(total.neg());
+            let var = s
+                .products(&[crate::engine::Gate {
+                    x: &xs,
+                    y: &ys,
+                    linear: Share::zero(),
+                }])
+                .await?;
             let mut all = d;
             all.extend(var);
             let opened = s.open(&all).await?;

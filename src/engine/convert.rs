@@ -360,6 +360,33 @@ impl<T: Transport> Session<T> {
         bits: u32,
         negate_w: bool,
     ) -> Result<(Vec<BitShares>, Vec<BitShares>)> {
+        let (v, w, _) = self.csa_layer(x, bits, negate_w, false).await?;
+        Ok((v, w))
+    }
+
+    /// The wrap count of the components of Z_2^128 shares read as integers: the integer
+    /// a_0 + a_1 + a_2 is x + 2^128·(t + c) for the two bits (t, c) returned. The carry-save
+    /// layer gives a_0 + a_1 + a_2 = V + 2·M exactly, where 2·M = W + M_127·2^128; so t is
+    /// M_127 (the carry the layer drops mod 2^128) and c the carry out of V + W. Proven
+    /// ANDs only, no input: 128 ANDs for the layer, then the carry tree.
+    pub(crate) async fn wrap_bits(
+        &mut self,
+        x: &[Share<super::ring::Z128>],
+    ) -> Result<(BitShares, BitShares)> {
+        let (v, w, top) = self.csa_layer(x, 128, false, true).await?;
+        let carry = self.carry_out(&v, &w, x.len()).await?;
+        Ok((top.expect("asked for the top carry"), carry))
+    }
+
+    /// The carry-save layer of [`Session::two_summands_csa`]; with `top` also the
+    /// majority of the top bit plane (the carry of weight 2^bits that V + W drops).
+    async fn csa_layer<R: Ring>(
+        &mut self,
+        x: &[Share<R>],
+        bits: u32,
+        negate_w: bool,
+        top: bool,
+    ) -> Result<(Vec<BitShares>, Vec<BitShares>, Option<BitShares>)> {
         let n = x.len();
         let k = bits as usize;
         let me = self.id();
@@ -393,18 +420,20 @@ impl<T: Transport> Session<T> {
         }
         let t1: Vec<BitShares> = u0.iter().zip(&u2).map(|(a, c)| a.xor_same(c)).collect();
         let t2: Vec<BitShares> = u1.iter().zip(&u2).map(|(b, c)| b.xor_same(c)).collect();
-        let pairs: Vec<(&BitShares, &BitShares)> = t1[..k - 1].iter().zip(&t2[..k - 1]).collect();
+        let planes = if top { k } else { k - 1 };
+        let pairs: Vec<(&BitShares, &BitShares)> = t1[..planes].iter().zip(&t2[..planes]).collect();
         let ands = self.and_many(&pairs).await?;
         let v: Vec<BitShares> = t1.iter().zip(&u1).map(|(t, b)| t.xor_same(b)).collect();
-        let mut w = Vec::with_capacity(k);
+        let mut w = Vec::with_capacity(k + 1);
         w.push(BitShares::zeros(n));
         for (g, c) in ands.iter().zip(&u2) {
             w.push(g.xor_same(c));
         }
+        let carry = if top { w.pop() } else { None };
         if negate_w {
             w = w.iter().map(|p| p.not(me)).collect();
         }
-        Ok((v, w))
+        Ok((v, w, carry))
     }
 
     /// The carry out of V + W over the given planes (bit 0 first): generate bits in one

@@ -54,5 +54,6 @@ pub use session::{Counters, Session};
 pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
 pub use sort::{PivotRule, SortStats, SELECT_RULE, SORT_RULE};
 pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+pub use verify::ring_proof::Gate;
 pub use verify::{Proven, Security};
 pub use wide::Z256;

@@ -14,7 +14,7 @@ use anyhow::Result;
 use super::order::quantile_ranks;
 use super::program::{cumulative_counts, halves, widen64};
 use super::{private_quantile, Fraction, Query, Stat};
-use crate::engine::{local_cross, share, Ring, Session, Share, Transport, Z128, Z256, Z64};
+use crate::engine::{share, Session, Share, Transport, Z128, Z256, Z64};
 use crate::privacy::noise::noise_shares;
 use crate::privacy::Budget;
 
@@ -45,11 +45,7 @@ pub async fn run<T: Transport>(
         }
         Stat::Variance | Stat::Stddev => {
             let w = s.lift(x).await?;
-            let mut t = Z256::zero();
-            for v in &w {
-                t += local_cross(v, v);
-            }
-            let squares = s.reshare_products(vec![t]).await?[0];
+            let squares = s.dot(&w, &w).await?;
             let noise = noise_shares::<Z256>(s.correlated(), &budget.moments(max))?;
             let out = [share::sum(&w).add(noise[0]), squares.add(noise[1])];
             halves(&s.reshare(&out).await?)

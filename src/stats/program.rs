@@ -22,7 +22,6 @@ use anyhow::{bail, Result};
 
 use super::order::{at_ranks, quantile_ranks, sorted};
 use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
-use crate::engine::arith::local_cross;
 use crate::engine::{share, unpack, BitShares, Ring, Session, Share, Transport, Z128, Z256, Z64};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
@@ -35,8 +34,21 @@ pub struct Output {
     pub values: Vec<Share<Z128>>,
 }
 
-/// Runs the program of `q` over this party's shares `x` of a dataset.
+/// Runs the program of `q` over this party's shares `x` of a dataset. In a malicious
+/// session everything the program computed is proven before its output shares are
+/// returned (they leave the parties for the consumer).
 pub async fn run<T: Transport>(
+    s: &mut Session<T>,
+    q: &Query,
+    x: Vec<Share<Z128>>,
+    min_cohort: u64,
+) -> Result<Output> {
+    let out = compute(s, q, x, min_cohort).await?;
+    s.verify().await?;
+    Ok(out)
+}
+
+async fn compute<T: Transport>(
     s: &mut Session<T>,
     q: &Query,
     mut x: Vec<Share<Z128>>,
@@ -73,12 +85,19 @@ pub async fn run<T: Transport>(
         Stat::Variance | Stat::Stddev => {
             let w = s.lift(&x).await?;
             let total = share::sum(&w);
-            let mut t = Z256::zero();
-            for v in &w {
-                t += local_cross(v, v);
-            }
-            let v = Z256::from_u64(n as u64) * t - local_cross(&total, &total);
-            let values = s.reshare_products(vec![v]).await?;
+            // V = n·Σ w² − (Σ w)²: one gate, Σ_l x_l·y_l over [w…, Σw] and [n·w…, −Σw].
+            let nn = Z256::from_u64(n as u64);
+            let mut xs = w.clone();
+            xs.push(total);
+            let mut ys: Vec<Share<Z256>> = w.iter().map(|v| v.mul_public(nn)).collect();
+            ys.push(total.neg());
+            let values = s
+                .products(&[crate::engine::Gate {
+                    x: &xs,
+                    y: &ys,
+                    linear: Share::zero(),
+                }])
+                .await?;
             return Ok(Output {
                 count: n as u64,
                 values: halves(&values),

@@ -214,7 +214,6 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
         Security::Malicious,
         local_transports(),
         |mut s| async move {
-            let x: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(4);
             let v = [Z64(1); 4];
             let me = s.id();
             let mul = s
@@ -222,8 +221,6 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
                 .await
                 .err()
                 .map(|e| e.to_string());
-            let w: Vec<crate::engine::Share<crate::engine::Z128>> = s.correlated().random_shares(2);
-            let b2a = s.lift(&w).await.err().map(|e| e.to_string());
             let wide: Vec<crate::engine::Share<crate::engine::Z256>> =
                 s.correlated().random_shares(3);
             let shuffle = s
@@ -231,14 +228,12 @@ async fn unproven_steps_are_refused_in_malicious_mode_by_name() {
                 .await
                 .err()
                 .map(|e| e.to_string());
-            let _ = x;
-            Ok((mul, b2a, shuffle, s.counters().rounds))
+            Ok((mul, shuffle, s.counters().rounds))
         },
     )
     .await;
-    for (mul, b2a, shuffle, rounds) in ok(out) {
+    for (mul, shuffle, rounds) in ok(out) {
         assert!(mul.unwrap().contains("input by one party is not proven"));
-        assert!(b2a.unwrap().contains("input by one party is not proven"));
         assert!(shuffle
             .unwrap()
             .contains("the shuffle of this ring is not proven"));
