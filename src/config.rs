@@ -39,6 +39,11 @@ pub const MAX_RELEASES: u32 = 10_000;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
+    /// What the parties' sessions protect against: "malicious" (the default: security with
+    /// abort against one deviating party) or "semi-honest" (faster, for parties that are
+    /// trusted to follow the protocol). Every party must run the same mode.
+    #[serde(default)]
+    pub security: crate::engine::Security,
     pub coordinator: Server,
     /// Exactly three parties, in id order.
     pub parties: Vec<Server>,

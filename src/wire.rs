@@ -216,6 +216,8 @@ pub enum FromParty {
         epoch: u64,
         pairs: Vec<(u128, u128)>,
         spent: Option<u32>,
+        /// The security mode of the session that computed the pairs.
+        security: crate::engine::Security,
     },
     Refused {
         reason: String,

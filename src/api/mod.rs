@@ -122,6 +122,9 @@ pub struct StatJson {
     pub computed_at: i64,
     /// Under differential privacy: the dataset's budget after this answer.
     pub privacy: Option<PrivacyJson>,
+    /// The parties' security mode: "malicious" or "semi-honest".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -181,6 +184,7 @@ fn to_json(spec: &QuerySpec, ds: &Dataset, a: &Answer) -> StatJson {
             releases_used: s.used,
             releases: s.releases,
         }),
+        security: a.security.map(|s| s.name().to_string()),
     }
 }
 

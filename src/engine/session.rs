@@ -63,9 +63,13 @@ impl<T: Transport> Session<T> {
         }
         let mut own: Seed = [0; 32];
         rng.fill_bytes(&mut own);
+        // The seed and this party's mode: a neighbour in another mode refuses (each party
+        // checks its next one, so any disagreement is seen by someone).
+        let mut msg = own.to_vec();
+        msg.push(security.code());
         let out = Outgoing {
             next: None,
-            prev: Some(own.to_vec()),
+            prev: Some(msg),
         };
         let expect = Expect {
             next: true,
@@ -74,14 +78,23 @@ impl<T: Transport> Session<T> {
         let mut counters = Counters::default();
         let incoming = counted_round(&mut transport, &mut counters, out, expect).await?;
         let bytes = take(incoming.next, Peer::Next)?;
-        let next: Seed = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| EngineError::Malformed {
-                peer: Peer::Next.name(),
-                expected: "a 32-byte seed".into(),
-                found: format!("{} bytes", bytes.len()),
-            })?;
+        let (next, mode): (Seed, u8) = match bytes.split_last() {
+            Some((&mode, seed)) if seed.len() == 32 => (seed.try_into().expect("32 bytes"), mode),
+            _ => {
+                return Err(EngineError::Malformed {
+                    peer: Peer::Next.name(),
+                    expected: "a 32-byte seed and a mode byte".into(),
+                    found: format!("{} bytes", bytes.len()),
+                })
+            }
+        };
+        if mode != security.code() {
+            return Err(EngineError::Invalid(format!(
+                "the next party runs another security mode than this party ({}); \
+                 every party must use the same `security` in cluster.toml",
+                security.name()
+            )));
+        }
         Ok(Session {
             id,
             transport,

@@ -10,7 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::party::ticket_hash;
 use crate::config::{Cluster, ProofPolicy};
-use crate::engine::{share, Share, Z128};
+use crate::engine::{share, Security, Share, Z128};
 use crate::net::endpoint::{client_endpoint, connect};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
 use crate::net::pin::Pin;
@@ -250,7 +250,8 @@ impl Client {
                     epoch,
                     pairs,
                     spent,
-                } => Ok((count, pairs, epoch, spent)),
+                    security,
+                } => Ok((count, pairs, epoch, spent, security)),
                 FromParty::Refused { reason } => Err(anyhow!("party {i} failed: {reason}")),
                 other => Err(anyhow!("unexpected answer from party {i}: {other:?}")),
             }
@@ -276,9 +277,24 @@ impl Client {
                 );
             }
         }
+        let security = results[0].4;
+        if let Some(i) = results.iter().position(|r| r.4 != security) {
+            bail!(
+                "the parties ran different security modes (party 0 {}, party {i} {}); one of them is misconfigured",
+                security.name(),
+                results[i].4.name()
+            );
+        }
+        if security == Security::SemiHonest && self.cluster.security == Security::Malicious {
+            bail!(
+                "the parties computed this answer in semi-honest mode, but this cluster file \
+                 asks for security = \"malicious\"; refusing an answer with a weaker guarantee"
+            );
+        }
         let opened = open_results(&query, std::array::from_fn(|i| &results[i].1[..]))?;
         let mut answer = finish(&query, count, &opened)?;
         answer.epoch = epoch;
+        answer.security = Some(security);
         answer.spent = match (&ds.privacy, spent) {
             (Some(p), Some(used)) => Some(Spent::of(p, used)?),
             (None, None) => None,

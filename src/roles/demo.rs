@@ -24,6 +24,7 @@ use super::prove;
 use super::sources::LocalSources;
 use crate::config::{Cluster, Limits, Server};
 use crate::decimal;
+use crate::engine::Security;
 use crate::net::endpoint::server_endpoint;
 use crate::net::identity::Identity;
 use crate::net::pin::pin_to_hex;
@@ -63,6 +64,15 @@ pub struct Args {
     /// local exchange through the notary
     #[arg(long)]
     pub unproven: bool,
+    /// The parties' security mode: malicious (security with abort against one deviating
+    /// party) or semi-honest (faster; for parties trusted to follow the protocol)
+    #[arg(long, default_value = "malicious", value_parser = parse_security)]
+    pub security: Security,
+}
+
+/// Parses `--security`.
+pub fn parse_security(s: &str) -> std::result::Result<Security, String> {
+    Security::parse(s).ok_or_else(|| format!("{s:?}: expected malicious or semi-honest"))
 }
 
 /// A cluster running in this process: coordinator and three parties on loopback.
@@ -190,6 +200,17 @@ impl LocalCluster {
         seed: u64,
         extra: ExtraSources,
     ) -> Result<LocalCluster> {
+        Self::start_mode(dir, accounts, seed, extra, Security::default()).await
+    }
+
+    /// Like [`LocalCluster::start_extra`], with the parties in `security` mode.
+    pub async fn start_mode(
+        dir: Option<&Path>,
+        accounts: usize,
+        seed: u64,
+        extra: ExtraSources,
+        security: Security,
+    ) -> Result<LocalCluster> {
         let (tmp, dir) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -219,6 +240,7 @@ impl LocalCluster {
         notary_key.write(attestation_key_path(&dir))?;
         let notary_public = notary_key.public_key();
         let mut cluster = Cluster {
+            security,
             coordinator: Server {
                 addr: coord_ep.local_addr()?,
                 pin: pins[0].clone(),
@@ -379,19 +401,27 @@ pub async fn run(args: Args) -> Result<()> {
         bail!("--providers must be at least {min}: the demo datasets release statistics in epochs of {min} contributions (epoch_size)");
     }
     let started = std::time::Instant::now();
-    let local = LocalCluster::start_with(args.dir.as_deref(), args.providers, args.seed).await?;
+    let local = LocalCluster::start_mode(
+        args.dir.as_deref(),
+        args.providers,
+        args.seed,
+        ExtraSources::default(),
+        args.security,
+    )
+    .await?;
     let ds = if args.unproven {
         local.cluster.dataset("eth_balance")?.clone()
     } else {
         local.cluster.dataset("exchange_eth")?.clone()
     };
     println!(
-        "cluster: coordinator {} · parties {} {} {} · notary {} · files in {}",
+        "cluster: coordinator {} · parties {} {} {} · notary {} · security {} · files in {}",
         local.cluster.coordinator.addr,
         local.cluster.parties[0].addr,
         local.cluster.parties[1].addr,
         local.cluster.parties[2].addr,
         local.cluster.notary.addr,
+        local.cluster.security.name(),
         local.dir.display()
     );
     let client = Arc::new(Client::connect(&local.cluster).await?);

@@ -40,6 +40,11 @@ pub struct Args {
     /// Overwrite an existing deployment in DIR
     #[arg(long)]
     pub force: bool,
+    /// The parties' security mode, written to cluster.toml: malicious (security with abort
+    /// against one deviating party) or semi-honest (faster; for parties trusted to follow
+    /// the protocol)
+    #[arg(long, default_value = "malicious", value_parser = super::demo::parse_security)]
+    pub security: crate::engine::Security,
 }
 
 /// The server roles that get a key pair, in file-name form.
@@ -202,6 +207,7 @@ pub fn run(args: Args) -> Result<()> {
         attestation_key: None,
     };
     let cluster = Cluster {
+        security: args.security,
         coordinator: server(args.coordinator, &pins[0]),
         parties: (0..3).map(|i| server(parties[i], &pins[1 + i])).collect(),
         notary: Server {

@@ -102,12 +102,15 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
         answer.epoch,
         answer.epoch * cluster.dataset(&spec.dataset)?.epoch_size()
     );
+    let mode = answer.security.map_or(String::new(), |s| {
+        format!("; computed in {} mode", s.name())
+    });
     match &answer.spent {
         Some(s) => eprintln!(
-            "{epoch}; differentially private: {} of {} releases made, ε {} spent, ε {} left",
+            "{epoch}; differentially private: {} of {} releases made, ε {} spent, ε {} left{mode}",
             s.used, s.releases, s.epsilon_spent, s.epsilon_left
         ),
-        None => eprintln!("{epoch}"),
+        None => eprintln!("{epoch}{mode}"),
     }
     Ok(())
 }

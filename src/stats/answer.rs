@@ -25,6 +25,8 @@ pub struct Answer {
     pub epoch: u64,
     /// Under differential privacy: the dataset's budget after this answer.
     pub spent: Option<Spent>,
+    /// The security mode of the parties' session (None when computed outside a cluster).
+    pub security: Option<crate::engine::Security>,
 }
 
 /// A differentially private dataset's budget as an answer reports it.
@@ -103,6 +105,7 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
             text: super::private_answer::finish(q, count, opened)?,
             epoch: 0,
             spent: None,
+            security: None,
         });
     }
     let scale = q.scale;
@@ -154,6 +157,7 @@ pub fn finish(q: &Query, count: u64, opened: &[u128]) -> Result<Answer> {
         text,
         epoch: 0,
         spent: None,
+        security: None,
     })
 }
 

@@ -37,7 +37,8 @@ use super::wide::Z256;
 use ring_proof::RingPending;
 
 /// What a session protects against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Security {
     /// At most one party deviates arbitrarily; a deviation aborts the session before
     /// anything depending on it is opened.
@@ -53,6 +54,14 @@ impl Security {
         match self {
             Security::Malicious => "malicious",
             Security::SemiHonest => "semi-honest",
+        }
+    }
+
+    /// The byte that stands for the mode in the session setup.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Security::Malicious => 1,
+            Security::SemiHonest => 2,
         }
     }
 

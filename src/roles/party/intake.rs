@@ -243,7 +243,7 @@ async fn check_and_store(
     agree(&mut t, state.id, contribution, &sub, &local).await?;
     let checked = local?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    let mut mpc = Session::start(state.id, t, &mut rng).await?;
+    let mut mpc = Session::start_with(state.id, t, &mut rng, state.cluster.security).await?;
     let (x, markers) = match sub {
         Submission::Plain { a, b } => (
             Share {

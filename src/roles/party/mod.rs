@@ -456,6 +456,7 @@ async fn on_fetch(state: &Arc<State>, session: Id, ticket: Ticket) -> FromParty 
             epoch,
             pairs: r.pairs,
             spent: r.spent,
+            security: state.cluster.security,
         },
         Err(reason) => FromParty::Refused { reason },
     }

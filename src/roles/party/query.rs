@@ -13,7 +13,7 @@ use tracing::info;
 
 use super::{State, SESSION_TIMEOUT};
 use crate::config::Dataset;
-use crate::engine::{Expect, Outgoing, Session, Share, Transport, Z128};
+use crate::engine::{Expect, Outgoing, Security, Session, Share, Transport, Z128};
 use crate::net::session::QuicTransport;
 use crate::stats::{program, Query, Stat};
 use crate::store::party::{Charge, Release};
@@ -37,6 +37,24 @@ fn charge(ds: &Dataset, q: &Query) -> Charge {
     }
 }
 
+/// The key a release is kept under: the query's key, bound to the mode that computes it,
+/// so an answer is always served with the mode that produced it (a semi-honest release
+/// is not reported as malicious-secure after the cluster changes mode). Semi-honest keys
+/// are the query keys themselves, as releases were kept before modes existed.
+fn release_key(q: &Query, security: Security) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    match security {
+        Security::SemiHonest => q.key(),
+        Security::Malicious => {
+            let mut h = Sha256::new();
+            h.update(b"mpcstats/release-key/v1");
+            h.update(q.key());
+            h.update(security.name().as_bytes());
+            h.finalize().into()
+        }
+    }
+}
+
 /// Answers `spec` over `epoch` in MPC session `session`.
 pub(super) async fn answer(
     state: &State,
@@ -56,7 +74,7 @@ pub(super) async fn answer(
             ds.name
         )
     })?;
-    let key = query.key();
+    let key = release_key(&query, state.cluster.security);
     let kept = state.store.release(&ds.name, epoch, &key)?;
     let reserved = state
         .store
@@ -212,7 +230,7 @@ impl Plan {
 async fn start(state: &State, session: Id) -> Result<Session<QuicTransport>> {
     let transport = state.mesh.session(session, SESSION_TIMEOUT).await?;
     let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    Ok(Session::start(state.id, transport, &mut rng).await?)
+    Ok(Session::start_with(state.id, transport, &mut rng, state.cluster.security).await?)
 }
 
 /// One round: every party tells both others its plan. Returns the three plans by party id.
