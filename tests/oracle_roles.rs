@@ -117,6 +117,7 @@ fn cluster(notary_addr: SocketAddr, id: &Identity, key: [u8; 32], template_name:
     let mut dataset = exchange_dataset();
     dataset.template.as_mut().unwrap().server_name = template_name.into();
     let cluster = Cluster {
+        security: Default::default(),
         coordinator: other(9),
         parties: vec![other(9), other(9), other(9)],
         notary: Server {

@@ -232,9 +232,9 @@ mod tests {
             for (i, (_, opened, c)) in out.iter().enumerate() {
                 assert_eq!(opened, &*vals);
                 assert_eq!(c.rounds, 3);
-                // Seed 32 + open 17*8 + (owner only) 17*8 for the input.
+                // Seed 32 and mode 1 + open 17*8 + (owner only) 17*8 for the input.
                 let extra = if i == owner { 17 * 8 } else { 0 };
-                assert_eq!(c.bytes_sent, 32 + 17 * 8 + extra);
+                assert_eq!(c.bytes_sent, 33 + 17 * 8 + extra);
             }
         }
     }

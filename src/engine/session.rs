@@ -89,11 +89,19 @@ impl<T: Transport> Session<T> {
             }
         };
         if mode != security.code() {
-            return Err(EngineError::Invalid(format!(
-                "the next party runs another security mode than this party ({}); \
-                 every party must use the same `security` in cluster.toml",
-                security.name()
-            )));
+            let theirs = match mode {
+                1 => "a malicious-mode session",
+                2 => "a semi-honest session",
+                _ => "an unknown mode byte",
+            };
+            return Err(EngineError::Malformed {
+                peer: Peer::Next.name(),
+                expected: format!(
+                    "a {} session (every party must use the same `security` in cluster.toml)",
+                    security.name()
+                ),
+                found: theirs.into(),
+            });
         }
         Ok(Session {
             id,
@@ -180,6 +188,35 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
+    /// A party in another mode is refused at the setup by the party before it, which
+    /// names the mode it expected; nothing else is exchanged.
+    #[tokio::test]
+    async fn a_neighbour_in_another_mode_is_refused_at_setup() {
+        let modes = [Security::Malicious, Security::SemiHonest, Security::Malicious];
+        let mut tasks = Vec::new();
+        for (i, t) in local_transports().into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
+                Session::start_with(i, t, &mut rng, modes[i]).await.map(|_| ())
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        // Party 0 checks party 1 (semi-honest), party 1 checks party 2 (malicious).
+        for (i, theirs) in [(0, "a semi-honest session"), (1, "a malicious-mode session")] {
+            match &out[i] {
+                Err(EngineError::Malformed { expected, found, .. }) => {
+                    assert!(expected.contains("same `security`"), "{expected}");
+                    assert_eq!(found, theirs);
+                }
+                other => panic!("party {i} must refuse its next party: {other:?}"),
+            }
+        }
+        assert!(out[2].is_ok(), "party 2's next (party 0) runs its mode");
+    }
+
     #[tokio::test]
     async fn start_agrees_on_seeds_in_one_round() {
         let out = run3(11, |mut s| async move {
@@ -187,8 +224,8 @@ mod tests {
                 s.counters(),
                 Counters {
                     rounds: 1,
-                    bytes_sent: 32,
-                    bytes_received: 32
+                    bytes_sent: 33,
+                    bytes_received: 33
                 }
             );
             Ok(s.correlated().zero_shares::<Z64>(10))
