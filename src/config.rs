@@ -372,3 +372,51 @@ impl Cluster {
         [self.party_pin(0), self.party_pin(1), self.party_pin(2)]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Security;
+
+    const SERVERS: &str = r#"
+[coordinator]
+addr = "127.0.0.1:7000"
+pin = "00"
+[[parties]]
+addr = "127.0.0.1:7100"
+pin = "01"
+[[parties]]
+addr = "127.0.0.1:7101"
+pin = "02"
+[[parties]]
+addr = "127.0.0.1:7102"
+pin = "03"
+[notary]
+addr = "127.0.0.1:7200"
+pin = "04"
+"#;
+
+    #[test]
+    fn security_defaults_to_malicious_and_round_trips() {
+        let c: Cluster = toml::from_str(SERVERS).unwrap();
+        assert_eq!(c.security, Security::Malicious);
+        let semi: Cluster =
+            toml::from_str(&format!("security = \"semi-honest\"\n{SERVERS}")).unwrap();
+        assert_eq!(semi.security, Security::SemiHonest);
+        let text = toml::to_string(&semi).unwrap();
+        assert!(text.starts_with("security = \"semi-honest\""), "{text}");
+        let back: Cluster = toml::from_str(&text).unwrap();
+        assert_eq!(back.security, Security::SemiHonest);
+    }
+
+    #[test]
+    fn an_unknown_security_mode_is_refused_with_the_choices() {
+        let err = toml::from_str::<Cluster>(&format!("security = \"paranoid\"\n{SERVERS}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("malicious") && err.contains("semi-honest"),
+            "{err}"
+        );
+    }
+}

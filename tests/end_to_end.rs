@@ -561,3 +561,32 @@ async fn only_the_holder_of_the_secret_gets_a_result_or_submits() {
     }
     cluster.stop().await;
 }
+
+/// A cluster can run semi-honest (`security = "semi-honest"`): answers say so; the default
+/// (malicious) cluster's answers say malicious; and a consumer whose cluster file asks for
+/// malicious refuses an answer the parties computed semi-honest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_the_security_mode_and_a_weaker_one_is_refused() {
+    use mpcstats::engine::Security;
+    use mpcstats::roles::demo::ExtraSources;
+    let values: Vec<u128> = (1..=10).map(|v| v * 1_000_000).collect();
+    let want = expected(&spec("median", false), &values).text;
+    for mode in [Security::Malicious, Security::SemiHonest] {
+        let cluster = LocalCluster::start_mode(None, 1, 1, ExtraSources::default(), mode)
+            .await
+            .unwrap();
+        assert_eq!(cluster.cluster.security, mode);
+        let client = Client::connect(&cluster.cluster).await.unwrap();
+        contribute(&client, &values).await;
+        let a = client.query(&spec("median", false)).await.unwrap();
+        assert_eq!((a.text.as_str(), a.security), (want.as_str(), Some(mode)));
+        if mode == Security::SemiHonest {
+            let mut strict = cluster.cluster.clone();
+            strict.security = Security::Malicious;
+            let picky = Client::connect(&strict).await.unwrap();
+            let err = picky.query(&spec("median", false)).await.unwrap_err();
+            assert!(format!("{err:#}").contains("weaker guarantee"), "{err:#}");
+        }
+        cluster.stop().await;
+    }
+}

@@ -192,12 +192,18 @@ mod tests {
     /// names the mode it expected; nothing else is exchanged.
     #[tokio::test]
     async fn a_neighbour_in_another_mode_is_refused_at_setup() {
-        let modes = [Security::Malicious, Security::SemiHonest, Security::Malicious];
+        let modes = [
+            Security::Malicious,
+            Security::SemiHonest,
+            Security::Malicious,
+        ];
         let mut tasks = Vec::new();
         for (i, t) in local_transports().into_iter().enumerate() {
             tasks.push(tokio::spawn(async move {
                 let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
-                Session::start_with(i, t, &mut rng, modes[i]).await.map(|_| ())
+                Session::start_with(i, t, &mut rng, modes[i])
+                    .await
+                    .map(|_| ())
             }));
         }
         let mut out = Vec::new();
@@ -205,9 +211,14 @@ mod tests {
             out.push(t.await.unwrap());
         }
         // Party 0 checks party 1 (semi-honest), party 1 checks party 2 (malicious).
-        for (i, theirs) in [(0, "a semi-honest session"), (1, "a malicious-mode session")] {
+        for (i, theirs) in [
+            (0, "a semi-honest session"),
+            (1, "a malicious-mode session"),
+        ] {
             match &out[i] {
-                Err(EngineError::Malformed { expected, found, .. }) => {
+                Err(EngineError::Malformed {
+                    expected, found, ..
+                }) => {
                     assert!(expected.contains("same `security`"), "{expected}");
                     assert_eq!(found, theirs);
                 }
