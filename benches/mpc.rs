@@ -7,20 +7,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{meshes, report, run3, run3_mode};
+use common::{meshes, ratio, report, run3, run3_mode};
 use mpcstats::engine::{BitShares, Security, Share, Z128, Z64};
-
-/// Prints the malicious / semi-honest ratio on the second call of a pair.
-fn ratio(semi: &mut Option<(std::time::Duration, u64)>, t: std::time::Duration, b: u64) {
-    match semi.take() {
-        None => *semi = Some((t, b)),
-        Some((ts, bs)) => println!(
-            "  malicious / semi-honest: {:.2}x time, {:.2}x bytes",
-            t.as_secs_f64() / ts.as_secs_f64(),
-            b as f64 / bs as f64
-        ),
-    }
-}
 
 fn main() {
     let n: usize = std::env::args()

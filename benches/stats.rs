@@ -1,6 +1,6 @@
 //! Statistics benchmark over real QUIC on loopback: median, max, gini and a 10-bucket
-//! histogram for n = 10^4, 10^5, 10^6 (three parties in one process). Prints time, rounds
-//! and bytes sent per party.
+//! histogram for n = 10^4, 10^5, 10^6 (three parties in one process), each in semi-honest
+//! and in malicious mode. Prints time, rounds and bytes sent per party, and the ratio.
 //!
 //! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes).
 
@@ -8,7 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{bench_dataset, meshes, report, run3, share_values};
+use common::{bench_dataset, meshes, ratio, report, run3_mode, share_values};
+use mpcstats::engine::Security;
 use mpcstats::stats::{program, reference, Query};
 use mpcstats::wire::QuerySpec;
 use rand::{Rng, SeedableRng};
@@ -51,12 +52,16 @@ fn main() {
                 .collect();
             let shares = Arc::new(share_values(&values, 7));
             println!("n = {n}");
-            for spec in &specs {
+            let mut semi = None;
+            for (spec, security) in specs
+                .iter()
+                .flat_map(|s| [(s, Security::SemiHonest), (s, Security::Malicious)])
+            {
                 let q = Arc::new(Query::new(spec, &ds).unwrap());
                 session += 1;
                 let shares = shares.clone();
                 let qq = q.clone();
-                let r = run3(&m, [session; 16], move |i, mut s| {
+                let r = run3_mode(&m, [session; 16], security, move |i, mut s| {
                     let x = shares[i].clone();
                     let q = qq.clone();
                     async move {
@@ -65,7 +70,8 @@ fn main() {
                     }
                 })
                 .await;
-                report(&format!("  {}", spec.stat), &r);
+                let (t, _, b) = report(&format!("  {}, {}", spec.stat, security.name()), &r);
+                ratio(&mut semi, t, b);
                 // Check the result against plaintext, so a fast wrong answer cannot pass.
                 let pairs: [mpcstats::engine::Share<mpcstats::engine::Z128>; 3] =
                     std::array::from_fn(|i| r[i].out.first().copied().unwrap_or_default());

@@ -123,6 +123,19 @@ where
     out
 }
 
+/// Prints the malicious / semi-honest ratio on the second call of a pair.
+#[allow(dead_code)] // not every bench compares modes
+pub fn ratio(semi: &mut Option<(Duration, u64)>, t: Duration, b: u64) {
+    match semi.take() {
+        None => *semi = Some((t, b)),
+        Some((ts, bs)) => println!(
+            "  malicious / semi-honest: {:.2}x time, {:.2}x bytes",
+            t.as_secs_f64() / ts.as_secs_f64(),
+            b as f64 / bs as f64
+        ),
+    }
+}
+
 /// One line per measurement: the slowest party's time, rounds and the most bytes any party sent.
 pub fn report<O>(label: &str, m: &[Measured<O>]) -> (Duration, u64, u64) {
     let time = m.iter().map(|x| x.time).max().unwrap_or_default();

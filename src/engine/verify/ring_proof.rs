@@ -137,7 +137,26 @@ impl<T: Transport> Session<T> {
     /// Σ_l x_l y_l + linear for every gate, replicated: one round, one element per gate and
     /// party. In malicious mode every gate is recorded for [`Session::verify`].
     pub async fn products<R: Ring>(&mut self, gates: &[Gate<'_, R>]) -> Result<Vec<Share<R>>> {
-        if self.malicious() && pending_of::<R>(self.verifier_mut()).is_none() {
+        self.products_recorded(gates, true).await
+    }
+
+    /// [`Session::products`] without recording the gates for the proof, for a caller whose
+    /// own check catches any additive error a cheater puts on these outputs (a deviating
+    /// message changes a product's result by an additive term the cheater chooses from its
+    /// view, and by nothing else). The caller must argue that check at its site.
+    pub(crate) async fn products_checked_by_caller<R: Ring>(
+        &mut self,
+        gates: &[Gate<'_, R>],
+    ) -> Result<Vec<Share<R>>> {
+        self.products_recorded(gates, false).await
+    }
+
+    async fn products_recorded<R: Ring>(
+        &mut self,
+        gates: &[Gate<'_, R>],
+        record: bool,
+    ) -> Result<Vec<Share<R>>> {
+        if record && self.malicious() && pending_of::<R>(self.verifier_mut()).is_none() {
             self.refuse_unproven("a product in this ring")?;
         }
         for g in gates {
@@ -166,7 +185,10 @@ impl<T: Transport> Session<T> {
             .map(|((t, p), q)| *t + *p - *q)
             .collect();
         let from_next = self.send_products(&t).await?;
-        if let (true, Some(rec)) = (self.malicious(), pending_of::<R>(self.verifier_mut())) {
+        if let (true, Some(rec)) = (
+            record && self.malicious(),
+            pending_of::<R>(self.verifier_mut()),
+        ) {
             for (j, g) in gates.iter().enumerate() {
                 let start = rec.pairs.len();
                 rec.pairs
