@@ -1,5 +1,5 @@
-//! TLS-oracle benchmark: the MPC verification of one contribution for 1, 4 and 16 KB
-//! responses on TLS 1.3 and TLS 1.2 (targets: 16 KB within 50 ms, rounds the same at every
+//! TLS-oracle benchmark: the MPC verification of one contribution for 1, 2, 4 and 16 KB
+//! responses on TLS 1.3 and TLS 1.2, semi-honest and malicious side by side (targets: 16 KB within 50 ms, rounds the same at every
 //! size), the cost of proving against a direct HTTPS request, and prove + share throughput
 //! against the signed exchange (Binance's shape) with 16 providers at a time (target: at
 //! least 50 admitted per second). Everything runs on this machine: sources, notary,
@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use mpcstats::oracle::exchange::DEFAULT_NAME;
 use mpcstats::oracle::handshake::{roots_from_pem, TlsVersion};
-use mpcstats::oracle::mpc::local::cost_of;
+use mpcstats::engine::Security;
+use mpcstats::oracle::mpc::local::cost_in;
 use mpcstats::oracle::prover::{client_config, SecretCapture};
 use mpcstats::roles::client::Client;
 use mpcstats::roles::demo::LocalCluster;
@@ -35,23 +36,35 @@ fn main() {
     rt.block_on(async {
         println!("MPC verification of one contribution (three parties, in-process transport):");
         for version in [TlsVersion::Tls13, TlsVersion::Tls12] {
-            for len in [1024, 4096, 16384] {
-                // The best of three runs: the first warms the allocator.
-                let mut best = None::<mpcstats::oracle::mpc::local::Cost>;
-                for seed in 1..=3 {
-                    let c = cost_of(len, seed, version).await.unwrap();
-                    if best.is_none_or(|b| c.seconds < b.seconds) {
-                        best = Some(c);
+            for len in [1024, 2048, 4096, 16384] {
+                let mut semi = None;
+                for security in [Security::SemiHonest, Security::Malicious] {
+                    // The best of three runs: the first warms the allocator.
+                    let mut best = None::<mpcstats::oracle::mpc::local::Cost>;
+                    for seed in 1..=3 {
+                        let c = cost_in(len, seed, version, security).await.unwrap();
+                        if best.is_none_or(|b| c.seconds < b.seconds) {
+                            best = Some(c);
+                        }
+                    }
+                    let c = best.expect("three runs");
+                    println!(
+                        "  {version} {len:>6} B response, {:<11}: {:>7.1} ms, {} rounds, {} AND gates, {:.1} KB sent per party",
+                        security.name(),
+                        c.seconds * 1e3,
+                        c.rounds,
+                        c.and_gates,
+                        c.bytes_sent as f64 / 1e3
+                    );
+                    match semi.take() {
+                        None => semi = Some((c.seconds, c.bytes_sent)),
+                        Some((t, b)) => println!(
+                            "    malicious / semi-honest: {:.2}x time, {:.2}x bytes",
+                            c.seconds / t,
+                            c.bytes_sent as f64 / b as f64
+                        ),
                     }
                 }
-                let c = best.expect("three runs");
-                println!(
-                    "  {version} {len:>6} B response: {:>6.1} ms, {} rounds, {} AND gates, {:.1} KB sent per party",
-                    c.seconds * 1e3,
-                    c.rounds,
-                    c.and_gates,
-                    c.bytes_sent as f64 / 1e3
-                );
             }
         }
 

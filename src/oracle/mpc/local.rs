@@ -9,7 +9,8 @@ use std::time::Instant;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::engine::local::run3;
+use crate::engine::local::{local_transports, run3_secure};
+use crate::engine::Security;
 use crate::engine::ring::Z128;
 use crate::engine::session::Counters;
 use crate::engine::share::reconstruct;
@@ -75,14 +76,30 @@ pub struct Outcome {
     pub counters: Counters,
 }
 
-/// Runs [`verify_session`] for the three parties in-process.
+/// Runs [`verify_session`] for the three parties in-process (semi-honest sessions).
 pub async fn run_local(inputs: Arc<Inputs>, pairs: [KeyPairs; 3], seed: u64) -> [Outcome; 3] {
+    run_local_in(inputs, pairs, seed, Security::SemiHonest).await
+}
+
+/// [`run_local`] in sessions of `security`; a malicious session proves everything before
+/// it returns.
+pub async fn run_local_in(
+    inputs: Arc<Inputs>,
+    pairs: [KeyPairs; 3],
+    seed: u64,
+    security: Security,
+) -> [Outcome; 3] {
     let pairs = Arc::new(pairs);
-    let out = run3(seed, move |mut s| {
+    let out = run3_secure(seed, security, local_transports(), move |mut s| {
         let (inputs, pairs) = (inputs.clone(), pairs.clone());
         async move {
             let keys = &pairs[s.id()];
-            let result = verify_session(&mut s, &inputs.public(), keys).await;
+            let mut result = verify_session(&mut s, &inputs.public(), keys).await;
+            if result.is_ok() {
+                if let Err(e) = s.verify().await {
+                    result = Err(e.into());
+                }
+            }
             Ok((result, s.counters()))
         }
     })
@@ -290,6 +307,17 @@ pub async fn measure(
     server_key: [u8; 16],
     seed: u64,
 ) -> Result<(Cost, [Outcome; 3]), VerifyError> {
+    measure_in(inputs, client_key, server_key, seed, Security::SemiHonest).await
+}
+
+/// [`measure`] in sessions of `security`.
+pub async fn measure_in(
+    inputs: Inputs,
+    client_key: [u8; 16],
+    server_key: [u8; 16],
+    seed: u64,
+    security: Security,
+) -> Result<(Cost, [Outcome; 3]), VerifyError> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
     let pairs = key_pairs(
         &xor_shares(client_key, &mut rng),
@@ -297,7 +325,7 @@ pub async fn measure(
     );
     let inputs = Arc::new(inputs);
     let t = Instant::now();
-    let outcomes = run_local(inputs, pairs, seed).await;
+    let outcomes = run_local_in(inputs, pairs, seed, security).await;
     let seconds = t.elapsed().as_secs_f64();
     if let Some(i) = outcomes.iter().position(|o| o.result.is_err()) {
         let failed = outcomes.into_iter().nth(i).expect("a failed outcome");
@@ -329,7 +357,24 @@ pub async fn cost_of(
     seed: u64,
     version: TlsVersion,
 ) -> Result<Cost, VerifyError> {
+    cost_in(response_len, seed, version, Security::SemiHonest).await
+}
+
+/// [`cost_of`] in sessions of `security`.
+pub async fn cost_in(
+    response_len: usize,
+    seed: u64,
+    version: TlsVersion,
+    security: Security,
+) -> Result<Cost, VerifyError> {
     let syn = synthetic_with(response_len, seed, version);
-    let (cost, _) = measure(syn.inputs, syn.client_keys.key, syn.server_keys.key, seed).await?;
+    let (cost, _) = measure_in(
+        syn.inputs,
+        syn.client_keys.key,
+        syn.server_keys.key,
+        seed,
+        security,
+    )
+    .await?;
     Ok(cost)
 }
