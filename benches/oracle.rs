@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use mpcstats::engine::Security;
 use mpcstats::oracle::exchange::DEFAULT_NAME;
 use mpcstats::oracle::handshake::{roots_from_pem, TlsVersion};
-use mpcstats::engine::Security;
 use mpcstats::oracle::mpc::local::cost_in;
 use mpcstats::oracle::prover::{client_config, SecretCapture};
 use mpcstats::roles::client::Client;

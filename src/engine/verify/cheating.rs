@@ -8,7 +8,7 @@
 //! under a shared key, comparisons and equality through the carry-save A2B, products, dot
 //! products and resharings in every ring, B2A and bit injection, checked
 //! openings of ring and bit shares, the tagged shuffle in Z_2^64 and Z_2^128, quicksort,
-//! quickselect and the maximum).
+//! quickselect and the maximum, and the TLS oracle's MPC verification of a session).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -49,6 +49,10 @@ enum Proto {
     Sort(usize),
     /// Quickselect of three ranks and the maximum of Z_2^128 keys, opened.
     Select(usize),
+    /// The TLS oracle's MPC verification of a synthetic TLS 1.3 session with a response of
+    /// about this many bytes: AES-GCM under shared keys, the opened response and the
+    /// parsed value, opened.
+    Oracle(usize),
 }
 
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
@@ -160,6 +164,25 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             let mut v: Vec<crate::engine::Share<Z128>> = picked.into_iter().map(|p| p.0).collect();
             v.push(s.max_min(&sk, 64, true).await?);
             Ok(Z128::encode_slice(&s.open(&v).await?))
+        }
+        Proto::Oracle(len) => {
+            use crate::oracle::handshake::TlsVersion;
+            use crate::oracle::mpc::local::{key_pairs, synthetic_with, xor_shares};
+            let syn = synthetic_with(len, seed, TlsVersion::Tls13);
+            let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
+            let pairs = key_pairs(
+                &xor_shares(syn.client_keys.key, &mut rng),
+                &xor_shares(syn.server_keys.key, &mut rng),
+            );
+            let v = crate::oracle::mpc::verify_session(s, &syn.inputs.public(), &pairs[me])
+                .await
+                .map_err(|e| match e {
+                    crate::oracle::mpc::VerifyError::Engine(e) => e,
+                    other => EngineError::Invalid(format!("oracle refused: {other}")),
+                })?;
+            let mut out = v.response.clone();
+            out.extend(Z128::encode_slice(&s.open(&[v.value]).await?));
+            Ok(out)
         }
         Proto::Compare(n, bits) => {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -283,7 +306,8 @@ fn is_abort(e: &EngineError) -> bool {
     )
 }
 
-const PROTOS: [Proto; 17] = [
+const PROTOS: [Proto; 18] = [
+    Proto::Oracle(200),
     Proto::Shuffle(1),
     Proto::Shuffle(25),
     Proto::Sort(2),

@@ -10,10 +10,10 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::engine::local::{local_transports, run3_secure};
-use crate::engine::Security;
 use crate::engine::ring::Z128;
 use crate::engine::session::Counters;
 use crate::engine::share::reconstruct;
+use crate::engine::Security;
 use crate::oracle::handshake::TlsVersion;
 use crate::oracle::proof::{tls12_keys, traffic_keys_of_tls12};
 use crate::oracle::template::{RequestLayout, Template};
