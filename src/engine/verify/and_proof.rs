@@ -99,21 +99,30 @@ impl<T: Transport> Session<T> {
         }
         let [seed_own, seed_next, seed_prev] = self.weight_seeds().await?;
         let n = words.len();
-        let th_p = thetas(seed_own, n); // my proof
-        let th_l = thetas(seed_next, n); // next's proof (I am V_L)
-        let th_r = thetas(seed_prev, n); // prev's proof (I am V_R)
+        // My proof's, the next party's (I am V_L) and the previous party's (I am V_R).
+        let (th_p, th_l, th_r) = super::heavy(|| {
+            (
+                thetas(seed_own, n),
+                thetas(seed_next, n),
+                thetas(seed_prev, n),
+            )
+        });
 
         // Level 1 on words. Prover: my a are x_i, y_i and my b are x_{i+1}, y_{i+1}.
         // V_L of next: next's x_i, y_i are my b. V_R of prev: prev's x_{i+1}, y_{i+1} are my a.
-        let c_p = level1(&words, &th_p);
-        let (tau_l, tau_r) = taus(&words, &th_l, &th_r);
+        let (c_p, (tau_l, tau_r)) =
+            super::heavy(|| (level1(&words, &th_p), taus(&words, &th_l, &th_r)));
         let mut ledger = Ledger::new(tau_l, tau_r);
         let step = self.level_round(&c_p).await?;
         ledger.level(&step);
-        let mut gu = USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p);
-        let mut gv = VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p);
-        let mut gl = USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l);
-        let mut gr = VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r);
+        let (mut gu, mut gv, mut gl, mut gr) = super::heavy(|| {
+            (
+                USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p),
+                VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p),
+                USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l),
+                VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r),
+            )
+        });
         drop(words);
 
         // Levels in group form while that is cheaper than plain vectors.
@@ -122,16 +131,24 @@ impl<T: Transport> Session<T> {
             gv.pad();
             gl.pad();
             gr.pad();
-            let c_p = group_coeffs(&gu, &gv);
+            let c_p = super::heavy(|| group_coeffs(&gu, &gv));
             let step = self.level_round(&c_p).await?;
             ledger.level(&step);
-            gu.fold(step.r_p);
-            gv.fold(step.r_p);
-            gl.fold(step.r_l);
-            gr.fold(step.r_r);
+            super::heavy(|| {
+                gu.fold(step.r_p);
+                gv.fold(step.r_p);
+                gl.fold(step.r_l);
+                gr.fold(step.r_r);
+            });
         }
-        let (pu, pv) = (gu.materialise(), gv.materialise());
-        let (lu, rv) = (gl.materialise(), gr.materialise());
+        let (pu, pv, lu, rv) = super::heavy(|| {
+            (
+                gu.materialise(),
+                gv.materialise(),
+                gl.materialise(),
+                gr.materialise(),
+            )
+        });
         drop((gu, gv, gl, gr));
         self.finish_proof("and", pu, pv, lu, rv, ledger).await?;
         let v = self.verifier_mut();

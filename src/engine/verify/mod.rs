@@ -36,6 +36,19 @@ use super::transport::Transport;
 use super::wide::Z256;
 use ring_proof::RingPending;
 
+/// Runs a long local computation of a proof. On a multi-threaded tokio runtime it tells
+/// the runtime that this thread blocks, so other tasks (the QUIC connections' drivers and
+/// keep-alives among them) move to another worker instead of starving until the idle
+/// timeout; elsewhere (single-threaded test runtimes) it just runs `f`.
+pub(crate) fn heavy<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// What a session protects against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -256,13 +256,15 @@ impl<T: Transport> Session<T> {
                     x.push(E::zero());
                 }
             }
-            let c_p = E::coeffs(&pu, &pv);
+            let c_p = super::heavy(|| E::coeffs(&pu, &pv));
             let step = self.level_round(&c_p).await?;
             ledger.level(&step);
-            E::fold(&mut pu, step.r_p);
-            E::fold(&mut pv, step.r_p);
-            E::fold(&mut lu, step.r_l);
-            E::fold(&mut rv, step.r_r);
+            super::heavy(|| {
+                E::fold(&mut pu, step.r_p);
+                E::fold(&mut pv, step.r_p);
+                E::fold(&mut lu, step.r_l);
+                E::fold(&mut rv, step.r_r);
+            });
         }
         let levels = ledger.ds_l.len();
 

@@ -218,36 +218,48 @@ impl<T: Transport> Session<T> {
         }
         let [seed_own, seed_next, seed_prev] = self.weight_seeds().await?;
         let n = rec.gates.len();
-        let th_p = weights::<R>(seed_own, n);
-        let th_l = weights::<R>(seed_next, n);
-        let th_r = weights::<R>(seed_prev, n);
+        let (th_p, th_l, th_r) = super::heavy(|| {
+            (
+                weights::<R>(seed_own, n),
+                weights::<R>(seed_next, n),
+                weights::<R>(seed_prev, n),
+            )
+        });
         // Pairs are (x_a, x_b, y_a, y_b). Prover: u = θ x_a, θ y_a and v = y_b, x_b.
         // V_L of next: next's x_a, y_a are my x_b, y_b. V_R of prev: prev's y_b, x_b are
         // my y_a, x_a.
-        let mut c = [Gr::zero(); 3];
-        let (mut tau_l, mut tau_r) = (Gr::zero(), Gr::zero());
-        for (j, g) in rec.gates.iter().enumerate() {
-            let (mut s0, mut s1, mut s2, mut own) = (R::zero(), R::zero(), R::zero(), R::zero());
-            for [xa, xb, ya, yb] in &rec.pairs[g.start..g.start + g.len] {
-                let (du, dv) = (*ya - *xa, *xb - *yb);
-                s0 += *xa * *yb;
-                s1 += *xa * dv + du * *yb;
-                s2 += du * dv;
-                own += *xb * *yb;
+        let (c, tau_l, tau_r) = super::heavy(|| {
+            let mut c = [Gr::zero(); 3];
+            let (mut tau_l, mut tau_r) = (Gr::zero(), Gr::zero());
+            for (j, g) in rec.gates.iter().enumerate() {
+                let (mut s0, mut s1, mut s2, mut own) =
+                    (R::zero(), R::zero(), R::zero(), R::zero());
+                for [xa, xb, ya, yb] in &rec.pairs[g.start..g.start + g.len] {
+                    let (du, dv) = (*ya - *xa, *xb - *yb);
+                    s0 += *xa * *yb;
+                    s1 += *xa * dv + du * *yb;
+                    s2 += du * dv;
+                    own += *xb * *yb;
+                }
+                c[0] = c[0] + th_p[j].scale(s0);
+                c[1] = c[1] + th_p[j].scale(s1);
+                c[2] = c[2] + th_p[j].scale(s2);
+                tau_l = tau_l + th_l[j].scale(g.tf_next - g.lb - own);
+                tau_r = tau_r + th_r[j].scale(g.f_own);
             }
-            c[0] = c[0] + th_p[j].scale(s0);
-            c[1] = c[1] + th_p[j].scale(s1);
-            c[2] = c[2] + th_p[j].scale(s2);
-            tau_l = tau_l + th_l[j].scale(g.tf_next - g.lb - own);
-            tau_r = tau_r + th_r[j].scale(g.f_own);
-        }
+            (c, tau_l, tau_r)
+        });
         let mut ledger = Ledger::new(tau_l, tau_r);
         let step = self.level_round(&c).await?;
         ledger.level(&step);
-        let pu = fold_u(&rec, &th_p, step.r_p, |p| (p[0], p[2]));
-        let pv = fold_v(&rec, step.r_p, |p| (p[3], p[1]));
-        let lu = fold_u(&rec, &th_l, step.r_l, |p| (p[1], p[3]));
-        let rv = fold_v(&rec, step.r_r, |p| (p[2], p[0]));
+        let (pu, pv, lu, rv) = super::heavy(|| {
+            (
+                fold_u(&rec, &th_p, step.r_p, |p| (p[0], p[2])),
+                fold_v(&rec, step.r_p, |p| (p[3], p[1])),
+                fold_u(&rec, &th_l, step.r_l, |p| (p[1], p[3])),
+                fold_v(&rec, step.r_r, |p| (p[2], p[0])),
+            )
+        });
         drop(rec);
         self.finish_proof("ring", pu, pv, lu, rv, ledger).await?;
         self.verifier_mut().proven_gates += n as u64;
