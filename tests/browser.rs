@@ -125,6 +125,12 @@ async fn the_page_shows_the_rest_numbers_and_draws_both_charts() {
         assert!(dom.contains(&cell), "{name} = {v} not on the page");
     }
     assert!(dom.contains(&format!("Gini {}", find("gini")["value"].as_str().unwrap())));
+    // The security mode the REST answers report (the default cluster: malicious).
+    assert_eq!(find("median")["security"], "malicious");
+    assert!(
+        dom.contains("data-security=\"malicious\">computed by the parties in malicious mode<"),
+        "the page names the security mode"
+    );
     // The charts: one bar per histogram bucket, one point per Lorenz point plus the origin.
     let buckets = find("histogram")["parts"].as_array().unwrap().len();
     assert_eq!(dom.matches("class=\"bar\"").count(), buckets, "bars");
