@@ -29,4 +29,16 @@ pub enum EngineError {
     Invalid(String),
 }
 
+impl EngineError {
+    /// A failed check at party `by` that cannot tell which of the other two deviated.
+    pub fn verification(check: &'static str, by: usize) -> Self {
+        let (p, n) = ((by + 2) % 3, (by + 1) % 3);
+        EngineError::Verification {
+            check,
+            by,
+            suspects: [p.min(n), p.max(n)],
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -49,6 +49,14 @@ pub(crate) fn heavy<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The refusal of a step the verification layer does not prove, naming the step.
+pub(crate) fn unproven(step: &str) -> super::error::EngineError {
+    super::error::EngineError::Invalid(format!(
+        "{step} is not proven against a malicious party yet; \
+         this protocol runs only in a semi-honest session"
+    ))
+}
+
 /// What a session protects against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -192,10 +200,7 @@ impl<T: Transport> Session<T> {
     /// names the step.
     pub(crate) fn refuse_unproven(&self, step: &str) -> Result<()> {
         if self.malicious() {
-            Err(super::error::EngineError::Invalid(format!(
-                "{step} is not proven against a malicious party yet; \
-                 this protocol runs only in a semi-honest session"
-            )))
+            Err(unproven(step))
         } else {
             Ok(())
         }

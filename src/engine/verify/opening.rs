@@ -90,13 +90,10 @@ impl<T: Transport> Session<T> {
         let missing = take(inc.prev, Peer::Prev)?;
         let hash = take(inc.next, Peer::Next)?;
         if hash.as_slice() != digest(&missing) {
-            let me = self.id();
-            let (p, n) = (Peer::Prev.of(me), Peer::Next.of(me));
-            return Err(EngineError::Verification {
-                check: "opening: the two copies of a component differ",
-                by: me,
-                suspects: [p.min(n), p.max(n)],
-            });
+            return Err(EngineError::verification(
+                "opening: the two copies of a component differ",
+                self.id(),
+            ));
         }
         Ok(missing)
     }

@@ -73,7 +73,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::ring::{Ring, Z128};
 use crate::engine::session::Session;
 use crate::engine::share::Share;
-use crate::engine::transport::{Peer, Transport};
+use crate::engine::transport::Transport;
 use crate::engine::wide::Z256;
 
 use super::ring_proof::Gate;
@@ -106,10 +106,7 @@ impl<T: Transport> Session<T> {
         match R::BITS {
             64 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
             128 => self.tagged_shuffle_in::<R, Z256>(columns, n).await,
-            _ => {
-                self.refuse_unproven("the shuffle of this ring")?;
-                unreachable!("refuse_unproven refuses in malicious mode")
-            }
+            _ => Err(super::unproven("the shuffle of this ring")),
         }
     }
 
@@ -167,13 +164,10 @@ impl<T: Transport> Session<T> {
             .await?;
         let opened = self.open(&e).await?;
         if opened.iter().any(|v| *v != W::zero()) {
-            let me = self.id();
-            let (p, q) = (Peer::Prev.of(me), Peer::Next.of(me));
-            return Err(EngineError::Verification {
-                check: "shuffle: a shuffled row does not match its tag",
-                by: me,
-                suspects: [p.min(q), p.max(q)],
-            });
+            return Err(EngineError::verification(
+                "shuffle: a shuffled row does not match its tag",
+                self.id(),
+            ));
         }
         // 6. Narrow the shuffled columns back.
         Ok(flat
