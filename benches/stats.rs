@@ -2,7 +2,8 @@
 //! histogram for n = 10^4, 10^5, 10^6 (three parties in one process), each in semi-honest
 //! and in malicious mode. Prints time, rounds and bytes sent per party, and the ratio.
 //!
-//! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes).
+//! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes, and names such
+//! as `median gini` to run only those statistics).
 
 mod common;
 
@@ -26,6 +27,10 @@ fn main() {
             given
         }
     };
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
+        .collect();
     let ds = bench_dataset(None);
     let specs = {
         let q = |s: &str| QuerySpec::new("bench", s);
@@ -40,6 +45,9 @@ fn main() {
                 ..q("histogram")
             },
         ]
+        .into_iter()
+        .filter(|s| only.is_empty() || only.contains(&s.stat))
+        .collect::<Vec<_>>()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -66,15 +74,25 @@ fn main() {
                     let q = qq.clone();
                     async move {
                         let out = program::run(&mut s, &q, x, 5).await.unwrap();
-                        (s, out.values)
+                        let proven = s.proven();
+                        (s, (out.values, proven))
                     }
                 })
                 .await;
                 let (t, _, b) = report(&format!("  {}, {}", spec.stat, security.name()), &r);
+                let p = r[0].out.1;
+                if security == Security::Malicious {
+                    println!(
+                        "    proven: {} AND gates, {} ring products, in {} proofs",
+                        p.and_words * 64,
+                        p.product_gates,
+                        p.proofs
+                    );
+                }
                 ratio(&mut semi, t, b);
                 // Check the result against plaintext, so a fast wrong answer cannot pass.
                 let pairs: [mpcstats::engine::Share<mpcstats::engine::Z128>; 3] =
-                    std::array::from_fn(|i| r[i].out.first().copied().unwrap_or_default());
+                    std::array::from_fn(|i| r[i].out.0.first().copied().unwrap_or_default());
                 let opened = mpcstats::engine::reconstruct(&pairs).unwrap().0;
                 let want = reference::opened(&q, &values).unwrap();
                 let got = if spec.stat == "histogram" {

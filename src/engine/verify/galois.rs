@@ -53,6 +53,12 @@ impl<R: Ring> Gr<R> {
         }
     }
 
+    /// A uniformly random element of the exceptional set (coefficients 0 or 1).
+    pub fn exceptional<G: RngCore + ?Sized>(rng: &mut G) -> Self {
+        let bits = rng.next_u64();
+        Gr(std::array::from_fn(|i| R::from_u64(bits >> i & 1)))
+    }
+
     /// The element times a base-ring scalar.
     pub fn scale(self, c: R) -> Self {
         Gr(self.0.map(|x| x * c))
@@ -135,21 +141,154 @@ fn poly_mul_acc<R: Ring>(a: &[R], b: &[R], out: &mut [R]) {
     }
 }
 
+/// Reduces a product of degree ≤ 2D − 2 mod f: X^(D + m) = −X^m (X^5 + X^3 + X^2 + 1).
+/// One pass brings the degree to at most D + 3; a second folds those four terms, which
+/// land below X^9. Both passes are plain vector subtractions.
+fn reduce<R: Ring>(acc: &[R]) -> Gr<R> {
+    let (low, high) = acc.split_at(D);
+    let mut t = [R::zero(); D + 4];
+    t[..D].copy_from_slice(low);
+    for e in LOW {
+        for (o, c) in t[e..].iter_mut().zip(&high[..D - 1]) {
+            *o -= *c;
+        }
+    }
+    for j in D..D + 4 {
+        let c = t[j];
+        for e in LOW {
+            t[j - D + e] -= c;
+        }
+    }
+    Gr(std::array::from_fn(|i| t[i]))
+}
+
+/// out[k] = Σ_(i ∈ set) a_(k − i) for k < 96: the unreduced product of a with the 0/1
+/// polynomial whose set coefficients are `set`, eight outputs at a time in registers.
+#[inline(always)]
+fn sparse_kernel<R: Ring>(a: &[R; D], set: &[usize], out: &mut [R; 2 * D]) {
+    let mut pad = [R::zero(); 3 * D + 8];
+    pad[D..2 * D].copy_from_slice(a);
+    for q in 0..2 * D / 8 {
+        let mut blk = [R::zero(); 8];
+        for &i in set {
+            let src = &pad[D + 8 * q - i..D + 8 * q - i + 8];
+            for (b, x) in blk.iter_mut().zip(src) {
+                *b += *x;
+            }
+        }
+        out[8 * q..8 * q + 8].copy_from_slice(&blk);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sparse_avx512<R: Ring>(a: &[R; D], set: &[usize], out: &mut [R; 2 * D]) {
+    sparse_kernel(a, set, out)
+}
+
+impl<R: Ring> Gr<R> {
+    /// The product with an element whose coefficients are 0 or 1 (a challenge or a weight
+    /// of the exceptional set): a sum of shifted copies of `self`, without coefficient
+    /// products. Exact for any `r` (other coefficients take the general product);
+    /// branching on `r` is fine because challenges and weights are known to every party
+    /// that computes with them.
+    pub fn mul_sparse(self, r: Self) -> Self {
+        let mut set = [0usize; D];
+        let mut n = 0;
+        for (i, c) in r.0.iter().enumerate() {
+            if *c == R::one() {
+                set[n] = i;
+                n += 1;
+            } else if *c != R::zero() {
+                return self * r;
+            }
+        }
+        let mut acc = [R::zero(); 2 * D];
+        #[cfg(target_arch = "x86_64")]
+        if R::BITS <= 64 && wide_mul::available() {
+            // SAFETY: the feature was detected at run time (`available`).
+            unsafe { sparse_avx512(&self.0, &set[..n], &mut acc) };
+            return reduce(&acc);
+        }
+        sparse_kernel(&self.0, &set[..n], &mut acc);
+        reduce(&acc)
+    }
+}
+
 impl<R: Ring> std::ops::Mul for Gr<R> {
     type Output = Self;
     fn mul(self, o: Self) -> Self {
+        if let Some(p) = wide_mul::mul(&self, &o) {
+            return p;
+        }
         let mut acc = [R::zero(); 2 * D - 1];
         poly_mul_acc(&self.0, &o.0, &mut acc);
-        // X^(D + m) = −X^m (X^5 + X^3 + X^2 + 1), from the top down.
-        for top in (D..2 * D - 1).rev() {
-            let c = acc[top];
-            if c != R::zero() {
-                for e in LOW {
-                    acc[top - D + e] -= c;
-                }
+        reduce(&acc)
+    }
+}
+
+/// The product in GR(2^64, 48) with 512-bit vector instructions, where the CPU has them
+/// (AVX-512 F and DQ, checked once): each block of eight output coefficients accumulates
+/// a_i · (b shifted by i) in a register, 8 products per instruction. Tested against the
+/// schoolbook product.
+mod wide_mul {
+    use super::{Gr, D};
+    use crate::engine::ring::{Ring, Z64};
+    use std::any::Any;
+
+    /// `Some(a · b)` when R is Z_2^64 and the CPU has the instructions; `None` otherwise.
+    pub(super) fn mul<R: Ring>(a: &Gr<R>, b: &Gr<R>) -> Option<Gr<R>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (a, b) = (
+                (a as &dyn Any).downcast_ref::<Gr<Z64>>()?,
+                (b as &dyn Any).downcast_ref::<Gr<Z64>>()?,
+            );
+            if !available() {
+                return None;
             }
+            let (x, y) = (a.0.map(|c| c.0), b.0.map(|c| c.0));
+            // SAFETY: the features were detected at run time (`available`).
+            let acc = unsafe { school_avx512(&x, &y) };
+            let p = super::reduce(&acc.map(Z64));
+            return (&p as &dyn Any).downcast_ref::<Gr<R>>().copied();
         }
-        Gr(std::array::from_fn(|i| acc[i]))
+        #[allow(unreachable_code)]
+        None
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn available() -> bool {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+        })
+    }
+
+    /// The unreduced product: out[k] = Σ_i a_i b_(k − i), k < 2D − 1.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn school_avx512(a: &[u64; D], b: &[u64; D]) -> [u64; 2 * D - 1] {
+        use std::arch::x86_64::*;
+        // b with D zeros on each side, so that b_(k − i) is a plain load for every k, i.
+        let mut bp = [0u64; 3 * D + 8];
+        bp[D..2 * D].copy_from_slice(b);
+        let mut out = [0u64; 12 * 8];
+        for q in 0..12 {
+            let lo = (8 * q as usize).saturating_sub(D - 1);
+            let hi = (8 * q + 7).min(D - 1);
+            let mut acc = _mm512_setzero_si512();
+            for i in lo..=hi {
+                let ai = _mm512_set1_epi64(a[i] as i64);
+                // Lanes k = 8q .. 8q + 7 read b_(k − i) = bp[D + k − i].
+                let bv = _mm512_loadu_si512(bp.as_ptr().add(D + 8 * q - i) as *const _);
+                acc = _mm512_add_epi64(acc, _mm512_mullo_epi64(ai, bv));
+            }
+            _mm512_storeu_si512(out.as_mut_ptr().add(8 * q) as *mut _, acc);
+        }
+        std::array::from_fn(|k| out[k])
     }
 }
 
@@ -251,6 +390,51 @@ mod tests {
         assert_eq!(Gr::decode_vec(&bytes, 3), Some(v));
         assert_eq!(Gr::<Z64>::decode_vec(&bytes[1..], 3), None);
         assert_eq!(Gr::<Z64>::decode_vec(&bytes, usize::MAX), None);
+    }
+
+    /// The sparse product and the vector product agree with the schoolbook one.
+    #[test]
+    fn fast_products_match_schoolbook() {
+        fn school<R: Ring>(a: &Gr<R>, b: &Gr<R>) -> Gr<R> {
+            let mut acc = [R::zero(); 2 * D - 1];
+            for i in 0..D {
+                for j in 0..D {
+                    acc[i + j] += a.0[i] * b.0[j];
+                }
+            }
+            reduce(&acc)
+        }
+        fn check<R: Ring>(seed: u64) {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            for _ in 0..50 {
+                let a = Gr::<R>::random(&mut rng);
+                let b = Gr::<R>::random(&mut rng);
+                let r = Gr::<R>::challenge(&mut rng);
+                assert_eq!(a * b, school(&a, &b), "{} bits", R::BITS);
+                assert_eq!(a.mul_sparse(r), school(&a, &r), "{} bits", R::BITS);
+                assert_eq!(a.mul_sparse(b), school(&a, &b), "{} bits", R::BITS);
+            }
+            // Coefficients at the top of the ring wrap.
+            let top = Gr::<R>(std::array::from_fn(|_| -R::one()));
+            assert_eq!(top * top, school(&top, &top));
+        }
+        check::<Z64>(7);
+        check::<Z128>(8);
+        check::<crate::engine::wide::Z256>(9);
+        #[cfg(target_arch = "x86_64")]
+        if wide_mul::available() {
+            let mut rng = ChaCha20Rng::seed_from_u64(10);
+            let a: [u64; D] = std::array::from_fn(|_| rng.next_u64());
+            let b: [u64; D] = std::array::from_fn(|_| rng.next_u64());
+            let mut want = [0u64; 2 * D - 1];
+            for i in 0..D {
+                for j in 0..D {
+                    want[i + j] = want[i + j].wrapping_add(a[i].wrapping_mul(b[j]));
+                }
+            }
+            // SAFETY: the features were detected just above.
+            assert_eq!(unsafe { wide_mul::school_avx512(&a, &b) }, want);
+        }
     }
 
     /// Karatsuba agrees with the schoolbook product (before reduction) in every ring.

@@ -48,12 +48,19 @@ pub(crate) trait ProofElem:
         c
     }
 
-    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k+1} − x_{2k}) r.
+    /// x · r for a challenge r (drawn by [`ProofElem::challenge`]), which a ring may
+    /// compute faster than a general product.
+    fn mul_challenge(self, r: Self) -> Self {
+        self * r
+    }
+
+    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k+1} − x_{2k}) r
+    /// for a challenge r.
     fn fold(x: &mut Vec<Self>, r: Self) {
         let half = x.len() / 2;
         for k in 0..half {
             let (a, b) = (x[2 * k], x[2 * k + 1]);
-            x[k] = a + (b - a) * r;
+            x[k] = a + (b - a).mul_challenge(r);
         }
         x.truncate(half);
     }

@@ -5,9 +5,13 @@
 //! output, a dot product of any length plus a linear term l (a resharing has no pairs at
 //! all). Its relation Σ_l (x_i y_{i+1} + y_i x_{i+1}) = [t − F(k_i) − l_i − Σ_l x_i y_i] +
 //! [F(k_{i+1})] is again an inner product of a vector its left verifier knows with one its
-//! right verifier knows. Gate j is weighted by θ_j uniform in GR; a non-zero error c ∈
-//! Z_2^k survives θ_j c with probability 1 − 2^-48 (c = 2^v c' with c' odd, and θ_j c = 0
-//! needs all 48 coefficients of θ_j divisible by 2^(k−v)). Each level errs with
+//! right verifier knows. Gate j is weighted by θ_j uniform in the exceptional set
+//! E = {0, 1}^48 of GR (coefficients 0 or 1). For a non-zero error c ∈ Z_2^k the map
+//! θ ↦ θ c is injective on E (θ c = θ' c means (θ − θ') c = 0, and θ − θ' is 0 or a unit),
+//! so whatever the other gates' errors, Σ_j θ_j e_j = 0 holds for at most one value of
+//! θ_j for a gate with e_j ≠ 0: probability at most 2^-48, as for θ_j uniform in GR, with
+//! 48 random bits per gate instead of 48 ring elements, and products by θ_j (and by the
+//! challenges, also in E) that need no coefficient products. Each level errs with
 //! probability at most 2 / 2^48 (a degree-2 polynomial over GR vanishes on at most two
 //! points of the exceptional set): with L levels the soundness error is (1 + 2(L + 1)) /
 //! 2^48, below 2^-42 for a million products. This module holds the record and the first
@@ -43,6 +47,9 @@ impl<R: Ring> ProofElem for Gr<R> {
     }
     fn bytes() -> usize {
         D * R::BYTES
+    }
+    fn mul_challenge(self, r: Self) -> Self {
+        self.mul_sparse(r)
     }
 }
 
@@ -99,9 +106,11 @@ pub struct Gate<'a, R> {
     pub linear: Share<R>,
 }
 
+/// The gate weights θ_j from a revealed seed: uniform in the exceptional set (see the
+/// module doc for why that is as sound as uniform in GR).
 fn weights<R: Ring>(seed: [u8; 32], n: usize) -> Vec<Gr<R>> {
     let mut rng = ChaCha20Rng::from_seed(seed);
-    (0..n).map(|_| Gr::random(&mut rng)).collect()
+    (0..n).map(|_| Gr::exceptional(&mut rng)).collect()
 }
 
 /// The level-1 fold of the U side: θ (a + (b − a) r) per pair, for the pair's (a, b).
@@ -113,7 +122,7 @@ fn fold_u<R: Ring>(
 ) -> Vec<Gr<R>> {
     let mut out = Vec::with_capacity(p.pairs.len());
     for (g, t) in p.gates.iter().zip(th) {
-        let tr = *t * r;
+        let tr = t.mul_sparse(r);
         for pair in &p.pairs[g.start..g.start + g.len] {
             let (a, b) = pick(pair);
             out.push(t.scale(a) + tr.scale(b - a));
