@@ -9,32 +9,40 @@ use mpcstats::engine::local::{local_transports, run3_secure};
 use mpcstats::engine::{BitShares, Security, Share, Z64};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let words = args.first().copied().unwrap_or(1 << 17);
     let n = args.get(1).copied().unwrap_or(1 << 18);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let out = run3_secure(1, Security::Malicious, local_transports(), move |mut s| async move {
-            let bits = |s: &mut mpcstats::engine::Session<_>| {
-                let w: Vec<Share<Z64>> = s.correlated().random_shares(words);
-                BitShares {
-                    a: w.iter().map(|x| x.a.0).collect(),
-                    b: w.iter().map(|x| x.b.0).collect(),
-                    len: 64 * words,
-                }
-            };
-            let (x, y) = (bits(&mut s), bits(&mut s));
-            let _z = s.and(&x, &y).await?;
-            let t = Instant::now();
-            s.verify().await?;
-            let t_and = t.elapsed();
-            let a: Vec<Share<Z64>> = s.correlated().random_shares(n);
-            let b: Vec<Share<Z64>> = s.correlated().random_shares(n);
-            let _p = s.mul(&a, &b).await?;
-            let t = Instant::now();
-            s.verify().await?;
-            Ok((t_and, t.elapsed()))
-        })
+        let out = run3_secure(
+            1,
+            Security::Malicious,
+            local_transports(),
+            move |mut s| async move {
+                let bits = |s: &mut mpcstats::engine::Session<_>| {
+                    let w: Vec<Share<Z64>> = s.correlated().random_shares(words);
+                    BitShares {
+                        a: w.iter().map(|x| x.a.0).collect(),
+                        b: w.iter().map(|x| x.b.0).collect(),
+                        len: 64 * words,
+                    }
+                };
+                let (x, y) = (bits(&mut s), bits(&mut s));
+                let _z = s.and(&x, &y).await?;
+                let t = Instant::now();
+                s.verify().await?;
+                let t_and = t.elapsed();
+                let a: Vec<Share<Z64>> = s.correlated().random_shares(n);
+                let b: Vec<Share<Z64>> = s.correlated().random_shares(n);
+                let _p = s.mul(&a, &b).await?;
+                let t = Instant::now();
+                s.verify().await?;
+                Ok((t_and, t.elapsed()))
+            },
+        )
         .await;
         let [a, b, c] = out.map(|r| r.unwrap());
         let and = [a.0, b.0, c.0].into_iter().max().unwrap();

@@ -23,7 +23,7 @@ fn broadcast(b: &BitShares, len: usize) -> BitShares {
     let fill = |w: &[u64]| {
         let mut v = vec![if w[0] & 1 == 1 { u64::MAX } else { 0 }; len.div_ceil(64)];
         if let Some(last) = v.last_mut() {
-            if len % 64 != 0 {
+            if !len.is_multiple_of(64) {
                 *last &= (1u64 << (len % 64)) - 1;
             }
         }

@@ -12,14 +12,20 @@
 //! the multiplication so that it compiles to the carry-less multiply instruction.
 //! This module holds no rounds, no randomness and no record keeping.
 
-use super::gf64::{dispatch_mul, Gf64, GfMul};
+use super::gf64::{dispatch_mul, Gf64, GfMul, Wide};
 use super::AndWord;
 
 /// Coefficients (c0, c1, c2) of a level's polynomial.
 type Coeffs = super::recursion::Coeffs<Gf64>;
 
-/// Terms per group at which entries are materialised.
-pub(crate) const MAX_TERMS: usize = 8;
+/// Terms per group at which entries are materialised. A group level costs about 4 W q
+/// field products for W words (so 64 W at q = 16) and leaves 128 W / q entries, each of
+/// which costs about 7 products over the plain levels that follow: 16 is the cheapest
+/// point (`cargo run --release --example proof_probe` measures it).
+pub(crate) const MAX_TERMS: usize = 16;
+
+/// Terms per table of subset sums when materialising (2^CHUNK entries per table).
+const CHUNK: usize = 8;
 
 /// The U side in group form: `q` terms per group, group-major.
 pub(crate) struct USide {
@@ -67,24 +73,31 @@ impl USide {
 
     /// The entries, group-major, 64 per group, *without* their factor X^s: the V side
     /// carries it instead (`VSide::materialise`), which leaves every inner product and
-    /// every fold unchanged and makes each entry one lookup in a table of subset sums.
-    pub fn materialise(&self) -> Vec<Gf64> {
+    /// every fold unchanged and makes each entry a sum of lookups in tables of subset
+    /// sums, one table per [`CHUNK`] terms. Writes into `out`, reusing its allocation.
+    pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
-        let mut out = vec![Gf64::ZERO; self.groups() * 64];
-        let mut table = vec![Gf64::ZERO; 1 << q];
+        let k = q.min(CHUNK);
+        out.clear();
+        out.resize(self.groups() * 64, Gf64::ZERO);
+        let mut tables = vec![Gf64::ZERO; (q / k) << k];
         for ((c, b), dst) in self
             .coef
             .chunks_exact(q)
             .zip(self.bits.chunks_exact(q))
             .zip(out.chunks_exact_mut(64))
         {
-            subset_sums(c, &mut table);
+            for (cc, t) in c.chunks_exact(k).zip(tables.chunks_exact_mut(1 << k)) {
+                subset_sums(cc, t);
+            }
             for (s, d) in dst.iter_mut().enumerate() {
-                *d = table[gather(b, s)];
+                *d = b
+                    .chunks_exact(k)
+                    .zip(tables.chunks_exact(1 << k))
+                    .fold(Gf64::ZERO, |acc, (bb, t)| acc + t[gather(bb, s)]);
             }
         }
-        out
     }
 }
 
@@ -120,25 +133,34 @@ impl VSide {
         self.q *= 2;
     }
 
-    /// The entries, group-major, 64 per group, times X^s (see `USide::materialise`).
-    pub fn materialise(&self) -> Vec<Gf64> {
+    /// The entries, group-major, 64 per group, times X^s (see `USide::materialise_into`).
+    pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
-        let mut row = vec![Gf64::ZERO; 1 << q];
-        subset_sums(&self.coef, &mut row);
-        // tables[(s << q) | i] = X^s · (subset sum i).
-        let mut tables = Vec::with_capacity(64 << q);
-        for _ in 0..64 {
-            tables.extend_from_slice(&row);
-            row.iter_mut().for_each(|e| *e = e.mul_x());
-        }
-        let mut out = vec![Gf64::ZERO; self.groups() * 64];
-        for (b, dst) in self.bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
-            for (s, d) in dst.iter_mut().enumerate() {
-                *d = tables[(s << q) | gather(b, s)];
+        let k = q.min(CHUNK);
+        let chunks = q / k;
+        // tables[((c · 64 + s) << k) | i] = X^s · (subset sum i of chunk c).
+        let mut tables = Vec::with_capacity((chunks * 64) << k);
+        let mut row = vec![Gf64::ZERO; 1 << k];
+        for cc in self.coef.chunks_exact(k) {
+            subset_sums(cc, &mut row);
+            for _ in 0..64 {
+                tables.extend_from_slice(&row);
+                row.iter_mut().for_each(|e| *e = e.mul_x());
             }
         }
-        out
+        out.clear();
+        out.resize(self.groups() * 64, Gf64::ZERO);
+        for (b, dst) in self.bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
+            for (s, d) in dst.iter_mut().enumerate() {
+                *d = b
+                    .chunks_exact(k)
+                    .enumerate()
+                    .fold(Gf64::ZERO, |acc, (c, bb)| {
+                        acc + tables[((c * 64 + s) << k) | gather(bb, s)]
+                    });
+            }
+        }
     }
 }
 
@@ -173,16 +195,17 @@ fn fold_u_coef_k<M: GfMul>(coef: &mut [Gf64], q: usize, r: Gf64) {
 
 dispatch_mul!(fn fold_u_coef = fold_u_coef_k(coef: &mut [Gf64], q: usize, r: Gf64) -> ());
 
-/// Σ_s u_{g,s} v_{h,s} for one U group and one V group.
+/// Σ_s u_{g,s} v_{h,s} for one U group and one V group, unreduced (sums of products are
+/// reduced once, by the caller).
 #[inline(always)]
-fn cross<M: GfMul>(uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Gf64 {
-    let mut acc = Gf64::ZERO;
+fn cross<M: GfMul>(uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Wide {
+    let mut acc = Wide::default();
     for (c, b) in uc.iter().zip(ub) {
-        let mut t = Gf64::ZERO;
+        let mut t = Wide::default();
         for (d, w) in vc.iter().zip(vb) {
-            t += M::mul(*d, Gf64(b & w));
+            t = t.plus(M::mul_wide(*d, Gf64(b & w)));
         }
-        acc += M::mul(*c, t);
+        acc = acc.plus(M::mul_wide(*c, t.reduce()));
     }
     acc
 }
@@ -190,7 +213,7 @@ fn cross<M: GfMul>(uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Gf64 {
 #[inline(always)]
 fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
     let q = u.q;
-    let (mut c0, mut m11, mut x) = (Gf64::ZERO, Gf64::ZERO, Gf64::ZERO);
+    let (mut c0, mut m11, mut x) = (Wide::default(), Wide::default(), Wide::default());
     let uc = u.coef.chunks_exact(2 * q);
     let ub = u.bits.chunks_exact(2 * q);
     let vb = v.bits.chunks_exact(2 * q);
@@ -198,10 +221,13 @@ fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
         let (uc0, uc1) = uc.split_at(q);
         let (ub0, ub1) = ub.split_at(q);
         let (vb0, vb1) = vb.split_at(q);
-        c0 += cross::<M>(uc0, ub0, &v.coef, vb0);
-        m11 += cross::<M>(uc1, ub1, &v.coef, vb1);
-        x += cross::<M>(uc0, ub0, &v.coef, vb1) + cross::<M>(uc1, ub1, &v.coef, vb0);
+        c0 = c0.plus(cross::<M>(uc0, ub0, &v.coef, vb0));
+        m11 = m11.plus(cross::<M>(uc1, ub1, &v.coef, vb1));
+        x = x
+            .plus(cross::<M>(uc0, ub0, &v.coef, vb1))
+            .plus(cross::<M>(uc1, ub1, &v.coef, vb0));
     }
+    let (c0, m11, x) = (c0.reduce(), m11.reduce(), x.reduce());
     // p = Σ (u0 + (u0 + u1) X)(v0 + (v0 + v1) X): c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1.
     [c0, x, c0 + m11 + x]
 }
@@ -261,14 +287,22 @@ fn vec_coeffs_k<M: GfMul>(u: &[Gf64], v: &[Gf64]) -> Coeffs {
 }
 
 dispatch_mul!(
-    /// The prover's coefficients for plain vectors of even length.
-    fn vec_coeffs = vec_coeffs_k(u: &[Gf64], v: &[Gf64]) -> Coeffs
+    fn vec_coeffs_rest = vec_coeffs_k(u: &[Gf64], v: &[Gf64]) -> Coeffs
 );
+
+/// The prover's coefficients for plain vectors of even length: with 512-bit carry-less
+/// multiplies where the CPU has them, the remainder (and everything elsewhere) portably.
+pub(crate) fn vec_coeffs(u: &[Gf64], v: &[Gf64]) -> Coeffs {
+    let (head, n) = super::gf64_wide::coeffs_prefix(u, v).unwrap_or(([Gf64::ZERO; 3], 0));
+    let rest = vec_coeffs_rest(&u[n..], &v[n..]);
+    [head[0] + rest[0], head[1] + rest[1], head[2] + rest[2]]
+}
 
 #[inline(always)]
 fn vec_fold_k<M: GfMul>(x: &mut Vec<Gf64>, r: Gf64) {
     let half = x.len() / 2;
-    for k in 0..half {
+    let done = super::gf64_wide::fold_prefix(x, r).unwrap_or(0) / 2;
+    for k in done..half {
         let (a, b) = (x[2 * k], x[2 * k + 1]);
         x[k] = a + M::mul(a + b, r);
     }
@@ -276,7 +310,8 @@ fn vec_fold_k<M: GfMul>(x: &mut Vec<Gf64>, r: Gf64) {
 }
 
 dispatch_mul!(
-    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k} + x_{2k+1}) r.
+    /// Folds a plain vector of even length in place: x'_k = x_{2k} + (x_{2k} + x_{2k+1}) r
+    /// (with 512-bit carry-less multiplies where the CPU has them).
     fn vec_fold = vec_fold_k(x: &mut Vec<Gf64>, r: Gf64) -> ()
 );
 
@@ -286,6 +321,18 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
 
+    fn mat_u(u: &USide) -> Vec<Gf64> {
+        let mut out = Vec::new();
+        u.materialise_into(&mut out);
+        out
+    }
+
+    fn mat_v(v: &VSide) -> Vec<Gf64> {
+        let mut out = Vec::new();
+        v.materialise_into(&mut out);
+        out
+    }
+
     fn ip(u: &[Gf64], v: &[Gf64]) -> Gf64 {
         u.iter().zip(v).fold(Gf64::ZERO, |a, (x, y)| a + *x * *y)
     }
@@ -294,14 +341,14 @@ mod tests {
     #[test]
     fn group_form_matches_plain_vectors() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        for words in [1usize, 2, 3, 7, 16] {
+        for words in [1usize, 2, 3, 7, 16, 33] {
             let w: Vec<(u64, u64, u64, u64)> = (0..words).map(|_| rng.gen()).collect();
             let th: Vec<Gf64> = (0..words).map(|_| Gf64::random(&mut rng)).collect();
             let r1 = Gf64::random(&mut rng);
             let mut u = USide::from_words(w.iter().map(|x| (x.0, x.1)), &th, r1);
             let mut v = VSide::from_words(w.iter().map(|x| (x.2, x.3)), r1);
-            let mut pu = u.materialise();
-            let mut pv = v.materialise();
+            let mut pu = mat_u(&u);
+            let mut pv = mat_v(&v);
             // The level-1 fold, written out per gate.
             for (k, x) in w.iter().enumerate() {
                 // X^s rides on the v side; every product u v is as defined.
@@ -318,8 +365,8 @@ mod tests {
             while u.groups() > 1 && u.q < MAX_TERMS {
                 u.pad();
                 v.pad();
-                pu = u.materialise();
-                pv = v.materialise();
+                pu = mat_u(&u);
+                pv = mat_v(&v);
                 // Group pairs are entry pairs (g, s), (g + 1, s): reorder the plain vectors.
                 let c = group_coeffs(&u, &v);
                 let (mut eu, mut ev) = (Vec::new(), Vec::new());
@@ -337,8 +384,8 @@ mod tests {
                 v.fold(r);
                 vec_fold(&mut eu, r);
                 vec_fold(&mut ev, r);
-                pu = u.materialise();
-                pv = v.materialise();
+                pu = mat_u(&u);
+                pv = mat_v(&v);
                 assert_eq!(pu, eu);
                 assert_eq!(pv, ev);
             }

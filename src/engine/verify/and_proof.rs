@@ -93,7 +93,7 @@ impl<T: Transport> Session<T> {
     /// Proves and verifies every pending AND gate, then forgets them. No-op when nothing is
     /// pending (all parties have the same record, so all skip together).
     pub(crate) async fn prove_ands(&mut self) -> Result<()> {
-        let words = std::mem::take(&mut self.verifier_mut().pending);
+        let mut words = std::mem::take(&mut self.verifier_mut().pending);
         if words.is_empty() {
             return Ok(());
         }
@@ -123,7 +123,6 @@ impl<T: Transport> Session<T> {
                 VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r),
             )
         });
-        drop(words);
 
         // Levels in group form while that is cheaper than plain vectors.
         while gu.groups() > 1 && gu.q < MAX_TERMS {
@@ -141,17 +140,21 @@ impl<T: Transport> Session<T> {
                 gr.fold(step.r_r);
             });
         }
-        let (pu, pv, lu, rv) = super::heavy(|| {
-            (
-                gu.materialise(),
-                gv.materialise(),
-                gl.materialise(),
-                gr.materialise(),
-            )
+        // The plain vectors reuse the allocations of the previous proof (no fresh pages).
+        let mut bufs = std::mem::take(&mut self.verifier_mut().spare);
+        super::heavy(|| {
+            gu.materialise_into(&mut bufs[0]);
+            gv.materialise_into(&mut bufs[1]);
+            gl.materialise_into(&mut bufs[2]);
+            gr.materialise_into(&mut bufs[3]);
         });
         drop((gu, gv, gl, gr));
-        self.finish_proof("and", pu, pv, lu, rv, ledger).await?;
+        let bufs = self.finish_proof("and", bufs, ledger).await?;
         let v = self.verifier_mut();
+        v.spare = bufs;
+        // Keep the record's allocation for the next batch.
+        words.clear();
+        v.pending = words;
         v.proven_words += n as u64;
         v.proofs += 1;
         Ok(())

@@ -95,6 +95,25 @@ impl std::ops::Mul for Gf64 {
 /// to one instruction plus the reduction.
 pub trait GfMul {
     fn mul(a: Gf64, b: Gf64) -> Gf64;
+    /// The unreduced 128-bit product as (high, low), for sums reduced once
+    /// ([`Wide::reduce`]).
+    fn mul_wide(a: Gf64, b: Gf64) -> Wide;
+}
+
+/// An unreduced sum of products: high·X^64 + low.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wide(pub u64, pub u64);
+
+impl Wide {
+    #[inline(always)]
+    pub fn plus(self, o: Wide) -> Wide {
+        Wide(self.0 ^ o.0, self.1 ^ o.1)
+    }
+
+    #[inline(always)]
+    pub fn reduce(self) -> Gf64 {
+        reduce(self.0, self.1)
+    }
 }
 
 /// Shift-and-add products.
@@ -105,6 +124,11 @@ impl GfMul for Portable {
     fn mul(a: Gf64, b: Gf64) -> Gf64 {
         let (hi, lo) = clmul_portable(a.0, b.0);
         reduce(hi, lo)
+    }
+    #[inline(always)]
+    fn mul_wide(a: Gf64, b: Gf64) -> Wide {
+        let (hi, lo) = clmul_portable(a.0, b.0);
+        Wide(hi, lo)
     }
 }
 
@@ -120,6 +144,12 @@ impl GfMul for Clmul {
         // which runs only after the feature was detected.
         let (hi, lo) = unsafe { clmul_x86(a.0, b.0) };
         reduce(hi, lo)
+    }
+    #[inline(always)]
+    fn mul_wide(a: Gf64, b: Gf64) -> Wide {
+        // SAFETY: as for `mul`.
+        let (hi, lo) = unsafe { clmul_x86(a.0, b.0) };
+        Wide(hi, lo)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod and_levels;
 pub mod and_proof;
 pub mod galois;
 pub mod gf64;
+pub mod gf64_wide;
 pub mod opening;
 pub mod recursion;
 pub mod ring_proof;
@@ -118,6 +119,9 @@ pub(crate) const MAX_PENDING_WORDS: usize = 1 << 17;
 pub(crate) struct Verifier {
     pub security: Security,
     pub pending: Vec<AndWord>,
+    /// The AND proof's four plain vectors, kept between proofs so that each proof reuses
+    /// the previous one's allocations.
+    pub spare: [Vec<gf64::Gf64>; 4],
     pub ring64: RingPending<Z64>,
     pub ring128: RingPending<Z128>,
     pub ring256: RingPending<Z256>,
@@ -144,6 +148,7 @@ impl Verifier {
         Verifier {
             security,
             pending: Vec::new(),
+            spare: Default::default(),
             ring64: RingPending::default(),
             ring128: RingPending::default(),
             ring256: RingPending::default(),

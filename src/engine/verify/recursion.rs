@@ -241,17 +241,16 @@ impl<T: Transport> Session<T> {
     }
 
     /// Halves plain vectors down to one entry, then runs the masked last step and the
-    /// final check. `pu`, `pv` are the prover's vectors, `lu` the U side of the next party's
-    /// proof, `rv` the V side of the previous party's; all have the same length.
+    /// final check. The vectors are `[pu, pv, lu, rv]`: the prover's two, the U side of
+    /// the next party's proof and the V side of the previous party's, all of the same
+    /// length. Returns them emptied, so that their allocations can be reused.
     pub(crate) async fn finish_proof<E: ProofElem>(
         &mut self,
         what: &'static str,
-        mut pu: Vec<E>,
-        mut pv: Vec<E>,
-        mut lu: Vec<E>,
-        mut rv: Vec<E>,
+        vectors: [Vec<E>; 4],
         mut ledger: Ledger<E>,
-    ) -> Result<()> {
+    ) -> Result<[Vec<E>; 4]> {
+        let [mut pu, mut pv, mut lu, mut rv] = vectors;
         if pu.is_empty() {
             for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
                 x.push(E::zero());
@@ -342,7 +341,9 @@ impl<T: Transport> Session<T> {
             prev,
             next,
         )?;
-        Ok(())
+        let mut vectors = [pu, pv, lu, rv];
+        vectors.iter_mut().for_each(Vec::clear);
+        Ok(vectors)
     }
 }
 

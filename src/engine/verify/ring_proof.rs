@@ -270,7 +270,7 @@ impl<T: Transport> Session<T> {
             )
         });
         drop(rec);
-        self.finish_proof("ring", pu, pv, lu, rv, ledger).await?;
+        self.finish_proof("ring", [pu, pv, lu, rv], ledger).await?;
         self.verifier_mut().proven_gates += n as u64;
         Ok(())
     }

@@ -78,7 +78,7 @@ fn encode_pairs(pairs: &[(u128, u128)]) -> Vec<u8> {
 }
 
 fn decode_pairs(bytes: &[u8]) -> Result<Vec<(u128, u128)>> {
-    if bytes.len() % 32 != 0 || bytes.len() / 32 > MAX_PAIRS {
+    if !bytes.len().is_multiple_of(32) || bytes.len() / 32 > MAX_PAIRS {
         bail!("corrupt release: {} bytes of result pairs", bytes.len());
     }
     Ok(bytes

@@ -1,0 +1,180 @@
+//! The two hottest loops of the AND-gate proof's plain levels with 512-bit carry-less
+//! multiplies (VPCLMULQDQ: four GF(2^64) products per instruction), where the CPU has
+//! them (checked once at run time): folding a vector at a challenge, and the prover's
+//! coefficients with the reductions deferred to the end. Each returns `None` where the
+//! instructions are missing so that the caller runs the portable kernel; both are tested
+//! against it. This module holds arithmetic only.
+
+use super::gf64::Gf64;
+
+/// Whether the CPU has the instructions (AVX-512 F and VPCLMULQDQ).
+#[cfg(target_arch = "x86_64")]
+fn available() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("vpclmulqdq")
+    })
+}
+
+/// x'_k = x_{2k} + (x_{2k} + x_{2k+1}) r in place for the first 8⌊len/8⌋ entries (four
+/// pairs at a time); returns how many entries it consumed, or `None` without the
+/// instructions.
+pub(crate) fn fold_prefix(x: &mut [Gf64], r: Gf64) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the features were detected at run time.
+        return Some(unsafe { fold_avx512(x, r) });
+    }
+    let _ = (x, r);
+    None
+}
+
+/// Σ over pairs of (u0 v0, u0 v1 + u1 v0, (u0 + u1)(v0 + v1)) for the first 8⌊len/8⌋
+/// entries, reduced once; with how many entries it consumed.
+pub(crate) fn coeffs_prefix(u: &[Gf64], v: &[Gf64]) -> Option<([Gf64; 3], usize)> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the features were detected at run time.
+        return Some(unsafe { coeffs_avx512(u, v) });
+    }
+    let _ = (u, v);
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// X^64 = X^4 + X^3 + X + 1.
+    const LOW: i64 = 0x1b;
+
+    /// Reduces the four 128-bit products of `p` (one per 128-bit lane, low half first) to
+    /// GF(2^64) elements in the low half of each lane.
+    #[inline]
+    #[target_feature(enable = "avx512f,vpclmulqdq")]
+    pub(super) fn reduce4(p: __m512i) -> __m512i {
+        let k = _mm512_set1_epi64(LOW);
+        // hi · (X^4 + X^3 + X + 1): at most 68 bits.
+        let t = _mm512_clmulepi64_epi128::<0x01>(p, k);
+        // The ≤ 4 bits above X^63 fold once more.
+        let u = _mm512_clmulepi64_epi128::<0x01>(t, k);
+        _mm512_xor_si512(_mm512_xor_si512(p, t), u)
+    }
+
+    /// Gathers the low halves of the four lanes of `a` and of `b` into eight words.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn low_halves(a: __m512i, b: __m512i) -> __m512i {
+        let idx = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+        _mm512_permutex2var_epi64(a, idx, b)
+    }
+
+    /// XOR of the four lanes' 128-bit values, as (low, high).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn fold_lanes(a: __m512i) -> (u64, u64) {
+        let mut w = [0u64; 8];
+        // SAFETY: w has room for 64 bytes.
+        unsafe { _mm512_storeu_si512(w.as_mut_ptr() as *mut _, a) };
+        (w[0] ^ w[2] ^ w[4] ^ w[6], w[1] ^ w[3] ^ w[5] ^ w[7])
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn fold_avx512(x: &mut [Gf64], r: Gf64) -> usize {
+    use std::arch::x86_64::*;
+    let n = x.len() / 16 * 16;
+    let rv = _mm512_set1_epi64(r.0 as i64);
+    let p = x.as_mut_ptr() as *mut u64;
+    let mut k = 0;
+    while k < n {
+        // Two loads of four pairs (a, b) each; lanes hold (a_j, b_j).
+        let x0 = _mm512_loadu_si512(p.add(k) as *const _);
+        let x1 = _mm512_loadu_si512(p.add(k + 8) as *const _);
+        // (b_j, a_j) swapped within lanes, so a ⊕ b sits in both halves.
+        let d0 = _mm512_xor_si512(x0, _mm512_shuffle_epi32::<0x4e>(x0));
+        let d1 = _mm512_xor_si512(x1, _mm512_shuffle_epi32::<0x4e>(x1));
+        let m0 = x86::reduce4(_mm512_clmulepi64_epi128::<0x00>(d0, rv));
+        let m1 = x86::reduce4(_mm512_clmulepi64_epi128::<0x00>(d1, rv));
+        let out = _mm512_xor_si512(x86::low_halves(x0, x1), x86::low_halves(m0, m1));
+        // Output k/2 .. k/2 + 8 lies at or before the inputs just read.
+        _mm512_storeu_si512(p.add(k / 2) as *mut _, out);
+        k += 16;
+    }
+    n
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn coeffs_avx512(u: &[Gf64], v: &[Gf64]) -> ([Gf64; 3], usize) {
+    use std::arch::x86_64::*;
+    let n = u.len().min(v.len()) / 8 * 8;
+    let (pu, pv) = (u.as_ptr() as *const u64, v.as_ptr() as *const u64);
+    let (mut c0, mut m11, mut c2) = (
+        _mm512_setzero_si512(),
+        _mm512_setzero_si512(),
+        _mm512_setzero_si512(),
+    );
+    let mut k = 0;
+    while k < n {
+        let a = _mm512_loadu_si512(pu.add(k) as *const _);
+        let b = _mm512_loadu_si512(pv.add(k) as *const _);
+        let sa = _mm512_xor_si512(a, _mm512_shuffle_epi32::<0x4e>(a));
+        let sb = _mm512_xor_si512(b, _mm512_shuffle_epi32::<0x4e>(b));
+        c0 = _mm512_xor_si512(c0, _mm512_clmulepi64_epi128::<0x00>(a, b));
+        m11 = _mm512_xor_si512(m11, _mm512_clmulepi64_epi128::<0x11>(a, b));
+        c2 = _mm512_xor_si512(c2, _mm512_clmulepi64_epi128::<0x00>(sa, sb));
+        k += 8;
+    }
+    let red = |acc: __m512i| {
+        let (lo, hi) = x86::fold_lanes(acc);
+        // SAFETY: called inside this function, whose features were detected.
+        let p = _mm512_set_epi64(0, 0, 0, 0, 0, 0, hi as i64, lo as i64);
+        let (w, _) = x86::fold_lanes(x86::reduce4(p));
+        Gf64(w)
+    };
+    let (c0, m11, c2) = (red(c0), red(m11), red(c2));
+    // c1 = u0 v1 + u1 v0 = c2 + c0 + m11.
+    ([c0, c2 + c0 + m11, c2], n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn wide_kernels_match_field_arithmetic() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        for len in [0usize, 2, 8, 16, 18, 64, 98] {
+            let u: Vec<Gf64> = (0..len).map(|_| Gf64(rng.next_u64())).collect();
+            let v: Vec<Gf64> = (0..len).map(|_| Gf64(rng.next_u64())).collect();
+            let r = Gf64(rng.next_u64() | 1 << 63);
+            if let Some((c, n)) = coeffs_prefix(&u, &v) {
+                assert_eq!(n, len / 8 * 8);
+                let mut want = [Gf64::ZERO; 3];
+                for (a, b) in u[..n].chunks_exact(2).zip(v[..n].chunks_exact(2)) {
+                    want[0] += a[0] * b[0];
+                    want[1] += a[0] * b[1] + a[1] * b[0];
+                    want[2] += (a[0] + a[1]) * (b[0] + b[1]);
+                }
+                assert_eq!(c, want, "coefficients, len {len}");
+            }
+            let mut x = u.clone();
+            if let Some(n) = fold_prefix(&mut x, r) {
+                assert_eq!(n, len / 16 * 16);
+                for k in 0..n / 2 {
+                    assert_eq!(
+                        x[k],
+                        u[2 * k] + (u[2 * k] + u[2 * k + 1]) * r,
+                        "fold, len {len}"
+                    );
+                }
+            }
+        }
+    }
+}
