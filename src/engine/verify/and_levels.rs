@@ -91,11 +91,15 @@ impl USide {
             for (cc, t) in c.chunks_exact(k).zip(tables.chunks_exact_mut(1 << k)) {
                 subset_sums(cc, t);
             }
+            let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
+            for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
+                indices(bb, ix);
+            }
             for (s, d) in dst.iter_mut().enumerate() {
-                *d = b
-                    .chunks_exact(k)
+                *d = idx[..q / k]
+                    .iter()
                     .zip(tables.chunks_exact(1 << k))
-                    .fold(Gf64::ZERO, |acc, (bb, t)| acc + t[gather(bb, s)]);
+                    .fold(Gf64::ZERO, |acc, (ix, t)| acc + t[ix[s] as usize]);
             }
         }
     }
@@ -151,13 +155,17 @@ impl VSide {
         }
         out.clear();
         out.resize(self.groups() * 64, Gf64::ZERO);
+        let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
         for (b, dst) in self.bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
+            for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
+                indices(bb, ix);
+            }
             for (s, d) in dst.iter_mut().enumerate() {
-                *d = b
-                    .chunks_exact(k)
+                *d = idx[..chunks]
+                    .iter()
                     .enumerate()
-                    .fold(Gf64::ZERO, |acc, (c, bb)| {
-                        acc + tables[((c * 64 + s) << k) | gather(bb, s)]
+                    .fold(Gf64::ZERO, |acc, (c, ix)| {
+                        acc + tables[((c * 64 + s) << k) | ix[s] as usize]
                     });
             }
         }
@@ -175,8 +183,30 @@ fn subset_sums(coef: &[Gf64], table: &mut [Gf64]) {
     }
 }
 
-/// Bit s of each word of `b`, as bits 0, 1, … of an index.
+/// For every bit position s, bit s of each word of `b` (at most 8 words) as bits 0, 1, …
+/// of `out[s]`: eight 8×8 bit-matrix transposes instead of 64 gathers.
 #[inline]
+fn indices(b: &[u64], out: &mut [u8; 64]) {
+    debug_assert!(b.len() <= 8);
+    for byte in 0..8 {
+        // Row q of the matrix is byte `byte` of word q: bit 8q + t is bit 8 byte + t of w_q.
+        let mut x = b.iter().enumerate().fold(0u64, |acc, (q, w)| {
+            acc | (w >> (8 * byte) & 0xff) << (8 * q)
+        });
+        // Transpose (Hacker's Delight 7-3): bit 8t + q becomes bit 8q + t.
+        let t = (x ^ (x >> 7)) & 0x00aa_00aa_00aa_00aa;
+        x ^= t ^ (t << 7);
+        let t = (x ^ (x >> 14)) & 0x0000_cccc_0000_cccc;
+        x ^= t ^ (t << 14);
+        let t = (x ^ (x >> 28)) & 0x0000_0000_f0f0_f0f0;
+        x ^= t ^ (t << 28);
+        out[8 * byte..8 * byte + 8].copy_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Bit s of each word of `b`, as bits 0, 1, … of an index (the definition `indices`
+/// is tested against).
+#[cfg(test)]
 fn gather(b: &[u64], s: usize) -> usize {
     b.iter()
         .enumerate()
@@ -335,6 +365,19 @@ mod tests {
 
     fn ip(u: &[Gf64], v: &[Gf64]) -> Gf64 {
         u.iter().zip(v).fold(Gf64::ZERO, |a, (x, y)| a + *x * *y)
+    }
+
+    #[test]
+    fn indices_are_gathered_bits() {
+        let mut rng = ChaCha20Rng::seed_from_u64(12);
+        for k in 1..=8 {
+            let b: Vec<u64> = (0..k).map(|_| rng.gen()).collect();
+            let mut out = [0u8; 64];
+            indices(&b, &mut out);
+            for s in 0..64 {
+                assert_eq!(out[s] as usize, gather(&b, s), "k {k}, s {s}");
+            }
+        }
     }
 
     /// The group form, its coefficients and its folds agree with the plain vectors.

@@ -280,8 +280,9 @@ mod wide_mul {
             let lo = (8 * q).saturating_sub(D - 1);
             let hi = (8 * q + 7).min(D - 1);
             let mut acc = _mm512_setzero_si512();
-            for (i, ai) in a.iter().enumerate().take(hi + 1).skip(lo) {
-                let ai = _mm512_set1_epi64(*ai as i64);
+            #[allow(clippy::needless_range_loop)] // i also offsets into bp
+            for i in lo..=hi {
+                let ai = _mm512_set1_epi64(a[i] as i64);
                 // Lanes k = 8q .. 8q + 7 read b_(k − i) = bp[D + k − i].
                 let bv = _mm512_loadu_si512(bp.as_ptr().add(D + 8 * q - i) as *const _);
                 acc = _mm512_add_epi64(acc, _mm512_mullo_epi64(ai, bv));
