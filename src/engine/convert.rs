@@ -706,8 +706,10 @@ impl<T: Transport> Session<T> {
     }
 
     /// The number of ones in each consecutive group of `group` bits of `x` (the last group
-    /// may be shorter), all in the same two rounds: one conversion round for every bit,
-    /// then one dot product per group in a single round.
+    /// may be shorter). Semi-honest: all in the same two rounds, one conversion round for
+    /// every bit, then one dot product per group. Malicious: a boolean population count
+    /// (`popcount`, 1 + 2 + … + L rounds for groups of up to 2^L bits), then B2A of the
+    /// L + 1 bits of each count.
     pub async fn b2a_sums<R: Ring>(
         &mut self,
         x: &BitShares,
@@ -716,33 +718,39 @@ impl<T: Transport> Session<T> {
         if group == 0 {
             return Err(EngineError::Invalid("b2a_sums: empty groups".into()));
         }
+        if self.malicious() {
+            // Count in the boolean domain, then convert only the totals' bits: proven AND
+            // gates cost far less than a proven product per bit (see `popcount`).
+            let planes = self.popcounts(x, group).await?;
+            let Some(groups) = planes.first().map(|p| p.len) else {
+                return Ok(Vec::new());
+            };
+            let bits = self
+                .b2a::<R>(&BitShares::concat(&planes.iter().collect::<Vec<_>>()))
+                .await?;
+            let mut out = vec![Share::<R>::default(); groups];
+            for (j, plane) in bits.chunks(groups).enumerate() {
+                let weight = R::from_u128(1u128 << j);
+                for (o, b) in out.iter_mut().zip(plane) {
+                    *o += b.mul_public(weight);
+                }
+            }
+            return Ok(out);
+        }
+        // Semi-honest: c = e + d (1 − 2e), so Σ c = Σ e + <d, 1 − 2e> per group.
         let two = R::from_u64(2);
-        // Semi-honest: c = e + d (1 − 2e). Malicious: c = e + c2 − 2 e c2 with e = c0 ⊕ c1.
-        // Either way Σ c = Σ base (+ Σ extra) + <left, right> per group.
-        let (base, extra, left, right) = if self.malicious() {
-            let [e0, e1, e2] = self.bit_components::<R>(x);
-            let e = self.xor_arith(&e0, &e1).await?;
-            let right: Vec<Share<R>> = e2.iter().map(|s| s.mul_public(-two)).collect();
-            (e.clone(), Some(e2), e, right)
-        } else {
-            let me = self.id();
-            let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
-            let right: Vec<Share<R>> = e
-                .iter()
-                .map(|s| s.mul_public(-two).add_public(me, R::one()))
-                .collect();
-            (e, None, d, right)
-        };
-        let pairs: Vec<_> = left.chunks(group).zip(right.chunks(group)).collect();
+        let me = self.id();
+        let (d, e, _) = self.b2a_round1::<R>(x, None).await?;
+        let right: Vec<Share<R>> = e
+            .iter()
+            .map(|s| s.mul_public(-two).add_public(me, R::one()))
+            .collect();
+        let pairs: Vec<_> = d.chunks(group).zip(right.chunks(group)).collect();
         let dots = self.dots(&pairs).await?;
         let mut out = Vec::with_capacity(dots.len());
         for (k, dk) in dots.into_iter().enumerate() {
-            let range = k * group..((k + 1) * group).min(base.len());
-            let mut total = sum(&base[range.clone()]) + dk;
-            if let Some(extra) = &extra {
-                total += sum(&extra[range]);
-            }
-            out.push(total);
+            let range = k * group..((k + 1) * group).min(e.len());
+            out.push(sum(&e[range]) + dk);
         }
         Ok(out)
     }

@@ -19,6 +19,7 @@
 //! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
 //! * [`lift`] — shares of small values from Z_2^128 to Z_2^256.
+//! * [`popcount`] — the number of ones per group of shared bits, as a boolean circuit.
 //! * [`verify`] — security with abort: recorded gates, their proof, checked openings.
 //! * [`local`] — in-process transport and a three-party test harness.
 //!
@@ -32,6 +33,7 @@ pub mod convert;
 pub mod error;
 pub mod lift;
 pub mod local;
+pub mod popcount;
 pub mod prf;
 pub mod ring;
 pub mod select;
