@@ -374,8 +374,8 @@ mod tests {
             let b: Vec<u64> = (0..k).map(|_| rng.gen()).collect();
             let mut out = [0u8; 64];
             indices(&b, &mut out);
-            for s in 0..64 {
-                assert_eq!(out[s] as usize, gather(&b, s), "k {k}, s {s}");
+            for (s, o) in out.iter().enumerate() {
+                assert_eq!(*o as usize, gather(&b, s), "k {k}, s {s}");
             }
         }
     }
