@@ -126,6 +126,20 @@ impl Mesh {
         peer < 3 && self.lock().conns[peer].as_ref().is_some_and(is_live)
     }
 
+    /// UDP bytes this party has sent on its current connections to the other two parties,
+    /// as QUIC counts them (`udp_tx` of each connection's stats: packet headers,
+    /// encryption tags, acknowledgements and retransmissions included). A connection that
+    /// was replaced takes its count with it, so take differences over spans without a
+    /// reconnection.
+    pub fn udp_sent(&self) -> u64 {
+        self.lock()
+            .conns
+            .iter()
+            .flatten()
+            .map(|c| c.stats().udp_tx.bytes)
+            .sum()
+    }
+
     /// Hands an incoming connection from party `peer` (identified by its certificate pin) to
     /// the mesh, replacing and closing any previous connection to that peer.
     pub fn add_incoming(&self, peer: PartyId, conn: quinn::Connection) {
