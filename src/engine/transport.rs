@@ -112,6 +112,6 @@ pub trait Transport: Send {
 
     /// Rounds run and bytes written and read since this transport was made, as they went
     /// on the wire: each message with its frame header, and the bytes that set the links
-    /// up. A round that failed counts with the bytes it moved.
+    /// up. A round that failed counts the messages it completed.
     fn counters(&self) -> Counters;
 }
