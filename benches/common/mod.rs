@@ -51,15 +51,19 @@ pub async fn meshes() -> Vec<Arc<Mesh>> {
     out
 }
 
-/// What one party measured: wall time of `f` and the counters it added.
+/// What one party measured: wall time of `f`, the counters it added and the UDP bytes its
+/// QUIC connections sent meanwhile.
 pub struct Measured<O> {
     pub out: O,
     pub time: Duration,
     pub cost: Counters,
+    pub udp_sent: u64,
 }
 
 /// Runs `f` as all three parties in a fresh MPC session; returns each party's measurement
-/// (excluding session setup).
+/// (excluding session setup). The UDP count of a party ends once all three are done, when
+/// everything it sent has reached its neighbours (a party's writes may still sit in QUIC's
+/// send buffer when its own `f` returns).
 pub async fn run3<F, Fut, O>(meshes: &[Arc<Mesh>], session: [u8; 16], f: F) -> Vec<Measured<O>>
 where
     F: Fn(usize, Session<QuicTransport>) -> Fut + Clone + Send + 'static,
@@ -99,12 +103,13 @@ where
                 seed[16] = i as u8;
                 let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
                 let s = Session::start_with(i, t, &mut rng, security).await.unwrap();
+                let udp_before = mesh.udp_sent();
                 let before = s.counters();
                 let start = Instant::now();
                 let (s, out) = f(i, s).await;
                 let time = start.elapsed();
                 let after = s.counters();
-                Measured {
+                let measured = Measured {
                     out,
                     time,
                     cost: Counters {
@@ -112,7 +117,9 @@ where
                         bytes_sent: after.bytes_sent - before.bytes_sent,
                         bytes_received: after.bytes_received - before.bytes_received,
                     },
-                }
+                    udp_sent: 0,
+                };
+                (measured, udp_before)
             })
         })
         .collect();
@@ -120,7 +127,10 @@ where
     for t in tasks {
         out.push(t.await.unwrap());
     }
-    out
+    for (mesh, (m, udp_before)) in meshes.iter().zip(out.iter_mut()) {
+        m.udp_sent = mesh.udp_sent() - *udp_before;
+    }
+    out.into_iter().map(|(m, _)| m).collect()
 }
 
 /// Prints the malicious / semi-honest ratio on the second call of a pair.
@@ -136,16 +146,20 @@ pub fn ratio(semi: &mut Option<(Duration, u64)>, t: Duration, b: u64) {
     }
 }
 
-/// One line per measurement: the slowest party's time, rounds and the most bytes any party sent.
+/// One line per measurement: the slowest party's time, rounds, the most bytes any party sent
+/// by the session counters and, beside them, the most UDP bytes any party's QUIC
+/// connections sent over the same span.
 pub fn report<O>(label: &str, m: &[Measured<O>]) -> (Duration, u64, u64) {
     let time = m.iter().map(|x| x.time).max().unwrap_or_default();
     let rounds = m.iter().map(|x| x.cost.rounds).max().unwrap_or(0);
     let bytes = m.iter().map(|x| x.cost.bytes_sent).max().unwrap_or(0);
+    let udp = m.iter().map(|x| x.udp_sent).max().unwrap_or(0);
     println!(
-        "{label:<34} {:>10.1} ms {:>6} rounds {:>10.2} MB sent per party",
+        "{label:<34} {:>10.1} ms {:>6} rounds {:>10.2} MB sent ({:.2} MB UDP) per party",
         time.as_secs_f64() * 1e3,
         rounds,
-        bytes as f64 / 1e6
+        bytes as f64 / 1e6,
+        udp as f64 / 1e6
     );
     (time, rounds, bytes)
 }

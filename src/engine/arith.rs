@@ -189,6 +189,7 @@ mod tests {
     use crate::engine::ring::{Z128, Z64};
     use crate::engine::session::Counters;
     use crate::engine::share::{reconstruct, Share};
+    use crate::engine::transport::framed;
     use rand::{RngCore, SeedableRng};
     use rand_chacha::ChaCha20Rng;
     use std::sync::Arc;
@@ -232,9 +233,10 @@ mod tests {
             for (i, (_, opened, c)) in out.iter().enumerate() {
                 assert_eq!(opened, &*vals);
                 assert_eq!(c.rounds, 3);
-                // Seed 32 and mode 1 + open 17*8 + (owner only) 17*8 for the input.
-                let extra = if i == owner { 17 * 8 } else { 0 };
-                assert_eq!(c.bytes_sent, 33 + 17 * 8 + extra);
+                // One frame each: seed 32 and mode 1, open 17*8, (owner only) 17*8 for
+                // the input.
+                let extra = if i == owner { framed(17 * 8) } else { 0 };
+                assert_eq!(c.bytes_sent, framed(33) + framed(17 * 8) + extra);
             }
         }
     }
@@ -323,13 +325,14 @@ mod tests {
         assert_eq!(d, expect.iter().fold(R::zero(), |acc, v| acc + *v));
         for (_, _, before, after, after_dot) in &out {
             assert_eq!(after.rounds - before.rounds, 1);
-            assert_eq!(after.bytes_sent - before.bytes_sent, (n * R::BYTES) as u64);
+            // One frame of n elements each way (an empty one for n = 0).
+            assert_eq!(after.bytes_sent - before.bytes_sent, framed(n * R::BYTES));
             assert_eq!(
                 after.bytes_received - before.bytes_received,
-                (n * R::BYTES) as u64
+                framed(n * R::BYTES)
             );
             assert_eq!(after_dot.rounds - after.rounds, 1);
-            assert_eq!(after_dot.bytes_sent - after.bytes_sent, R::BYTES as u64);
+            assert_eq!(after_dot.bytes_sent - after.bytes_sent, framed(R::BYTES));
         }
     }
 
@@ -377,7 +380,7 @@ mod tests {
                 vec![Z128(3 + 8), Z128(0), Z128(91), Z128(6 * 91 - 441)]
             );
             assert_eq!(after.rounds - before.rounds, 1);
-            assert_eq!(after.bytes_sent - before.bytes_sent, 3 * 16);
+            assert_eq!(after.bytes_sent - before.bytes_sent, framed(3 * 16));
         }
     }
 

@@ -399,6 +399,7 @@ impl<T: Transport> Session<T> {
 pub(crate) mod tests {
     use super::*;
     use crate::engine::local::{local_transports, run3, run3_over, Truncating};
+    use crate::engine::transport::framed;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
 
@@ -555,10 +556,11 @@ pub(crate) mod tests {
             for o in &out {
                 assert_eq!(unpack(&o.3, len), and);
                 assert_eq!(o.3.len(), words_for(len));
-                assert_eq!(o.4, len.div_ceil(8) as u64);
+                // One frame to the previous party per round, the three ANDs in one.
+                assert_eq!(o.4, framed(len.div_ceil(8)));
                 assert_eq!(o.5, 1);
                 assert_eq!(o.6, 1);
-                assert_eq!(o.7, 3 * len.div_ceil(8) as u64);
+                assert_eq!(o.7, framed(3 * len.div_ceil(8)));
             }
         }
     }

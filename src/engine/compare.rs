@@ -160,6 +160,7 @@ mod tests {
     use crate::engine::local::run3;
     use crate::engine::ring::{Z128, Z64};
     use crate::engine::session::Counters;
+    use crate::engine::transport::FRAME_HEADER;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
     use std::sync::Arc;
@@ -332,15 +333,16 @@ mod tests {
         let n = 64 * k;
         let cost = lt_cost::<Z64>(n, 64).await;
         // Input round: 64 planes of the own 64-element block (8 bytes each); then 181 ANDs
-        // of n bits each.
+        // of n bits each. Every round sends one frame, to the previous party.
         assert_eq!(msb_and_gates(64), 181);
-        let expect_bytes = (64 * 8 + 181 * n / 8) as u64;
+        let payload = 64 * 8 + 181 * n / 8;
+        assert_eq!(payload, 4856);
+        let expect_bytes = (payload + 8 * FRAME_HEADER) as u64;
         for c in cost {
             assert_eq!(c.rounds, 8);
             assert_eq!(c.bytes_sent, expect_bytes);
             assert_eq!(c.bytes_received, expect_bytes);
         }
-        assert_eq!(expect_bytes, 4856);
     }
 
     #[tokio::test]

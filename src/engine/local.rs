@@ -2,7 +2,8 @@
 //! closure per party on three tokio tasks: the harness for tests, examples and benchmarks.
 //!
 //! A dropped peer closes its channels, so the survivors get `EngineError::Transport`, never
-//! a hang. This module holds no protocol logic and no real networking.
+//! a hang. Each message counts as the frame a network transport would write for it
+//! ([`framed`]). This module holds no protocol logic and no real networking.
 
 use std::future::Future;
 
@@ -12,7 +13,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::error::{EngineError, Result};
 use super::session::Session;
-use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+use super::transport::{framed, Counters, Expect, Incoming, Outgoing, PartyId, Peer, Transport};
 use super::verify::Security;
 
 /// One party's end of the in-process links to its two neighbours.
@@ -23,6 +24,7 @@ pub struct LocalTransport {
     to_prev: UnboundedSender<Vec<u8>>,
     from_next: UnboundedReceiver<Vec<u8>>,
     from_prev: UnboundedReceiver<Vec<u8>>,
+    counters: Counters,
 }
 
 impl LocalTransport {
@@ -52,6 +54,7 @@ pub fn local_transports() -> [LocalTransport; 3] {
         to_prev: to_prev[id].take().expect("one link per direction"),
         from_next: from_next[id].take().expect("one link per direction"),
         from_prev: from_prev[id].take().expect("one link per direction"),
+        counters: Counters::default(),
     })
 }
 
@@ -64,31 +67,44 @@ fn closed(peer: Peer) -> EngineError {
 
 impl Transport for LocalTransport {
     async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
+        self.counters.rounds += 1;
         // Unbounded sends never block, so sending first cannot deadlock.
-        if let Some(m) = out.next {
-            self.to_next.send(m).map_err(|_| closed(Peer::Next))?;
-        }
-        if let Some(m) = out.prev {
-            self.to_prev.send(m).map_err(|_| closed(Peer::Prev))?;
+        for (m, to, peer) in [
+            (out.next, &self.to_next, Peer::Next),
+            (out.prev, &self.to_prev, Peer::Prev),
+        ] {
+            if let Some(m) = m {
+                let len = framed(m.len());
+                to.send(m).map_err(|_| closed(peer))?;
+                self.counters.bytes_sent += len;
+            }
         }
         let mut incoming = Incoming::default();
-        if expect.next {
-            incoming.next = Some(
-                self.from_next
-                    .recv()
-                    .await
-                    .ok_or_else(|| closed(Peer::Next))?,
-            );
-        }
-        if expect.prev {
-            incoming.prev = Some(
-                self.from_prev
-                    .recv()
-                    .await
-                    .ok_or_else(|| closed(Peer::Prev))?,
-            );
+        for (wanted, from, got, peer) in [
+            (
+                expect.next,
+                &mut self.from_next,
+                &mut incoming.next,
+                Peer::Next,
+            ),
+            (
+                expect.prev,
+                &mut self.from_prev,
+                &mut incoming.prev,
+                Peer::Prev,
+            ),
+        ] {
+            if wanted {
+                let m = from.recv().await.ok_or_else(|| closed(peer))?;
+                self.counters.bytes_received += framed(m.len());
+                *got = Some(m);
+            }
         }
         Ok(incoming)
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
     }
 }
 
@@ -172,6 +188,10 @@ impl Transport for Truncating {
             }
         }
         Ok(inc)
+    }
+
+    fn counters(&self) -> Counters {
+        self.inner.counters()
     }
 }
 
@@ -277,6 +297,10 @@ impl Transport for Cheater {
         self.round += 1;
         self.inner.round(out, expect).await
     }
+
+    fn counters(&self) -> Counters {
+        self.inner.counters()
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +337,61 @@ mod tests {
             assert_eq!(inc.next, Some(vec![(id + 1) % 3, 2]));
             assert_eq!(inc.prev, Some(vec![(id + 2) % 3, 1]));
         }
+    }
+
+    /// The counters are exactly the framed lengths of what went out and came in: a payload
+    /// byte or a header byte left out shows here. Message lengths and directions vary per
+    /// round (empty messages still cost a header).
+    #[tokio::test]
+    async fn counters_are_the_framed_lengths_moved() {
+        use rand::Rng;
+        const ROUNDS: usize = 40;
+        // Round r: party i sends to next a message of len[r][i] bytes (or nothing if None),
+        // and to prev the same length plus one.
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let plan: Vec<[Option<usize>; 3]> = (0..ROUNDS)
+            .map(|_| std::array::from_fn(|_| rng.gen_bool(0.8).then(|| rng.gen_range(0..300))))
+            .collect();
+        let plan = std::sync::Arc::new(plan);
+        let mut joins = Vec::new();
+        for mut t in local_transports() {
+            let plan = plan.clone();
+            joins.push(tokio::spawn(async move {
+                let me = t.id();
+                let (next, prev) = (Peer::Next.of(me), Peer::Prev.of(me));
+                let (mut sent, mut received) = (0u64, 0u64);
+                for round in plan.iter() {
+                    let out = Outgoing {
+                        next: round[me].map(|n| vec![1; n]),
+                        prev: round[me].map(|n| vec![2; n + 1]),
+                    };
+                    // From next: what it sent to its prev; from prev: what it sent to its next.
+                    let expect = Expect {
+                        next: round[next].is_some(),
+                        prev: round[prev].is_some(),
+                    };
+                    // 4: the u32 length prefix a frame carries before its payload.
+                    if let Some(n) = round[me] {
+                        sent += (4 + n as u64) + (4 + n as u64 + 1);
+                    }
+                    let inc = t.round(out, expect).await.unwrap();
+                    for m in [inc.next, inc.prev].into_iter().flatten() {
+                        received += 4 + m.len() as u64;
+                    }
+                }
+                (t.counters(), sent, received)
+            }));
+        }
+        let mut total = (0, 0);
+        for j in joins {
+            let (c, sent, received) = j.await.unwrap();
+            assert_eq!(c.rounds, ROUNDS as u64);
+            assert_eq!((c.bytes_sent, c.bytes_received), (sent, received));
+            total = (total.0 + sent, total.1 + received);
+        }
+        // Everything sent was received, and the plan did send something.
+        assert_eq!(total.0, total.1);
+        assert!(total.0 > 0);
     }
 
     #[tokio::test]

@@ -52,10 +52,12 @@ pub use convert::{msb_and_gates, msb_rounds, planes_to_values, transpose_to_plan
 pub use error::{EngineError, Result};
 pub use prf::Correlated;
 pub use ring::{z128_to_z64, Ring, Z128, Z64};
-pub use session::{Counters, Session};
+pub use session::Session;
 pub use share::{reconstruct, reconstruct_checked, split, Inconsistent, ReconstructError, Share};
 pub use sort::{PivotRule, SortStats, SELECT_RULE, SORT_RULE};
-pub use transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+pub use transport::{
+    framed, Counters, Expect, Incoming, Outgoing, PartyId, Peer, Transport, FRAME_HEADER,
+};
 pub use verify::ring_proof::Gate;
 pub use verify::{Proven, Security};
 pub use wide::Z256;

@@ -1,43 +1,24 @@
-//! One MPC session of one party: its id, its transport, its correlated randomness and its
-//! communication counters. Seeds are agreed in one round at [`Session::start`].
+//! One MPC session of one party: its id, its transport, its correlated randomness. Seeds are
+//! agreed in one round at [`Session::start`].
 //!
-//! Every message of every protocol goes through [`Session::exchange`], which counts one round
-//! and the bytes. This module holds no protocol arithmetic (see `arith`) and no networking
-//! code (the transport is abstract).
-
-use std::fmt;
+//! Every message of every protocol goes through [`Session::exchange`], one round of the
+//! transport, which counts the round and the bytes as they go on the wire
+//! ([`Session::counters`]). This module holds no protocol arithmetic (see `arith`) and no
+//! networking code (the transport is abstract).
 
 use rand::RngCore;
 
 use super::error::{EngineError, Result};
 use super::prf::{Correlated, Seed};
+pub use super::transport::Counters;
 use super::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
 use super::verify::{Security, Verifier};
-
-/// Communication cost of a session so far, as seen by one party.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub rounds: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-}
-
-impl fmt::Display for Counters {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} rounds, {} bytes sent, {} bytes received",
-            self.rounds, self.bytes_sent, self.bytes_received
-        )
-    }
-}
 
 /// One MPC session of party `id` over transport `T`.
 pub struct Session<T: Transport> {
     id: PartyId,
     transport: T,
     correlated: Correlated,
-    counters: Counters,
     verifier: Verifier,
 }
 
@@ -75,8 +56,7 @@ impl<T: Transport> Session<T> {
             next: true,
             prev: false,
         };
-        let mut counters = Counters::default();
-        let incoming = counted_round(&mut transport, &mut counters, out, expect).await?;
+        let incoming = transport.round(out, expect).await?;
         let bytes = take(incoming.next, Peer::Next)?;
         let (next, mode): (Seed, u8) = match bytes.split_last() {
             Some((&mode, seed)) if seed.len() == 32 => (seed.try_into().expect("32 bytes"), mode),
@@ -107,7 +87,6 @@ impl<T: Transport> Session<T> {
             id,
             transport,
             correlated: Correlated::new(own, next),
-            counters,
             verifier: Verifier::new(security, own, next),
         })
     }
@@ -117,9 +96,11 @@ impl<T: Transport> Session<T> {
         self.id
     }
 
-    /// Rounds and bytes so far, including the seed agreement round.
+    /// Rounds and bytes so far on this session's transport, as on the wire: the seed
+    /// agreement round, and whatever ran on the transport before the session started on it
+    /// (the link setup, a party's agreement rounds at intake).
     pub fn counters(&self) -> Counters {
-        self.counters
+        self.transport.counters()
     }
 
     /// The security mode of this session.
@@ -149,26 +130,10 @@ impl<T: Transport> Session<T> {
         &mut self.correlated
     }
 
-    /// One communication round through the transport, counted.
+    /// One communication round through the transport (which counts it).
     pub async fn exchange(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
-        counted_round(&mut self.transport, &mut self.counters, out, expect).await
+        self.transport.round(out, expect).await
     }
-}
-
-async fn counted_round<T: Transport>(
-    transport: &mut T,
-    counters: &mut Counters,
-    out: Outgoing,
-    expect: Expect,
-) -> Result<Incoming> {
-    let sent = out.next.as_ref().map_or(0, Vec::len) + out.prev.as_ref().map_or(0, Vec::len);
-    counters.rounds += 1;
-    counters.bytes_sent += sent as u64;
-    let incoming = transport.round(out, expect).await?;
-    let received =
-        incoming.next.as_ref().map_or(0, Vec::len) + incoming.prev.as_ref().map_or(0, Vec::len);
-    counters.bytes_received += received as u64;
-    Ok(incoming)
 }
 
 /// The message expected from `peer`; its absence is a malformed round.
@@ -185,6 +150,7 @@ mod tests {
     use super::*;
     use crate::engine::local::{local_transports, run3};
     use crate::engine::ring::Z64;
+    use crate::engine::transport::framed;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
@@ -233,10 +199,11 @@ mod tests {
         let out = run3(11, |mut s| async move {
             assert_eq!(
                 s.counters(),
+                // One framed message each way: a 32-byte seed and the mode byte.
                 Counters {
                     rounds: 1,
-                    bytes_sent: 33,
-                    bytes_received: 33
+                    bytes_sent: framed(33),
+                    bytes_received: framed(33)
                 }
             );
             Ok(s.correlated().zero_shares::<Z64>(10))

@@ -217,6 +217,7 @@ mod tests {
     use crate::engine::local::run3;
     use crate::engine::ring::{Z128, Z64};
     use crate::engine::share::reconstruct;
+    use crate::engine::transport::framed;
     use std::sync::Arc;
 
     /// Opens every column of `cols`, in one round.
@@ -301,7 +302,8 @@ mod tests {
         for (opened, rounds, bytes, _) in &out {
             assert_eq!(opened, &out[0].0);
             assert_eq!(*rounds, 3);
-            assert_eq!(*bytes, 2 * 2 * n as u64 * 8);
+            // A party sends in two of the three passes, one frame of both columns each.
+            assert_eq!(*bytes, 2 * framed(2 * n * 8));
         }
         let (k, p) = (&out[0].0[0], &out[0].0[1]);
         // Records stay together.
@@ -342,7 +344,7 @@ mod tests {
         }
         for (_, rounds, bytes, _) in &out {
             assert_eq!(*rounds, 3);
-            assert_eq!(*bytes, 2 * 3 * 50 * 16);
+            assert_eq!(*bytes, 2 * framed(3 * 50 * 16));
         }
     }
 
@@ -351,7 +353,8 @@ mod tests {
         let out = run_shuffle::<Z64>(8, vec![vec![], vec![]]).await;
         for (opened, rounds, bytes, _) in &out {
             assert_eq!(opened, &vec![Vec::<Z64>::new(), vec![]]);
-            assert_eq!((*rounds, *bytes), (3, 0));
+            // Two empty frames: the passes run even on no records.
+            assert_eq!((*rounds, *bytes), (3, 2 * framed(0)));
         }
         let out = run_shuffle(9, vec![vec![Z64(42)]]).await;
         assert_eq!(out[1].0, vec![vec![Z64(42)]]);

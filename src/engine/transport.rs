@@ -6,12 +6,45 @@
 //! from both neighbours are received *concurrently* (sending first and receiving afterwards
 //! can deadlock under flow control when every party sends a large vector at once).
 //!
-//! This module holds no networking code: `engine::local` implements it over in-process
-//! channels for tests, `net::session` over QUIC streams.
+//! Every transport counts what it puts on the wire ([`Transport::counters`]): each message
+//! as a frame of [`FRAME_HEADER`] length bytes and its payload, plus any bytes it wrote to
+//! set its links up. This module holds no networking code: `engine::local` implements it
+//! over in-process channels for tests (charging the same frame header), `net::session` over
+//! QUIC streams.
 
+use std::fmt;
 use std::future::Future;
 
 use super::error::Result;
+
+/// Bytes a transport puts on the wire per message besides the payload: the `u32` length
+/// prefix of `net::frame`. The in-process transport charges it too, so that both count a
+/// round alike.
+pub const FRAME_HEADER: usize = 4;
+
+/// The wire length of a message of `payload` bytes: its frame header and the payload.
+pub const fn framed(payload: usize) -> u64 {
+    (FRAME_HEADER + payload) as u64
+}
+
+/// Communication cost so far, as seen by one party: rounds run, and every byte it wrote to
+/// and read from its two links (frame headers and link setup included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rounds: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} rounds, {} bytes sent, {} bytes received",
+            self.rounds, self.bytes_sent, self.bytes_received
+        )
+    }
+}
 
 /// Party index, 0, 1 or 2.
 pub type PartyId = usize;
@@ -76,4 +109,9 @@ pub trait Transport: Send {
         out: Outgoing,
         expect: Expect,
     ) -> impl Future<Output = Result<Incoming>> + Send;
+
+    /// Rounds run and bytes written and read since this transport was made, as they went
+    /// on the wire: each message with its frame header, and the bytes that set the links
+    /// up. A round that failed counts the messages it completed.
+    fn counters(&self) -> Counters;
 }

@@ -14,6 +14,9 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Bytes of a frame's length prefix.
+pub const HEADER_LEN: usize = std::mem::size_of::<u32>();
+
 /// Largest control-plane frame (requests, replies, share submissions): 1 MiB.
 pub const MAX_CONTROL_FRAME: usize = 1 << 20;
 
@@ -40,19 +43,21 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Writes one frame carrying `payload`. Payloads longer than `u32::MAX` are refused.
+/// Writes one frame carrying `payload` and returns the bytes written, header included.
+/// Payloads longer than `u32::MAX` are refused.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     w: &mut W,
     payload: &[u8],
-) -> Result<(), FrameError> {
+) -> Result<u64, FrameError> {
     let len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
         len: payload.len(),
         max: u32::MAX as usize,
     })?;
-    w.write_all(&len.to_be_bytes()).await?;
+    let header = len.to_be_bytes();
+    w.write_all(&header).await?;
     w.write_all(payload).await?;
     w.flush().await?;
-    Ok(())
+    Ok((header.len() + payload.len()) as u64)
 }
 
 /// Reads one frame of at most `max` payload bytes.
@@ -60,7 +65,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
 ) -> Result<Vec<u8>, FrameError> {
-    let mut header = [0u8; 4];
+    let mut header = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < header.len() {
         let n = r.read(&mut header[got..]).await?;
@@ -141,7 +146,7 @@ pub async fn send_msg<W: AsyncWrite + Unpin, T: Serialize>(
             format!("encoding a {}: {e}", short_type_name::<T>()),
         ))
     })?;
-    write_frame(w, &bytes).await
+    write_frame(w, &bytes).await.map(|_| ())
 }
 
 /// Reads one frame of at most `max` bytes and decodes it as a `T`.
@@ -196,6 +201,19 @@ mod tests {
             read_frame(&mut b, 16).await,
             Err(FrameError::Closed)
         ));
+    }
+
+    /// What `write_frame` reports is every byte that reached the stream, header included.
+    #[tokio::test]
+    async fn write_frame_reports_every_byte_written() {
+        let mut wire: Vec<u8> = Vec::new();
+        let mut reported = 0;
+        for len in [0usize, 1, 16, 1000] {
+            let n = write_frame(&mut wire, &vec![7u8; len]).await.unwrap();
+            assert_eq!(n, (HEADER_LEN + len) as u64);
+            reported += n;
+        }
+        assert_eq!(reported, wire.len() as u64);
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::engine::transport::{PartyId, Peer};
 
 use super::endpoint::connect;
-use super::frame::{read_frame, write_frame};
+use super::frame::{read_frame, write_frame, HEADER_LEN};
 use super::identity::Identity;
 use super::pin::{short_pin, Pin};
 use super::session::{Link, QuicTransport};
@@ -124,6 +124,20 @@ impl Mesh {
     /// Whether a live connection to `peer` exists.
     pub fn connected(&self, peer: PartyId) -> bool {
         peer < 3 && self.lock().conns[peer].as_ref().is_some_and(is_live)
+    }
+
+    /// UDP bytes this party has sent on its current connections to the other two parties,
+    /// as QUIC counts them (`udp_tx` of each connection's stats: packet headers,
+    /// encryption tags, acknowledgements and retransmissions included). A connection that
+    /// was replaced takes its count with it, so take differences over spans without a
+    /// reconnection.
+    pub fn udp_sent(&self) -> u64 {
+        self.lock()
+            .conns
+            .iter()
+            .flatten()
+            .map(|c| c.stats().udp_tx.bytes)
+            .sum()
     }
 
     /// Hands an incoming connection from party `peer` (identified by its certificate pin) to
@@ -286,7 +300,7 @@ impl Mesh {
 /// `link` retries on the new connection.
 async fn open_stream(conn: &quinn::Connection, session: [u8; 16]) -> anyhow::Result<Link> {
     let (mut send, mut recv) = conn.open_bi().await?;
-    write_frame(&mut send, &session).await?;
+    let sent = write_frame(&mut send, &session).await?;
     let ack = read_frame(&mut recv, 1).await?;
     if ack != [1] {
         bail!("bad session acknowledgement: {ack:?}");
@@ -295,6 +309,8 @@ async fn open_stream(conn: &quinn::Connection, session: [u8; 16]) -> anyhow::Res
         send,
         recv,
         _conn: conn.clone(),
+        sent,
+        received: (HEADER_LEN + ack.len()) as u64,
     })
 }
 
@@ -383,10 +399,13 @@ async fn accept_streams(
                 );
                 return;
             };
-            if let Err(e) = write_frame(&mut send, &[1]).await {
-                tracing::debug!(peer, "cannot acknowledge a session stream: {e}");
-                return;
-            }
+            let sent = match write_frame(&mut send, &[1]).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(peer, "cannot acknowledge a session stream: {e}");
+                    return;
+                }
+            };
             if let Some(mesh) = mesh.upgrade() {
                 mesh.park(
                     peer,
@@ -395,6 +414,8 @@ async fn accept_streams(
                         send,
                         recv,
                         _conn: conn,
+                        sent,
+                        received: (HEADER_LEN + header.len()) as u64,
                     },
                 );
             }
@@ -405,7 +426,7 @@ async fn accept_streams(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::transport::{Expect, Outgoing, Transport};
+    use crate::engine::transport::{Counters, Expect, Outgoing, Transport};
     use crate::net::endpoint::{peer_pin, server_endpoint};
     use std::net::{Ipv4Addr, SocketAddr};
 
@@ -455,7 +476,11 @@ mod tests {
         })
     }
 
-    async fn run_session(meshes: [Arc<Mesh>; 3], session: [u8; 16], rounds: u32) {
+    /// Runs `rounds` rounds of `MSG_LEN`-byte messages both ways and one one-sided round;
+    /// checks that each party's transport counted exactly the bytes of the frames it wrote
+    /// and read (the session header or its acknowledgement included) and returns the
+    /// counters.
+    async fn run_session(meshes: [Arc<Mesh>; 3], session: [u8; 16], rounds: u32) -> Vec<Counters> {
         let mut tasks = Vec::new();
         for mesh in meshes {
             tasks.push(tokio::spawn(async move {
@@ -506,12 +531,30 @@ mod tests {
                     .unwrap();
                 assert!(got.next.is_none());
                 assert_eq!(got.prev.unwrap(), vec![prev as u8; 3]);
+                // On the wire, a frame is a 4-byte length and its payload. Toward a higher
+                // id this party wrote the 16-byte session header and read the 1-byte
+                // acknowledgement; toward a lower id the other way around.
+                let frame = |len: usize| (4 + len) as u64;
+                let (mut sent, mut received) = (0, 0);
+                for peer in [next, prev] {
+                    let (out, back) = if peer > me { (16, 1) } else { (1, 16) };
+                    sent += frame(out);
+                    received += frame(back);
+                }
+                let big = 2 * rounds as u64 * frame(MSG_LEN);
+                let c = t.counters();
+                assert_eq!(c.rounds, rounds as u64 + 1, "party {me}");
+                assert_eq!(c.bytes_sent, sent + big + frame(3), "party {me}");
+                assert_eq!(c.bytes_received, received + big + frame(3), "party {me}");
                 t.finish();
+                c
             }));
         }
+        let mut out = Vec::new();
         for t in tasks {
-            t.await.unwrap();
+            out.push(t.await.unwrap());
         }
+        out
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,7 +577,20 @@ mod tests {
             .collect();
 
         let meshes = || -> [Arc<Mesh>; 3] { std::array::from_fn(|i| parties[i].mesh.clone()) };
-        run_session(meshes(), [1; 16], 3).await;
+        let udp_before: Vec<u64> = parties.iter().map(|p| p.mesh.udp_sent()).collect();
+        let counted = run_session(meshes(), [1; 16], 3).await;
+        // QUIC sends the counted stream bytes and its own packet headers, tags and
+        // acknowledgements (and any retransmissions); all three parties are done, so every
+        // counted byte has gone out.
+        for (i, c) in counted.iter().enumerate() {
+            let udp = parties[i].mesh.udp_sent() - udp_before[i];
+            eprintln!("party {i}: {} bytes counted, {udp} UDP bytes", c.bytes_sent);
+            assert!(
+                c.bytes_sent <= udp && udp < 3 * c.bytes_sent,
+                "party {i}: {} bytes counted, {udp} UDP bytes sent",
+                c.bytes_sent
+            );
+        }
         assert!(parties[0].mesh.connected(1) && parties[0].mesh.connected(2));
         assert!(parties[1].mesh.connected(0) && parties[2].mesh.connected(0));
 

@@ -4,22 +4,35 @@
 //! Each engine message is one frame (see `frame`) of at most [`MAX_MPC_FRAME`] bytes; the
 //! receive buffer grows only as bytes arrive. In a round, the sends and receives on both
 //! streams run concurrently: sending everything before receiving would deadlock under flow
-//! control when all three parties send large vectors at once. Holds no MPC logic.
+//! control when all three parties send large vectors at once.
+//!
+//! Each link counts the stream bytes it wrote and read: the session header and its
+//! acknowledgement that `mesh` exchanged to open it, then every frame, header included.
+//! Holds no MPC logic.
 
 use crate::engine::error::{EngineError, Result};
-use crate::engine::transport::{Expect, Incoming, Outgoing, PartyId, Peer, Transport};
+use crate::engine::transport::{
+    Counters, Expect, Incoming, Outgoing, PartyId, Peer, Transport, FRAME_HEADER,
+};
 
-use super::frame::{read_frame, write_frame, FrameError};
+use super::frame::{read_frame, write_frame, FrameError, HEADER_LEN};
 
 /// Largest engine message: 1 GiB.
 pub const MAX_MPC_FRAME: usize = 1 << 30;
 
-/// The two streams of one party in one MPC session.
+// The engine charges its in-process transport the header this transport writes.
+const _: () = assert!(FRAME_HEADER == HEADER_LEN);
+
+/// The two streams of one party in one MPC session, with the bytes moved on them.
 pub(super) struct Link {
     pub(super) send: quinn::SendStream,
     pub(super) recv: quinn::RecvStream,
     /// Keeps the connection alive as long as the session uses it.
     pub(super) _conn: quinn::Connection,
+    /// Bytes written to `send`, frame headers included.
+    pub(super) sent: u64,
+    /// Bytes read from `recv`, frame headers included.
+    pub(super) received: u64,
 }
 
 /// One party's end of an MPC session over QUIC.
@@ -28,6 +41,7 @@ pub struct QuicTransport {
     session: [u8; 16],
     next: Link,
     prev: Link,
+    rounds: u64,
 }
 
 impl std::fmt::Debug for QuicTransport {
@@ -46,6 +60,7 @@ impl QuicTransport {
             session,
             next,
             prev,
+            rounds: 0,
         }
     }
 
@@ -77,6 +92,7 @@ fn transport_error(peer: Peer, me: PartyId, what: &str, e: impl std::fmt::Displa
 
 async fn send_one(
     link_send: &mut quinn::SendStream,
+    sent: &mut u64,
     msg: Option<Vec<u8>>,
     peer: Peer,
     me: PartyId,
@@ -89,13 +105,15 @@ async fn send_one(
             msg.len()
         )));
     }
-    write_frame(link_send, &msg)
+    *sent += write_frame(link_send, &msg)
         .await
-        .map_err(|e| transport_error(peer, me, "sending to", e))
+        .map_err(|e| transport_error(peer, me, "sending to", e))?;
+    Ok(())
 }
 
 async fn recv_one(
     link_recv: &mut quinn::RecvStream,
+    received: &mut u64,
     expect: bool,
     peer: Peer,
     me: PartyId,
@@ -104,7 +122,10 @@ async fn recv_one(
         return Ok(None);
     }
     match read_frame(link_recv, MAX_MPC_FRAME).await {
-        Ok(msg) => Ok(Some(msg)),
+        Ok(msg) => {
+            *received += (HEADER_LEN + msg.len()) as u64;
+            Ok(Some(msg))
+        }
         Err(FrameError::TooLarge { len, max }) => Err(EngineError::Malformed {
             peer: peer.name(),
             expected: format!("a message of at most {max} bytes"),
@@ -122,19 +143,28 @@ async fn link_round(
     me: PartyId,
 ) -> Result<Option<Vec<u8>>> {
     let ((), received) = tokio::try_join!(
-        send_one(&mut link.send, out, peer, me),
-        recv_one(&mut link.recv, expect, peer, me)
+        send_one(&mut link.send, &mut link.sent, out, peer, me),
+        recv_one(&mut link.recv, &mut link.received, expect, peer, me)
     )?;
     Ok(received)
 }
 
 impl Transport for QuicTransport {
     async fn round(&mut self, out: Outgoing, expect: Expect) -> Result<Incoming> {
+        self.rounds += 1;
         let me = self.me;
         let (next, prev) = tokio::try_join!(
             link_round(&mut self.next, out.next, expect.next, Peer::Next, me),
             link_round(&mut self.prev, out.prev, expect.prev, Peer::Prev, me),
         )?;
         Ok(Incoming { next, prev })
+    }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            rounds: self.rounds,
+            bytes_sent: self.next.sent + self.prev.sent,
+            bytes_received: self.next.received + self.prev.received,
+        }
     }
 }

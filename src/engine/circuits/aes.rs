@@ -400,6 +400,7 @@ pub(crate) mod tests {
     use crate::engine::circuits::sbox::{SBOX_ANDS, SBOX_AND_DEPTH};
     use crate::engine::local::run3;
     use crate::engine::session::Counters;
+    use crate::engine::transport::FRAME_HEADER;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
     use std::time::Instant;
@@ -634,9 +635,11 @@ pub(crate) mod tests {
             let (enc, fused) = encrypt_case(n as u64 + 3, keys, vec![0; b], blocks).await;
             assert_eq!(enc.rounds, (AES_ROUNDS * SBOX_AND_DEPTH) as u64);
             assert_eq!(fused.rounds, (AES_ROUNDS * SBOX_AND_DEPTH) as u64);
+            // One frame to the previous party per AND layer.
             assert_eq!(
                 enc.bytes_sent,
-                (AES_ROUNDS * SBOX_ANDS * (16 * b).div_ceil(8)) as u64
+                (AES_ROUNDS * (SBOX_ANDS * (16 * b).div_ceil(8) + SBOX_AND_DEPTH * FRAME_HEADER))
+                    as u64
             );
             eprintln!(
                 "AES-128, B = {b}: encryption {enc}; key schedule + encryption fused {fused}"
@@ -737,7 +740,11 @@ pub(crate) mod tests {
             );
             assert_eq!(ks.rounds, enc.rounds);
             assert_eq!(fused.rounds, enc.rounds);
-            assert_eq!(enc.bytes_sent, (b * 16 * AES_ROUNDS * SBOX_ANDS / 8) as u64);
+            assert_eq!(
+                enc.bytes_sent,
+                (b * 16 * AES_ROUNDS * SBOX_ANDS / 8 + AES_ROUNDS * SBOX_AND_DEPTH * FRAME_HEADER)
+                    as u64
+            );
         }
     }
 

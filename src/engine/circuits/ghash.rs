@@ -171,6 +171,7 @@ mod tests {
     use crate::engine::circuits::blocks::tests::{rand_blocks, share_blocks};
     use crate::engine::circuits::blocks::{blocks_from_public, xor_public_blocks};
     use crate::engine::local::run3;
+    use crate::engine::transport::framed;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len() / 2)
@@ -396,7 +397,7 @@ mod tests {
             }
             for o in &out {
                 assert_eq!(o.2, 1);
-                assert_eq!(o.3, (16 * b) as u64);
+                assert_eq!(o.3, framed(16 * b));
                 assert!(o.4);
             }
             eprintln!(

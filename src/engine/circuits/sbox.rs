@@ -367,6 +367,7 @@ pub(crate) mod tests {
     use crate::engine::binary::tests::{recon_bits, test_share};
     use crate::engine::binary::{pack, unpack};
     use crate::engine::local::run3;
+    use crate::engine::transport::FRAME_HEADER;
 
     /// GF(2^8) product modulo x^8 + x^4 + x^3 + x + 1.
     pub(crate) fn gf256_mul(mut a: u8, mut b: u8) -> u8 {
@@ -462,7 +463,11 @@ pub(crate) mod tests {
         }
         for o in &out {
             assert_eq!(o.1, SBOX_AND_DEPTH as u64);
-            assert_eq!(o.2, (SBOX_ANDS * 256 / 8) as u64);
+            // One frame to the previous party per AND layer.
+            assert_eq!(
+                o.2,
+                (SBOX_ANDS * 256 / 8 + SBOX_AND_DEPTH * FRAME_HEADER) as u64
+            );
         }
     }
 }

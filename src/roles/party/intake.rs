@@ -13,6 +13,9 @@
 //!    template and the account id tagged; then the range check of the value, opening only
 //!    the verdict;
 //! 4. the pair is stored as pending, with the single-use markers of a proven contribution.
+//!
+//! Steps 1 to 3 run on one transport, so the MPC session's counters include the agreement
+//! rounds before it; the intake logs them per contribution.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,7 +28,6 @@ use tracing::{debug, warn};
 use super::{lock, ticket_hash, State, SESSION_TIMEOUT};
 use crate::config::{Dataset, ProofPolicy};
 use crate::engine::{unpack, Expect, Outgoing, PartyId, Session, Share, Transport, Z128};
-use crate::net::session::QuicTransport;
 use crate::oracle::admit;
 use crate::oracle::handshake::TlsVersion;
 use crate::oracle::mpc::{verify_session, KeyPairs, PublicSession};
@@ -157,8 +159,9 @@ fn public_checks(
 }
 
 /// Steps 1 and 2: component hashes, then everyone's verdict. Fails on every party alike.
-async fn agree(
-    t: &mut QuicTransport,
+/// The two rounds count in `t`'s counters.
+async fn agree<T: Transport>(
+    t: &mut T,
     me: PartyId,
     contribution: &Id,
     sub: &Submission,
@@ -263,11 +266,16 @@ async fn check_and_store(
         }
     };
     range_check(&mut mpc, state, ds, x).await?;
+    // Agreement rounds and MPC together: what this contribution cost this party.
+    let cost = mpc.counters();
     mpc.into_transport().finish();
     state
         .store
         .put_pending(contribution, dataset, x.a.0, x.b.0, markers)?;
-    debug!("contribution {} stored pending", short(contribution));
+    debug!(
+        "contribution {} stored pending: {cost}",
+        short(contribution)
+    );
     Ok(())
 }
 
@@ -347,4 +355,57 @@ async fn range_check<T: Transport>(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::local::local_transports;
+    use crate::engine::{framed, Counters};
+
+    /// The agreement rounds count in the transport's counters, which the MPC session started
+    /// on it then reports: its seed round adds to them.
+    #[tokio::test]
+    async fn agreement_rounds_count_in_the_session_counters() {
+        let x = [11u128, 22, 33];
+        let contribution: Id = [5; 16];
+        let mut tasks = Vec::new();
+        for mut t in local_transports() {
+            tasks.push(tokio::spawn(async move {
+                let me = t.id();
+                let sub = Submission::Plain {
+                    a: x[me],
+                    b: x[(me + 1) % 3],
+                };
+                agree(&mut t, me, &contribution, &sub, &Ok(None)).await?;
+                let after_agree = t.counters();
+                let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(me as u64);
+                let mpc = Session::start(me, t, &mut rng).await?;
+                anyhow::Ok((after_agree, mpc.counters()))
+            }));
+        }
+        // A 32-byte hash to the next party, then a verdict byte to both neighbours; the
+        // session adds its seed round (a 32-byte seed and a mode byte to the previous party).
+        let hash = framed(32);
+        let verdicts = 2 * framed(1);
+        for t in tasks {
+            let (agreed, session) = t.await.unwrap().unwrap();
+            assert_eq!(
+                agreed,
+                Counters {
+                    rounds: 2,
+                    bytes_sent: hash + verdicts,
+                    bytes_received: hash + verdicts,
+                }
+            );
+            assert_eq!(
+                session,
+                Counters {
+                    rounds: 3,
+                    bytes_sent: hash + verdicts + framed(33),
+                    bytes_received: hash + verdicts + framed(33),
+                }
+            );
+        }
+    }
 }
