@@ -42,8 +42,8 @@
 //! Permutations are Fisher–Yates shuffles driven by a ChaCha20 stream whose 256-bit key is
 //! drawn from the pair's common randomness; indices are sampled without bias by rejection.
 
+use crate::engine::prf::Prg;
 use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
 
 use super::error::{EngineError, Result};
 use super::ring::{Ring, Z64};
@@ -83,7 +83,7 @@ fn pass_permutation(c: &mut super::prf::Correlated, peer: Peer, n: usize) -> Vec
     for (chunk, w) in seed.chunks_exact_mut(8).zip(words) {
         chunk.copy_from_slice(&w.0.to_le_bytes());
     }
-    random_permutation(&mut ChaCha20Rng::from_seed(seed), n)
+    random_permutation(&mut Prg::from_seed(seed), n)
 }
 
 /// Applies `perm` to every column of the flat column-major vector `flat` (columns of length n).
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn permutations_are_permutations_and_unbiased_sampling_is_in_range() {
-        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         for n in [0usize, 1, 2, 10, 1000] {
             let mut p = random_permutation(&mut rng, n);
             p.sort_unstable();

@@ -39,8 +39,8 @@
 //! 24 + 16 (L + 3) (last step) bytes sent per party; the local work is in `and_levels`
 //! (group form for the first levels, then about 3.5 field products per remaining entry).
 
+use crate::engine::prf::Prg;
 use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use super::and_levels::{
     group_coeffs, level1, taus, vec_coeffs, vec_fold, USide, VSide, MAX_TERMS,
@@ -55,10 +55,10 @@ impl ProofElem for Gf64 {
     fn zero() -> Self {
         Gf64::ZERO
     }
-    fn random(rng: &mut ChaCha20Rng) -> Self {
+    fn random(rng: &mut Prg) -> Self {
         Gf64::random(rng)
     }
-    fn challenge(rng: &mut ChaCha20Rng) -> Self {
+    fn challenge(rng: &mut Prg) -> Self {
         loop {
             let r = Gf64::random(rng);
             if r.0 > 1 {
@@ -85,7 +85,7 @@ impl ProofElem for Gf64 {
 
 /// The word weights θ_w from a revealed seed.
 fn thetas(seed: [u8; 32], n: usize) -> Vec<Gf64> {
-    let mut rng = ChaCha20Rng::from_seed(seed);
+    let mut rng = Prg::from_seed(seed);
     (0..n).map(|_| Gf64::random(&mut rng)).collect()
 }
 

@@ -25,8 +25,8 @@ pub mod recursion;
 pub mod ring_proof;
 pub mod shuffle_check;
 
+use crate::engine::prf::Prg;
 use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use super::binary::BitShares;
 use super::error::Result;
@@ -129,16 +129,16 @@ pub(crate) struct Verifier {
     pub proven_words: u64,
     pub proven_gates: u64,
     pub proofs: u64,
-    pub mask_own: ChaCha20Rng,
-    pub mask_next: ChaCha20Rng,
-    pub chal_own: ChaCha20Rng,
-    pub chal_next: ChaCha20Rng,
-    pub rho_own: ChaCha20Rng,
-    pub rho_next: ChaCha20Rng,
+    pub mask_own: Prg,
+    pub mask_next: Prg,
+    pub chal_own: Prg,
+    pub chal_next: Prg,
+    pub rho_own: Prg,
+    pub rho_next: Prg,
 }
 
-fn stream(seed: Seed, id: u64) -> ChaCha20Rng {
-    let mut rng = ChaCha20Rng::from_seed(seed);
+fn stream(seed: Seed, id: u64) -> Prg {
+    let mut rng = Prg::from_seed(seed);
     rng.set_stream(id);
     rng
 }

@@ -5,8 +5,8 @@
 //! parties run every proof at once, each as prover of its own messages and as left and
 //! right verifier of its neighbours'. This module holds no statement.
 
+use crate::engine::prf::Prg;
 use rand::RngCore;
-use rand_chacha::ChaCha20Rng;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::session::{take, Session};
@@ -23,10 +23,10 @@ pub(crate) trait ProofElem:
 {
     fn zero() -> Self;
     /// A uniformly random element (masks).
-    fn random(rng: &mut ChaCha20Rng) -> Self;
+    fn random(rng: &mut Prg) -> Self;
     /// A challenge from an exceptional set, never 0 or 1 (nor 1 mod the maximal ideal), so
     /// that r and 1 − r are units.
-    fn challenge(rng: &mut ChaCha20Rng) -> Self;
+    fn challenge(rng: &mut Prg) -> Self;
     fn encode(v: &[Self]) -> Vec<u8>;
     fn decode(bytes: &[u8], n: usize) -> Option<Vec<Self>>;
     /// Bytes per element, for error messages.
@@ -77,7 +77,7 @@ pub(crate) fn sum01<E: ProofElem>(c: &Coeffs<E>) -> E {
     c[0] + c[0] + c[1] + c[2]
 }
 
-fn draw3<E: ProofElem>(rng: &mut ChaCha20Rng) -> Coeffs<E> {
+fn draw3<E: ProofElem>(rng: &mut Prg) -> Coeffs<E> {
     [0; 3].map(|_| E::random(rng))
 }
 

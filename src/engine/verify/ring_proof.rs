@@ -17,8 +17,8 @@
 //! 2^48, below 2^-42 for a million products. This module holds the record and the first
 //! level; the rest is `recursion`.
 
+use crate::engine::prf::Prg;
 use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use super::galois::{Gr, D};
 use super::recursion::{Ledger, ProofElem};
@@ -33,10 +33,10 @@ impl<R: Ring> ProofElem for Gr<R> {
     fn zero() -> Self {
         Gr::zero()
     }
-    fn random(rng: &mut ChaCha20Rng) -> Self {
+    fn random(rng: &mut Prg) -> Self {
         Gr::random(rng)
     }
-    fn challenge(rng: &mut ChaCha20Rng) -> Self {
+    fn challenge(rng: &mut Prg) -> Self {
         Gr::challenge(rng)
     }
     fn encode(v: &[Self]) -> Vec<u8> {
@@ -109,7 +109,7 @@ pub struct Gate<'a, R> {
 /// The gate weights θ_j from a revealed seed: uniform in the exceptional set (see the
 /// module doc for why that is as sound as uniform in GR).
 fn weights<R: Ring>(seed: [u8; 32], n: usize) -> Vec<Gr<R>> {
-    let mut rng = ChaCha20Rng::from_seed(seed);
+    let mut rng = Prg::from_seed(seed);
     (0..n).map(|_| Gr::exceptional(&mut rng)).collect()
 }
 

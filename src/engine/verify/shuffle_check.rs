@@ -66,8 +66,8 @@
 //! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes. Rounds: 1 (tags) + 3
 //! (passes) + 1 (coin) + 1 (E's gate) + 1 (E's opening), and no proof.
 
+use crate::engine::prf::Prg;
 use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::ring::{Ring, Z128};
@@ -145,7 +145,7 @@ impl<T: Transport> Session<T> {
             flat = self.shuffle_pass(j, flat, n).await?;
         }
         // 4. Weights from a coin opened after every pass.
-        let mut rng = ChaCha20Rng::from_seed(self.coin().await?);
+        let mut rng = Prg::from_seed(self.coin().await?);
         let rho: Vec<W> = (0..n).map(|_| W::random(&mut rng)).collect();
         // 5. E = Σ ρ_j u'_j − Σ_c α_c z_c with z_c = Σ_j ρ_j y'_{c,j}.
         let weigh = |col: &[Share<W>]| {
