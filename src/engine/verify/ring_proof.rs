@@ -80,9 +80,34 @@ impl<R> Default for RingPending<R> {
     }
 }
 
-impl<R> RingPending<R> {
+/// The most pairs one ring proof takes: its four vectors then hold at most 2^16 elements
+/// of GR (24 MiB each in Z_2^64, 48 MiB in Z_2^128). A larger record is proven in several
+/// proofs (each sound on its own), so memory stays bounded whatever a session records.
+pub(crate) const MAX_PROOF_PAIRS: usize = 1 << 16;
+
+impl<R: Copy> RingPending<R> {
     pub fn len(&self) -> usize {
         self.gates.len()
+    }
+
+    /// The record split into consecutive runs of whole gates of at most `max` pairs each
+    /// (a single gate with more pairs is a run of its own).
+    fn chunks(self, max: usize) -> Vec<RingPending<R>> {
+        let mut out = Vec::new();
+        let mut cur = RingPending::default();
+        for g in self.gates {
+            if !cur.gates.is_empty() && cur.pairs.len() + g.len > max {
+                out.push(std::mem::take(&mut cur));
+            }
+            let start = cur.pairs.len();
+            cur.pairs
+                .extend_from_slice(&self.pairs[g.start..g.start + g.len]);
+            cur.gates.push(GateRec { start, ..g });
+        }
+        if !cur.gates.is_empty() {
+            out.push(cur);
+        }
+        out
     }
 }
 
@@ -222,6 +247,14 @@ impl<T: Transport> Session<T> {
         let Some(rec) = pending_of::<R>(self.verifier_mut()).map(std::mem::take) else {
             return Ok(());
         };
+        for chunk in rec.chunks(MAX_PROOF_PAIRS) {
+            self.prove_product_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// One proof over a record of at most [`MAX_PROOF_PAIRS`] pairs (or one larger gate).
+    async fn prove_product_chunk<R: Ring>(&mut self, rec: RingPending<R>) -> Result<()> {
         if rec.gates.is_empty() {
             return Ok(());
         }

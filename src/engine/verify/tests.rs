@@ -404,3 +404,49 @@ async fn grouped_bit_counts_take_rounds_independent_of_the_number_of_groups() {
         }
     }
 }
+
+/// A record larger than one proof takes is proven in several: honest products past the
+/// first chunk open correctly, and a δ of 2^63 (the error hardest to catch in Z_2^64) on
+/// a product in the second chunk fails its proof.
+#[tokio::test]
+async fn ring_records_beyond_one_proof_are_proven_in_chunks() {
+    use crate::engine::local::{Cheater, Tamper};
+    use ring_proof::MAX_PROOF_PAIRS;
+    let n = MAX_PROOF_PAIRS + 3;
+    let run = |cheat: bool| {
+        let ts = local_transports().map(|t| {
+            // Round 1 is the product round; byte 7 of element n − 2 is its top byte.
+            let at = if cheat && t.id() == 2 { 1 } else { usize::MAX };
+            Cheater::new(
+                t,
+                at,
+                crate::engine::Peer::Prev,
+                Tamper::Add(8 * (n - 2) + 7, 0x80),
+            )
+        });
+        run3_secure(6, Security::Malicious, ts, move |mut s| async move {
+            let x: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(n);
+            let y: Vec<crate::engine::Share<Z64>> = s.correlated().random_shares(n);
+            let p = s.mul(&x, &y).await?;
+            let (xo, yo) = (s.open(&x).await?, s.open(&y).await?);
+            let po = s.open(&p).await?;
+            Ok((xo, yo, po, s.proven().product_gates))
+        })
+    };
+    for (xo, yo, po, gates) in ok(run(false).await) {
+        assert_eq!(gates, n as u64);
+        for ((x, y), p) in xo.iter().zip(&yo).zip(&po) {
+            assert_eq!(*x * *y, *p);
+        }
+    }
+    let out = run(true).await;
+    match &out[1] {
+        Err(EngineError::Verification { check, .. }) => {
+            assert!(check.starts_with("ring-product proof"), "{check}");
+        }
+        other => panic!(
+            "party 1 must abort on the ring proof, got {:?}",
+            other.as_ref().err()
+        ),
+    }
+}
