@@ -78,28 +78,37 @@ impl USide {
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
+        // Indices come 8 bits (terms) at a time; the tables here are per group, so they
+        // take 4 terms each (16 entries) rather than 8 (256 entries for 64 lookups).
         let k = q.min(CHUNK);
+        let nib = k.min(4);
+        let mask = (1usize << nib) - 1;
         out.clear();
         out.resize(self.groups() * 64, Gf64::ZERO);
-        let mut tables = vec![Gf64::ZERO; (q / k) << k];
+        let mut tables = vec![Gf64::ZERO; (q / nib) << nib];
         for ((c, b), dst) in self
             .coef
             .chunks_exact(q)
             .zip(self.bits.chunks_exact(q))
             .zip(out.chunks_exact_mut(64))
         {
-            for (cc, t) in c.chunks_exact(k).zip(tables.chunks_exact_mut(1 << k)) {
+            for (cc, t) in c.chunks_exact(nib).zip(tables.chunks_exact_mut(1 << nib)) {
                 subset_sums(cc, t);
             }
             let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
             for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
                 indices(bb, ix);
             }
+            // Table j holds terms nib·j …: its index is nibble j % (k / nib) of idx[j / (k / nib)].
+            let per = k / nib;
             for (s, d) in dst.iter_mut().enumerate() {
-                *d = idx[..q / k]
-                    .iter()
-                    .zip(tables.chunks_exact(1 << k))
-                    .fold(Gf64::ZERO, |acc, (ix, t)| acc + t[ix[s] as usize]);
+                *d = tables
+                    .chunks_exact(1 << nib)
+                    .enumerate()
+                    .fold(Gf64::ZERO, |acc, (j, t)| {
+                        let i = idx[j / per][s] as usize >> (nib * (j % per));
+                        acc + t[i & mask]
+                    });
             }
         }
     }
