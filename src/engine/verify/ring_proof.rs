@@ -304,7 +304,58 @@ impl<T: Transport> Session<T> {
         });
         drop(rec);
         self.finish_proof("ring", [pu, pv, lu, rv], ledger).await?;
-        self.verifier_mut().proven_gates += n as u64;
+        let v = self.verifier_mut();
+        v.proven_gates += n as u64;
+        v.proofs += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ring::Z64;
+
+    /// Runs of whole gates of at most `max` pairs, a larger gate alone, starts rebased and
+    /// every pair kept in order.
+    #[test]
+    fn records_split_into_runs_of_whole_gates() {
+        let lens = [1usize, 2, 5, 1, 1, 3];
+        let mut rec = RingPending::<Z64>::default();
+        for (j, len) in lens.iter().enumerate() {
+            let start = rec.pairs.len();
+            rec.pairs
+                .extend((0..*len).map(|l| [Z64((10 * j + l) as u64); 4]));
+            rec.gates.push(GateRec {
+                start,
+                len: *len,
+                lb: Z64(j as u64),
+                f_own: Z64(0),
+                tf_next: Z64(0),
+            });
+        }
+        let all_pairs = rec.pairs.clone();
+        let chunks = rec.chunks(3);
+        let shape: Vec<Vec<usize>> = chunks
+            .iter()
+            .map(|c| c.gates.iter().map(|g| g.len).collect())
+            .collect();
+        assert_eq!(shape, vec![vec![1, 2], vec![5], vec![1, 1], vec![3]]);
+        let mut seen = Vec::new();
+        for c in &chunks {
+            let mut next = 0;
+            for g in &c.gates {
+                assert_eq!(g.start, next);
+                next += g.len;
+            }
+            assert_eq!(next, c.pairs.len());
+            seen.extend_from_slice(&c.pairs);
+        }
+        assert_eq!(seen, all_pairs);
+        let lbs: Vec<u64> = chunks
+            .iter()
+            .flat_map(|c| c.gates.iter().map(|g| g.lb.0))
+            .collect();
+        assert_eq!(lbs, (0..lens.len() as u64).collect::<Vec<_>>());
     }
 }
