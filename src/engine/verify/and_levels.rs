@@ -7,7 +7,7 @@
 //! (global); materialised entries carry X^s on the V side instead. Then Σ_s u_{g,s} v_{h,s} = Σ_{q,q'} α_{g,q} β_{q'} · (b_{g,q} ∧ c_{h,q'}) read
 //! as a field element: a level costs about Q² field products per pair of groups instead
 //! of one per gate, and a fold only rescales coefficients (the bit-words stay in place,
-//! Q doubles as the groups halve). Once Q reaches [`MAX_TERMS`] the entries are
+//! Q doubles as the groups halve). Once Q reaches `MAX_TERMS` the entries are
 //! materialised and the halving continues on plain vectors. Every kernel is generic over
 //! the multiplication so that it compiles to the carry-less multiply instruction.
 //! This module holds no rounds, no randomness and no record keeping.

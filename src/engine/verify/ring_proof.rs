@@ -14,8 +14,11 @@
 //! challenges, also in E) that need no coefficient products. Each level errs with
 //! probability at most 2 / 2^48 (a degree-2 polynomial over GR vanishes on at most two
 //! points of the exceptional set): with L levels the soundness error is (1 + 2(L + 1)) /
-//! 2^48, below 2^-42 for a million products. This module holds the record and the first
-//! level; the rest is `recursion`.
+//! 2^48. A proof takes at most `MAX_PROOF_PAIRS` = 2^16 pairs (L ≤ 17: below 2^-42.7)
+//! unless a single gate has more (a dot product of m pairs: L ≤ 1 + ⌈log2 m⌉, still below
+//! 2^-42 up to m = 2^24). A larger record is proven in several proofs, and a cheater must
+//! pass the proof of every chunk it deviated in, so a session's error is no larger. This
+//! module holds the record and the first level; the rest is `recursion`.
 
 use crate::engine::prf::Prg;
 use rand::SeedableRng;
