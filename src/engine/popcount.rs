@@ -36,14 +36,16 @@ impl<T: Transport> Session<T> {
             let zeros = BitShares::zeros(2 * half - cnt);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for p in &planes {
-                let (mut pa, mut pb) = (Vec::new(), Vec::new());
-                for g in 0..groups {
-                    pa.push(p.slice(g * cnt, half)?);
-                    pb.push(p.slice(g * cnt + half, cnt - half)?);
-                    pb.push(zeros.clone());
-                }
-                a.push(BitShares::concat(&pa.iter().collect::<Vec<_>>()));
-                b.push(BitShares::concat(&pb.iter().collect::<Vec<_>>()));
+                // Group g's first half against its second half, padded to the same length.
+                let firsts = (0..groups)
+                    .map(|g| p.slice(g * cnt, half))
+                    .collect::<Result<Vec<_>>>()?;
+                let seconds = (0..groups)
+                    .map(|g| p.slice(g * cnt + half, cnt - half))
+                    .collect::<Result<Vec<_>>>()?;
+                a.push(BitShares::concat(&firsts.iter().collect::<Vec<_>>()));
+                let padded: Vec<&BitShares> = seconds.iter().flat_map(|s| [s, &zeros]).collect();
+                b.push(BitShares::concat(&padded));
             }
             planes = self.ripple_add(&a, &b).await?;
             cnt = half;
