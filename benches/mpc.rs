@@ -1,18 +1,17 @@
 //! Engine benchmark over real QUIC on loopback (three parties in one process). Prints time,
 //! rounds and bytes per party for vectorised products and comparisons.
 //!
-//! Run: `cargo bench --bench mpc` (optionally `-- 100000` for another vector length).
+//! Run: `cargo bench --bench mpc` (optionally `-- 100000` for another vector length, and
+//! `--reps N` for the repetitions each figure is the median of; 3 by default).
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{meshes, ratio, report, run3, run3_mode};
+use common::{meshes, ratio, report_reps, run3, run3_reps};
 use mpcstats::engine::{BitShares, Security, Share, Z128, Z64};
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
+    let n: usize = common::positional()
+        .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -31,8 +30,8 @@ fn main() {
         run3(&m, [0; 16], mul64(1000)).await; // warm-up
         let mut semi = None;
         for security in [Security::SemiHonest, Security::Malicious] {
-            let r = run3_mode(&m, [1 + security as u8; 16], security, mul64(n)).await;
-            let (t, _, b) = report(&format!("products in Z_2^64, {}", security.name()), &r);
+            let r = run3_reps(&m, [1 + security as u8; 16], security, mul64(n)).await;
+            let (t, _, b) = report_reps(&format!("products in Z_2^64, {}", security.name()), &r);
             println!(
                 "  {:.2} M products/s, {:.1} bytes per product per party",
                 n as f64 / t.as_secs_f64() / 1e6,
@@ -40,14 +39,19 @@ fn main() {
             );
             ratio(&mut semi, t, b);
         }
-        let r = run3(&m, [2; 16], move |_, mut s| async move {
-            let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
-            let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
-            let z = s.mul(&x, &y).await.unwrap();
-            (s, z.len())
-        })
+        let r = run3_reps(
+            &m,
+            [9; 16],
+            Security::SemiHonest,
+            move |_, mut s| async move {
+                let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
+                let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
+                let z = s.mul(&x, &y).await.unwrap();
+                (s, z.len())
+            },
+        )
         .await;
-        let (t, _, b) = report("products in Z_2^128", &r);
+        let (t, _, b) = report_reps("products in Z_2^128", &r);
         println!(
             "  {:.2} M products/s, {:.1} bytes per product per party",
             n as f64 / t.as_secs_f64() / 1e6,
@@ -57,7 +61,7 @@ fn main() {
             let mut semi = None;
             for security in [Security::SemiHonest, Security::Malicious] {
                 let seed = [3 + bits as u8 + security as u8; 16];
-                let r = run3_mode(&m, seed, security, move |_, mut s| async move {
+                let r = run3_reps(&m, seed, security, move |_, mut s| async move {
                     let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
                     let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
                     let z = s.lt(&x, &y, bits).await.unwrap();
@@ -66,7 +70,7 @@ fn main() {
                 })
                 .await;
                 let label = format!("{bits}-bit comparisons, {}", security.name());
-                let (t, _, b) = report(&label, &r);
+                let (t, _, b) = report_reps(&label, &r);
                 println!(
                     "  {:.2} M comparisons/s, {:.1} bytes per comparison per party",
                     n as f64 / t.as_secs_f64() / 1e6,
@@ -79,18 +83,23 @@ fn main() {
         let gates = 16 * n;
         let mut semi = None;
         for security in [Security::SemiHonest, Security::Malicious] {
-            let r = run3_mode(&m, [7; 16], security, move |i, mut s| async move {
-                let x = BitShares::from_public(i, &vec![u64::MAX; gates / 64], gates).unwrap();
-                let y = x.not(i).not(i);
-                let mut z = s.and(&x, &y).await.unwrap();
-                for _ in 0..3 {
-                    z = s.and(&z, &x).await.unwrap();
-                }
-                s.verify().await.unwrap();
-                (s, z.len)
-            })
+            let r = run3_reps(
+                &m,
+                [7 + security as u8; 16],
+                security,
+                move |i, mut s| async move {
+                    let x = BitShares::from_public(i, &vec![u64::MAX; gates / 64], gates).unwrap();
+                    let y = x.not(i).not(i);
+                    let mut z = s.and(&x, &y).await.unwrap();
+                    for _ in 0..3 {
+                        z = s.and(&z, &x).await.unwrap();
+                    }
+                    s.verify().await.unwrap();
+                    (s, z.len)
+                },
+            )
             .await;
-            let (t, _, b) = report(&format!("4 x {gates} AND gates, {}", security.name()), &r);
+            let (t, _, b) = report_reps(&format!("4 x {gates} AND gates, {}", security.name()), &r);
             println!(
                 "  {:.0} M AND gates/s, {:.3} bytes per gate per party",
                 4.0 * gates as f64 / t.as_secs_f64() / 1e6,
@@ -98,6 +107,5 @@ fn main() {
             );
             ratio(&mut semi, t, b);
         }
-        let _ = Arc::new(());
     });
 }

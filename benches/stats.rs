@@ -2,14 +2,15 @@
 //! histogram for n = 10^4, 10^5, 10^6 (three parties in one process), each in semi-honest
 //! and in malicious mode. Prints time, rounds and bytes sent per party, and the ratio.
 //!
-//! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes, and names such
-//! as `median gini` to run only those statistics).
+//! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes, names such as
+//! `median gini` to run only those statistics, and `--reps N` for the repetitions each figure
+//! is the median of; 3 by default).
 
 mod common;
 
 use std::sync::Arc;
 
-use common::{bench_dataset, meshes, ratio, report, run3_mode, share_values};
+use common::{bench_dataset, meshes, ratio, report_reps, run3_reps, share_values};
 use mpcstats::engine::Security;
 use mpcstats::stats::{program, reference, Query};
 use mpcstats::wire::QuerySpec;
@@ -17,8 +18,8 @@ use rand::{Rng, SeedableRng};
 
 fn main() {
     let sizes: Vec<usize> = {
-        let given: Vec<usize> = std::env::args()
-            .skip(1)
+        let given: Vec<usize> = common::positional()
+            .iter()
             .filter_map(|a| a.parse().ok())
             .collect();
         if given.is_empty() {
@@ -27,8 +28,8 @@ fn main() {
             given
         }
     };
-    let only: Vec<String> = std::env::args()
-        .skip(1)
+    let only: Vec<String> = common::positional()
+        .into_iter()
         .filter(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
         .collect();
     let ds = bench_dataset(None);
@@ -69,7 +70,7 @@ fn main() {
                 session += 1;
                 let shares = shares.clone();
                 let qq = q.clone();
-                let r = run3_mode(&m, [session; 16], security, move |i, mut s| {
+                let runs = run3_reps(&m, [session; 16], security, move |i, mut s| {
                     let x = shares[i].clone();
                     let q = qq.clone();
                     async move {
@@ -79,8 +80,9 @@ fn main() {
                     }
                 })
                 .await;
-                let (t, _, b) = report(&format!("  {}, {}", spec.stat, security.name()), &r);
-                let p = r[0].out.1;
+                let (t, _, b) =
+                    report_reps(&format!("  {}, {}", spec.stat, security.name()), &runs);
+                let p = runs[0][0].out.1;
                 if security == Security::Malicious {
                     println!(
                         "    proven: {} AND gates, {} ring products, in {} proofs",
@@ -90,17 +92,19 @@ fn main() {
                     );
                 }
                 ratio(&mut semi, t, b);
-                // Check the result against plaintext, so a fast wrong answer cannot pass.
-                let pairs: [mpcstats::engine::Share<mpcstats::engine::Z128>; 3] =
-                    std::array::from_fn(|i| r[i].out.0.first().copied().unwrap_or_default());
-                let opened = mpcstats::engine::reconstruct(&pairs).unwrap().0;
+                // Check every run against plaintext, so a fast wrong answer cannot pass.
                 let want = reference::opened(&q, &values).unwrap();
-                let got = if spec.stat == "histogram" {
-                    opened as u64 as u128
-                } else {
-                    opened
-                };
-                assert_eq!(got, want[0], "{} over {n} values", spec.stat);
+                for r in &runs {
+                    let pairs: [mpcstats::engine::Share<mpcstats::engine::Z128>; 3] =
+                        std::array::from_fn(|i| r[i].out.0.first().copied().unwrap_or_default());
+                    let opened = mpcstats::engine::reconstruct(&pairs).unwrap().0;
+                    let got = if spec.stat == "histogram" {
+                        opened as u64 as u128
+                    } else {
+                        opened
+                    };
+                    assert_eq!(got, want[0], "{} over {n} values", spec.stat);
+                }
             }
         }
     });

@@ -133,6 +133,85 @@ where
     out.into_iter().map(|(m, _)| m).collect()
 }
 
+/// The command line's positional arguments: everything after the program name except
+/// `--reps N` and cargo's `--bench`.
+pub fn positional() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--reps" => {
+                args.next();
+            }
+            "--bench" => {}
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// How many times [`run3_reps`] repeats a measurement: `--reps N` on the command line, else 3.
+/// This machine's timings vary by up to a third between identical runs, so a single run is
+/// not a figure.
+pub fn reps() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--reps")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(3)
+}
+
+/// [`run3_mode`] repeated [`reps`] times, each in its own session (the last byte of the
+/// session id counts the repetition). Returns every repetition's measurements.
+#[allow(dead_code)] // not every bench repeats
+pub async fn run3_reps<F, Fut, O>(
+    meshes: &[Arc<Mesh>],
+    session: [u8; 16],
+    security: Security,
+    f: F,
+) -> Vec<Vec<Measured<O>>>
+where
+    F: Fn(usize, Session<QuicTransport>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = (Session<QuicTransport>, O)> + Send + 'static,
+    O: Send + 'static,
+{
+    let mut out = Vec::new();
+    for r in 0..reps() {
+        let mut id = session;
+        id[15] ^= 0x80 | r as u8;
+        out.push(run3_mode(meshes, id, security, f.clone()).await);
+    }
+    out
+}
+
+/// One line for a repeated measurement: the median over repetitions of the slowest party's
+/// time, with the fastest and slowest repetition beside it; rounds and bytes as [`report`]
+/// (the most of any repetition). Returns (median time, rounds, bytes).
+#[allow(dead_code)] // not every bench repeats
+pub fn report_reps<O>(label: &str, runs: &[Vec<Measured<O>>]) -> (Duration, u64, u64) {
+    let slowest = |m: &[Measured<O>]| m.iter().map(|x| x.time).max().unwrap_or_default();
+    let mut times: Vec<Duration> = runs.iter().map(|m| slowest(m)).collect();
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let most = |f: &dyn Fn(&Measured<O>) -> u64| runs.iter().flatten().map(f).max().unwrap_or(0);
+    let rounds = most(&|x| x.cost.rounds);
+    let bytes = most(&|x| x.cost.bytes_sent);
+    let udp = most(&|x| x.udp_sent);
+    println!(
+        "{label:<34} {:>8.1} ms ({:.1}–{:.1}, {} runs) {:>5} rounds {:>8.2} MB sent ({:.2} MB UDP) per party",
+        median.as_secs_f64() * 1e3,
+        times.first().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        times.len(),
+        rounds,
+        bytes as f64 / 1e6,
+        udp as f64 / 1e6
+    );
+    (median, rounds, bytes)
+}
+
 /// Prints the malicious / semi-honest ratio on the second call of a pair.
 #[allow(dead_code)] // not every bench compares modes
 pub fn ratio(semi: &mut Option<(Duration, u64)>, t: Duration, b: u64) {
