@@ -2,7 +2,8 @@
 //! rounds and bytes per party for vectorised products and comparisons.
 //!
 //! Run: `cargo bench --bench mpc` (optionally `-- 100000` for another vector length, and
-//! `--reps N` for the repetitions each figure is the median of; 3 by default).
+//! `--reps N` for the repetitions each figure is the median of, 3 by default; `products`,
+//! `comparisons` or `and` to run only those sections).
 
 mod common;
 
@@ -14,6 +15,12 @@ fn main() {
         .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    // Sections by name (`products`, `comparisons`, `and`); all when none is named.
+    let named: Vec<String> = common::positional()
+        .into_iter()
+        .filter(|a| a.parse::<usize>().is_err())
+        .collect();
+    let run = |name: &str| named.is_empty() || named.iter().any(|a| a == name);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let m = meshes().await;
@@ -29,7 +36,14 @@ fn main() {
         };
         run3(&m, [0; 16], mul64(1000)).await; // warm-up
         let mut semi = None;
-        for security in [Security::SemiHonest, Security::Malicious] {
+        let modes = |name: &str| {
+            if run(name) {
+                vec![Security::SemiHonest, Security::Malicious]
+            } else {
+                vec![]
+            }
+        };
+        for security in modes("products") {
             let r = run3_reps(&m, [1 + security as u8; 16], security, mul64(n)).await;
             let (t, _, b) = report_reps(&format!("products in Z_2^64, {}", security.name()), &r);
             println!(
@@ -39,27 +53,24 @@ fn main() {
             );
             ratio(&mut semi, t, b);
         }
-        let r = run3_reps(
-            &m,
-            [9; 16],
-            Security::SemiHonest,
-            move |_, mut s| async move {
+        for security in modes("products").into_iter().take(1) {
+            let r = run3_reps(&m, [9; 16], security, move |_, mut s| async move {
                 let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
                 let y: Vec<Share<Z128>> = s.correlated().random_shares(n);
                 let z = s.mul(&x, &y).await.unwrap();
                 (s, z.len())
-            },
-        )
-        .await;
-        let (t, _, b) = report_reps("products in Z_2^128", &r);
-        println!(
-            "  {:.2} M products/s, {:.1} bytes per product per party",
-            n as f64 / t.as_secs_f64() / 1e6,
-            b as f64 / n as f64
-        );
+            })
+            .await;
+            let (t, _, b) = report_reps("products in Z_2^128", &r);
+            println!(
+                "  {:.2} M products/s, {:.1} bytes per product per party",
+                n as f64 / t.as_secs_f64() / 1e6,
+                b as f64 / n as f64
+            );
+        }
         for bits in [64u32, 84] {
             let mut semi = None;
-            for security in [Security::SemiHonest, Security::Malicious] {
+            for security in modes("comparisons") {
                 let seed = [3 + bits as u8 + security as u8; 16];
                 let r = run3_reps(&m, seed, security, move |_, mut s| async move {
                     let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
@@ -82,7 +93,7 @@ fn main() {
         // AND gates in both modes: the malicious run includes the proof of every gate.
         let gates = 16 * n;
         let mut semi = None;
-        for security in [Security::SemiHonest, Security::Malicious] {
+        for security in modes("and") {
             let r = run3_reps(
                 &m,
                 [7 + security as u8; 16],
