@@ -19,10 +19,6 @@ use mpcstats::roles::client::Client;
 use mpcstats::roles::demo::LocalCluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The allocator the `mpcstats` binary runs with (see `src/main.rs`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Providers proving and sharing at the same time in the throughput run.
 const AT_ONCE: usize = 16;
 

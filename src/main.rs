@@ -8,15 +8,6 @@ use clap::{Parser, Subcommand};
 use mpcstats::roles;
 use mpcstats::roles::logging::Kind;
 
-/// mimalloc instead of the system allocator. MPC rounds allocate and free vectors of tens
-/// of megabytes; glibc returns each to the kernel and the next one faults its pages in
-/// again (page faults and page clearing were a fifth of the profile of 10^6 products).
-/// mimalloc keeps freed pages for reuse and returns idle ones after a short delay. Measured
-/// with `cargo bench --bench mpc`: 10^6 products in Z_2^64 at the median of five runs took
-/// 99.9 ms instead of 142–183 ms.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Private statistics over proven web data: three MPC parties compute count, sum, mean,
 /// variance … over values that nobody but their owner ever sees.
 #[derive(Parser)]

@@ -16,11 +16,6 @@ use mpcstats::net::mesh::{Mesh, PeerInfo};
 use mpcstats::net::session::QuicTransport;
 use rand::SeedableRng;
 
-/// The allocator the `mpcstats` binary runs with (see `src/main.rs`), so the benches measure
-/// what a deployment runs.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub async fn meshes() -> Vec<Arc<Mesh>> {
     let ids: Vec<Identity> = (0..3)
         .map(|i| Identity::generate(&format!("party{i}")).unwrap())
