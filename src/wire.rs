@@ -126,9 +126,13 @@ pub enum FromCoordinator {
         reason: String,
     },
     /// The queue is full: nothing was started; ask again after `retry_after_secs`.
-    Busy { retry_after_secs: u32 },
+    Busy {
+        retry_after_secs: u32,
+    },
     /// The request waits in the queue at `position` (1 = next); more messages follow.
-    Queued { position: u32 },
+    Queued {
+        position: u32,
+    },
     /// The answer to [`ToCoordinator::Outcome`].
     Outcome(ContributionOutcome),
 }

@@ -89,10 +89,8 @@ impl Queue {
             ms => ms,
         };
         let rounds = (waiting / self.slot_count + 1) as u64;
-        Duration::from_millis(avg.saturating_mul(rounds)).clamp(
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        )
+        Duration::from_millis(avg.saturating_mul(rounds))
+            .clamp(Duration::from_secs(1), Duration::from_secs(300))
     }
 
     fn record(&self, held: Duration) {
@@ -250,7 +248,10 @@ mod tests {
         let a = caps.take(ip).unwrap();
         let _b = caps.take(ip).unwrap();
         assert!(caps.take(ip).is_none(), "a third one is over the cap");
-        assert!(caps.take(other).is_some(), "another address has its own cap");
+        assert!(
+            caps.take(other).is_some(),
+            "another address has its own cap"
+        );
         drop(a);
         assert_eq!(caps.holding(ip), 1);
         assert!(caps.take(ip).is_some());

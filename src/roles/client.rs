@@ -18,8 +18,8 @@ use crate::oracle::proof::Proof;
 use crate::stats::answer::{finish, open_results, Answer, Spent};
 use crate::stats::Query;
 use crate::wire::{
-    ContributionOutcome, FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, TicketHash, ToCoordinator,
-    ToParty,
+    ContributionOutcome, FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket,
+    TicketHash, ToCoordinator, ToParty,
 };
 
 /// Default bound on waiting for any one answer.

@@ -476,8 +476,7 @@ async fn on_share_intent(
         );
         return refuse(&mut send, reason).await;
     };
-    let Some(_slot) = wait_for_slot(&state.contributions, "share intent", &mut send).await?
-    else {
+    let Some(_slot) = wait_for_slot(&state.contributions, "share intent", &mut send).await? else {
         return Ok(());
     };
     let contribution: Id = random_bytes();
@@ -573,8 +572,7 @@ async fn verdict(i: usize, r: &mut RecvStream, ticket_timeout: Duration) -> Resu
         } else {
             ticket_timeout
         };
-        match tokio::time::timeout(bound, recv_msg::<_, ControlReply>(r, MAX_CONTROL_FRAME)).await
-        {
+        match tokio::time::timeout(bound, recv_msg::<_, ControlReply>(r, MAX_CONTROL_FRAME)).await {
             Ok(Ok(ControlReply::Received)) if !received => received = true,
             Ok(Ok(ControlReply::Prepared)) => return Ok(()),
             Ok(Ok(ControlReply::Failed { reason })) => return Err(format!("party {i}: {reason}")),

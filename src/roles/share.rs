@@ -12,7 +12,6 @@ use crate::config::{Cluster, ProofPolicy};
 use crate::oracle::proof::Proof;
 use crate::wire::{ContributionOutcome, Id};
 
-
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
@@ -88,7 +87,10 @@ async fn status(cluster: &Cluster, id: &str) -> Result<()> {
             Ok(())
         }
         ContributionOutcome::Aborted { reason } => {
-            bail!("aborted: contribution {} counts nowhere: {reason}", hex::encode(id))
+            bail!(
+                "aborted: contribution {} counts nowhere: {reason}",
+                hex::encode(id)
+            )
         }
         ContributionOutcome::Pending => bail!(
             "pending: contribution {} is not decided yet; ask again in a few seconds",

@@ -281,7 +281,8 @@ mod tests {
         assert_eq!(s.outcome(&[9; 16]).unwrap(), None);
         s.commit(&[1; 16]).unwrap();
         s.commit(&[2; 16]).unwrap();
-        s.abort(&[3; 16], "party 1: no submission within 20 s").unwrap();
+        s.abort(&[3; 16], "party 1: no submission within 20 s")
+            .unwrap();
         // A second decision does not change the first one's outcome.
         s.abort(&[2; 16], "late").unwrap();
         drop(s);

@@ -143,6 +143,17 @@ impl PartyServer {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Committed contributions of `dataset` in this party's store, for tests and status.
+    pub fn committed_count(&self, dataset: &str) -> Result<u64> {
+        Ok(self
+            .state
+            .store
+            .committed_counts()?
+            .into_iter()
+            .find(|(d, _)| d == dataset)
+            .map_or(0, |(_, n)| n))
+    }
+
     /// Rows in this party's store (pending and committed), for tests.
     pub fn stored_rows(&self) -> Result<u64> {
         self.state.store.rows()
