@@ -483,4 +483,40 @@ pin = "04"
             "{err}"
         );
     }
+
+    #[test]
+    fn limits_of_older_files_default_and_bounds_are_enforced() {
+        // A [limits] table written before the queue fields existed still loads.
+        let old = format!(
+            "{SERVERS}[limits]\nrequests_per_minute = 10\nconcurrent_contributions = 2\nconcurrent_queries = 1\n"
+        );
+        let c: Cluster = toml::from_str(&old).unwrap();
+        assert_eq!(
+            c.limits.ticket_timeout_secs,
+            Limits::default().ticket_timeout_secs
+        );
+        assert_eq!(
+            c.limits.contribution_queue,
+            Limits::default().contribution_queue
+        );
+        assert!(c.limits.validate().is_ok());
+        let at = |f: fn(&mut Limits)| {
+            let mut l = Limits::default();
+            f(&mut l);
+            l.validate()
+        };
+        assert!(at(|l| l.ticket_timeout_secs = MAX_TICKET_TIMEOUT_SECS).is_ok());
+        let err = at(|l| l.ticket_timeout_secs = MAX_TICKET_TIMEOUT_SECS + 1).unwrap_err();
+        assert!(err.to_string().contains("ticket_timeout_secs"), "{err}");
+        for zero in [
+            (|l: &mut Limits| l.ticket_timeout_secs = 0) as fn(&mut Limits),
+            |l| l.tickets_per_address = 0,
+            |l| l.concurrent_contributions = 0,
+            |l| l.requests_per_minute = 0,
+        ] {
+            assert!(at(zero).unwrap_err().to_string().contains("at least 1"));
+        }
+        // An empty queue is allowed: busy whenever every slot is taken.
+        assert!(at(|l| l.contribution_queue = 0).is_ok());
+    }
 }
