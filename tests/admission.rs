@@ -266,3 +266,38 @@ async fn a_full_queue_is_busy_at_once_and_one_address_cannot_hoard() {
     assert_eq!(committed_everywhere(&cluster), vec![0, 0, 0]);
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_queries_at_once_all_get_the_one_release() {
+    let cluster = LocalCluster::start(None).await.unwrap();
+    let client = Arc::new(Client::connect(&cluster.cluster).await.unwrap());
+    for v in 1..=10 {
+        client.share(DATASET, &format!("{v}.5")).await.unwrap();
+    }
+    // Eight consumers ask for the same statistics the moment the epoch closed.
+    for stat in ["mean", "median"] {
+        let asks = (0..8).map(|_| {
+            let c = client.clone();
+            async move {
+                c.query(&mpcstats::wire::QuerySpec::new(DATASET, stat))
+                    .await
+            }
+        });
+        let answers = futures::future::join_all(asks).await;
+        let texts: Vec<String> = answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|e| panic!("{stat}: {e:#}")).text)
+            .collect();
+        assert!(texts.iter().all(|t| *t == texts[0]), "{stat}: {texts:?}");
+        assert_eq!(
+            texts[0],
+            if stat == "mean" {
+                "6.00000000"
+            } else {
+                "6.00000000"
+            },
+            "{stat}"
+        );
+    }
+    cluster.stop().await;
+}

@@ -216,6 +216,35 @@ struct State {
     queries: Arc<Queue>,
     /// Tickets issued and not yet decided, per client address.
     tickets: Arc<Caps>,
+    /// One lock per release (dataset, epoch, query) being computed: see [`release_lock`].
+    releases: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The lock under which the parties answer one release: identical queries over the same
+/// epoch run one after another, so the second finds the release every party kept.
+///
+/// Run at once, a party that finished the first session could serve the kept answer while
+/// a slower one computed a fresh sharing of it, and the consumer would get pairs that
+/// contradict each other (the load bench saw exactly that with four consumers asking for
+/// a mean the moment its epoch closed). The consumer rejects such an answer, so this is
+/// about availability; a coordinator that skipped the lock makes queries fail, never wrong.
+fn release_lock(
+    state: &State,
+    dataset: &str,
+    epoch: u64,
+    query: &Query,
+) -> Arc<tokio::sync::Mutex<()>> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(dataset.as_bytes());
+    h.update([0]);
+    h.update(epoch.to_le_bytes());
+    h.update(query.key());
+    let key: [u8; 32] = h.finalize().into();
+    let mut locks = state.releases.lock().unwrap_or_else(|p| p.into_inner());
+    // Forget the locks nobody holds or waits for.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(key).or_default().clone()
 }
 
 pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<CoordinatorServer> {
@@ -256,6 +285,7 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
             limits.query_queue as usize,
         ),
         tickets: Caps::new(limits.tickets_per_address),
+        releases: Mutex::new(HashMap::new()),
     });
     for id in aborted {
         let state = state.clone();
@@ -670,6 +700,8 @@ async fn on_query(
             return refuse(&mut send, format!("{e:#}; try again later")).await;
         }
     }
+    let release = release_lock(state, &ds.name, epoch, &query);
+    let _computing = release.lock().await;
     let session: Id = random_bytes();
     let run = Control::RunQuery {
         session,

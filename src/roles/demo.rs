@@ -135,6 +135,8 @@ impl LocalOracle {
         let sources = LocalSources::start(accounts.len(), seed).await?;
         let bundle = format!("{}\n{}\n{}", pki.ca_pem, sources.ca_pem, extra.roots_pem);
         let mut opts = NotaryOptions::new(key, roots_from_pem(bundle.as_bytes())?);
+        // Every local prover shares one address (see `LocalCluster::start_mode`).
+        opts.sessions_per_address = 100_000;
         opts.resolve.insert(name.to_string(), addr);
         let mut allowed = vec![(name.to_string(), 443)];
         for (n, a) in sources.resolve.iter().chain(&extra.resolve) {
@@ -211,8 +213,12 @@ impl LocalCluster {
         extra: ExtraSources,
         security: Security,
     ) -> Result<LocalCluster> {
+        // Every local provider shares one address: per-address limits would throttle the
+        // demo and the benches, not a client.
         let limits = Limits {
             requests_per_minute: 1_000_000,
+            tickets_per_address: 100_000,
+            notary_sessions_per_address: 100_000,
             ..Limits::default()
         };
         Self::start_full(dir, accounts, seed, extra, security, limits).await
