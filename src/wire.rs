@@ -115,6 +115,11 @@ pub enum FromCoordinator {
 pub struct StatusReport {
     pub datasets: Vec<(String, u64)>,
     pub parties_reachable: [bool; 3],
+    /// The coordinator's cluster fingerprint (`fingerprint::of` its cluster file).
+    pub fingerprint: [u8; 32],
+    /// Each party's cluster fingerprint as it last told the coordinator (None: never
+    /// reached).
+    pub party_fingerprints: [Option<[u8; 32]>; 3],
 }
 
 /// Coordinator → party (authenticated by certificate pin).
@@ -146,6 +151,10 @@ pub enum Control {
     },
     /// Highest committed sequence number per dataset, and pending contributions.
     Status,
+    /// The first request on every control connection: the coordinator's cluster
+    /// fingerprint. The party answers [`ControlReply::Hello`] with its own and refuses every
+    /// other request on the connection unless the two are equal.
+    Hello { fingerprint: [u8; 32] },
 }
 
 /// Party → coordinator.
@@ -162,6 +171,8 @@ pub enum ControlReply {
     Failed {
         reason: String,
     },
+    /// The answer to [`Control::Hello`]: the party's cluster fingerprint.
+    Hello { fingerprint: [u8; 32] },
 }
 
 /// Client → party (anonymous; authorised by a ticket).

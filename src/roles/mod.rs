@@ -2,10 +2,12 @@
 //! use (demo, tests) beside `run` for the command line; clients go through `client`.
 
 pub mod api;
+pub mod assemble;
 pub mod client;
 pub mod coordinator;
 pub mod demo;
 pub mod init;
+pub mod keygen;
 pub mod logging;
 pub mod notary;
 pub mod party;
@@ -13,6 +15,7 @@ pub mod prove;
 pub mod query;
 pub mod share;
 pub mod sources;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 
