@@ -97,7 +97,8 @@ mod tests {
         assert_eq!(s.len(), 19, "{s}");
         assert_eq!(s.split('-').count(), 4, "{s}");
         assert!(s.split('-').all(|g| g.len() == 4
-            && g.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())));
+            && g.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())));
         assert_eq!(hex::encode(&of(&cluster())[..8]), s.replace('-', ""));
     }
 
@@ -153,19 +154,34 @@ mod tests {
         let base = of(&cluster());
         let changes: Vec<(&str, Box<dyn Fn(&mut Cluster)>)> = vec![
             ("security", Box::new(|c| c.security = Security::SemiHonest)),
-            ("coordinator address", Box::new(|c| c.coordinator.addr.set_port(7001))),
-            ("party pin", Box::new(|c| c.parties[2].pin = hex::encode([7u8; 32]))),
+            (
+                "coordinator address",
+                Box::new(|c| c.coordinator.addr.set_port(7001)),
+            ),
+            (
+                "party pin",
+                Box::new(|c| c.parties[2].pin = hex::encode([7u8; 32])),
+            ),
             ("party order", Box::new(|c| c.parties.swap(0, 1))),
             (
                 "notary key",
                 Box::new(|c| c.notary.attestation_key = Some(hex::encode([8u8; 32]))),
             ),
-            ("rate limit", Box::new(|c| c.limits.requests_per_minute += 1)),
+            (
+                "rate limit",
+                Box::new(|c| c.limits.requests_per_minute += 1),
+            ),
             ("min_cohort", Box::new(|c| c.datasets[0].min_cohort = 6)),
             ("max", Box::new(|c| c.datasets[0].max = "1000001".into())),
-            ("epoch_size", Box::new(|c| c.datasets[0].epoch_size = Some(20))),
+            (
+                "epoch_size",
+                Box::new(|c| c.datasets[0].epoch_size = Some(20)),
+            ),
             ("probing", Box::new(|c| c.datasets[0].probing_per_epoch = 9)),
-            ("description", Box::new(|c| c.datasets[0].description.push('!'))),
+            (
+                "description",
+                Box::new(|c| c.datasets[0].description.push('!')),
+            ),
             (
                 "template port",
                 Box::new(|c| c.datasets[1].template.as_mut().unwrap().port = 8443),

@@ -172,7 +172,9 @@ pub enum ControlReply {
         reason: String,
     },
     /// The answer to [`Control::Hello`]: the party's cluster fingerprint.
-    Hello { fingerprint: [u8; 32] },
+    Hello {
+        fingerprint: [u8; 32],
+    },
 }
 
 /// Client → party (anonymous; authorised by a ticket).

@@ -99,11 +99,29 @@ fn keygen_writes_0600_keys_and_prints_only_the_public_part() {
 
     // No overwrite without --force: the key stays as it was.
     let before = std::fs::read(&key).unwrap();
-    let (ok, text) = mpcstats(&["keygen", "--role", "notary", "--addr", "10.0.0.5:7200", "--out", o]);
-    assert!(!ok && text.contains("already exists") && text.contains("--force"), "{text}");
+    let (ok, text) = mpcstats(&[
+        "keygen",
+        "--role",
+        "notary",
+        "--addr",
+        "10.0.0.5:7200",
+        "--out",
+        o,
+    ]);
+    assert!(
+        !ok && text.contains("already exists") && text.contains("--force"),
+        "{text}"
+    );
     assert_eq!(std::fs::read(&key).unwrap(), before);
     let (ok, text) = mpcstats(&[
-        "keygen", "--role", "notary", "--addr", "10.0.0.5:7200", "--out", o, "--force",
+        "keygen",
+        "--role",
+        "notary",
+        "--addr",
+        "10.0.0.5:7200",
+        "--out",
+        o,
+        "--force",
     ]);
     assert!(ok, "{text}");
     assert_ne!(std::fs::read(&key).unwrap(), before);
@@ -111,10 +129,26 @@ fn keygen_writes_0600_keys_and_prints_only_the_public_part() {
     assert_eq!(mode(&key), 0o600);
 
     // A party needs its id; the others take none.
-    let (ok, text) = mpcstats(&["keygen", "--role", "party", "--addr", "10.0.0.1:7100", "--out", o]);
+    let (ok, text) = mpcstats(&[
+        "keygen",
+        "--role",
+        "party",
+        "--addr",
+        "10.0.0.1:7100",
+        "--out",
+        o,
+    ]);
     assert!(!ok && text.contains("--id"), "{text}");
     let (ok, text) = mpcstats(&[
-        "keygen", "--role", "coordinator", "--id", "1", "--addr", "10.0.0.4:7000", "--out", o,
+        "keygen",
+        "--role",
+        "coordinator",
+        "--id",
+        "1",
+        "--addr",
+        "10.0.0.4:7000",
+        "--out",
+        o,
     ]);
     assert!(!ok && text.contains("parties only"), "{text}");
     // The help teaches the three-organisation flow.
@@ -316,16 +350,28 @@ async fn a_party_whose_cluster_file_differs_refuses_the_coordinator() {
     let client = Client::connect(c).await.unwrap();
     let err = format!(
         "{:#}",
-        client.share("eth_balance", "1").await.expect_err("party 2 refuses")
+        client
+            .share("eth_balance", "1")
+            .await
+            .expect_err("party 2 refuses")
     );
-    assert!(err.contains("not admitted"), "{err}");
+    // The provider learns why: the coordinator named the check and both fingerprints.
+    assert!(err.contains("cluster fingerprint check failed"), "{err}");
+    assert!(
+        err.contains(&format!("party 2 runs cluster {}", show(&fp2)))
+            && err.contains(&format!("the coordinator runs {}", show(&fp))),
+        "{err}"
+    );
     let report = client.status().await.unwrap();
     assert_eq!(report.parties_reachable, [true, true, false]);
     assert_eq!(report.party_fingerprints, [Some(fp), Some(fp), Some(fp2)]);
     let (text, ok) = mpcstats::roles::status::render(c, &fp, &report);
     assert!(!ok, "{text}");
     assert!(
-        text.contains(&format!("fingerprint {} (DIFFERS from this file)", show(&fp2))),
+        text.contains(&format!(
+            "fingerprint {} (DIFFERS from this file)",
+            show(&fp2)
+        )),
         "{text}"
     );
 
@@ -342,7 +388,10 @@ async fn a_party_whose_cluster_file_differs_refuses_the_coordinator() {
     };
     let refused = |reply: ControlReply| match reply {
         ControlReply::Failed { reason } => {
-            assert!(reason.contains("cluster fingerprint check failed"), "{reason}");
+            assert!(
+                reason.contains("cluster fingerprint check failed"),
+                "{reason}"
+            );
             assert!(reason.contains(&show(&fp2)), "{reason}");
         }
         other => panic!("party 2 served a control request: {other:?}"),

@@ -63,7 +63,12 @@ const SESSION_HEADER: usize = 16 + 32;
 const ACK_MAX: usize = 1 + 32;
 
 /// The error both parties of a pair report when their cluster files differ.
-fn fingerprint_mismatch(me: PartyId, ours: &Fingerprint, peer: PartyId, theirs: &Fingerprint) -> String {
+fn fingerprint_mismatch(
+    me: PartyId,
+    ours: &Fingerprint,
+    peer: PartyId,
+    theirs: &Fingerprint,
+) -> String {
     format!(
         "cluster fingerprint check failed: party {peer} runs cluster {}, this party (party {me}) \
          runs {}; their cluster.toml files differ (compare them: every role logs its \
@@ -423,22 +428,20 @@ async fn accept_streams(
         let mesh = mesh.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            let header = match tokio::time::timeout(
-                HEADER_TIMEOUT,
-                read_frame(&mut recv, SESSION_HEADER),
-            )
-            .await
-            {
-                Ok(Ok(h)) => h,
-                Ok(Err(e)) => {
-                    tracing::warn!(peer, "bad session stream header: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(peer, "no session stream header within {HEADER_TIMEOUT:?}");
-                    return;
-                }
-            };
+            let header =
+                match tokio::time::timeout(HEADER_TIMEOUT, read_frame(&mut recv, SESSION_HEADER))
+                    .await
+                {
+                    Ok(Ok(h)) => h,
+                    Ok(Err(e)) => {
+                        tracing::warn!(peer, "bad session stream header: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(peer, "no session stream header within {HEADER_TIMEOUT:?}");
+                        return;
+                    }
+                };
             if header.len() != SESSION_HEADER {
                 tracing::warn!(
                     peer,
@@ -721,7 +724,10 @@ mod tests {
                     i.to_string().repeat(64)
                 ));
             }
-            t.push_str(&format!("[notary]\naddr = \"10.0.0.5:7200\"\npin = \"{}\"\n", "b".repeat(64)));
+            t.push_str(&format!(
+                "[notary]\naddr = \"10.0.0.5:7200\"\npin = \"{}\"\n",
+                "b".repeat(64)
+            ));
             t.push_str("[[dataset]]\nname = \"d\"\nscale = 2\nmax = \"100\"\nproof = \"none\"\n");
             t.push_str(&format!("min_cohort = {min_cohort}\n"));
             let c: crate::config::Cluster = toml::from_str(&t).unwrap();
@@ -755,21 +761,32 @@ mod tests {
         for p in &parties {
             let mesh = p.mesh.clone();
             tasks.push(tokio::spawn(async move {
-                mesh.session([3; 16], Duration::from_secs(5)).await.map(|_| ())
+                mesh.session([3; 16], Duration::from_secs(5))
+                    .await
+                    .map(|_| ())
             }));
         }
         // Every party has party 2 as a neighbour, so every party refuses: 0 and 1 because
         // party 2 answered their header with its other fingerprint (or sent it), 2 because
         // both of its neighbours did.
         for (i, t) in tasks.into_iter().enumerate() {
-            let err = format!("{:#}", t.await.unwrap().expect_err("a mismatched session runs"));
-            assert!(err.contains("cluster fingerprint check failed"), "party {i}: {err}");
+            let err = format!(
+                "{:#}",
+                t.await.unwrap().expect_err("a mismatched session runs")
+            );
+            assert!(
+                err.contains("cluster fingerprint check failed"),
+                "party {i}: {err}"
+            );
             let (mine, theirs) = if i == 2 { (other, same) } else { (same, other) };
             assert!(
                 err.contains(&format!("this party (party {i}) runs {}", show(&mine))),
                 "party {i}: {err}"
             );
-            assert!(err.contains(&format!("runs cluster {}", show(&theirs))), "party {i}: {err}");
+            assert!(
+                err.contains(&format!("runs cluster {}", show(&theirs))),
+                "party {i}: {err}"
+            );
             assert!(!err.contains("unreachable"), "party {i}: {err}");
         }
         // Parties 0 and 1 agree, so a pair session between them is not refused for it: party

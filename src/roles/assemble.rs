@@ -25,7 +25,10 @@ pub fn cluster_from_parts(parts: &[(PathBuf, PublicPart)], security: Security) -
         let Some((first_path, first)) = found.next() else {
             let how = match id {
                 Some(i) => format!("mpcstats keygen --role party --id {i}"),
-                None => format!("mpcstats keygen --role {}", name.trim_end_matches(".public.toml")),
+                None => format!(
+                    "mpcstats keygen --role {}",
+                    name.trim_end_matches(".public.toml")
+                ),
             };
             bail!(
                 "no public part for {}: run `{how} --addr HOST:PORT` on its host and pass \
@@ -152,7 +155,10 @@ mod tests {
         assert_eq!(c.coordinator.pin, hex::encode([1u8; 32]));
         for i in 0..3 {
             assert_eq!(c.parties[i].pin, hex::encode([2 + i as u8; 32]));
-            assert_eq!(c.parties[i].addr.ip().to_string(), format!("10.0.0.{}", 2 + i));
+            assert_eq!(
+                c.parties[i].addr.ip().to_string(),
+                format!("10.0.0.{}", 2 + i)
+            );
         }
         assert_eq!(c.notary_key().unwrap(), [99u8; 32]);
     }

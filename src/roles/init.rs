@@ -41,7 +41,12 @@ pub struct Args {
     #[arg(long = "public", value_name = "FILE", num_args = 1)]
     pub public: Vec<PathBuf>,
     /// One machine: address of party 0, 1 and 2, in order (give three times)
-    #[arg(long = "party", value_name = "HOST:PORT", num_args = 1, conflicts_with = "public")]
+    #[arg(
+        long = "party",
+        value_name = "HOST:PORT",
+        num_args = 1,
+        conflicts_with = "public"
+    )]
     pub parties: Vec<SocketAddr>,
     /// One machine: address of the coordinator
     #[arg(

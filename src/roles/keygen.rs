@@ -284,7 +284,13 @@ mod tests {
         assert!(part().validate().is_ok());
         let bad: Vec<(PublicPart, &str)> = vec![
             (PublicPart { id: None, ..part() }, "needs its id"),
-            (PublicPart { id: Some(3), ..part() }, "not 0, 1 or 2"),
+            (
+                PublicPart {
+                    id: Some(3),
+                    ..part()
+                },
+                "not 0, 1 or 2",
+            ),
             (
                 PublicPart {
                     role: Role::Coordinator,
@@ -292,7 +298,13 @@ mod tests {
                 },
                 "only a party",
             ),
-            (PublicPart { pin: "00".into(), ..part() }, "bad pin"),
+            (
+                PublicPart {
+                    pin: "00".into(),
+                    ..part()
+                },
+                "bad pin",
+            ),
             (
                 PublicPart {
                     attestation_key: Some(hex::encode([2u8; 32])),
@@ -332,7 +344,10 @@ mod tests {
         // before parsing.
         std::fs::write(&big, vec![b'#'; MAX_PUBLIC_FILE as usize]).unwrap();
         let err = format!("{:#}", PublicPart::load(&big).unwrap_err());
-        assert!(err.contains("not a public part") && !err.contains("larger"), "{err}");
+        assert!(
+            err.contains("not a public part") && !err.contains("larger"),
+            "{err}"
+        );
         std::fs::write(&big, vec![b'#'; MAX_PUBLIC_FILE as usize + 1]).unwrap();
         let err = format!("{:#}", PublicPart::load(&big).unwrap_err());
         assert!(err.contains("larger than"), "{err}");
