@@ -149,10 +149,12 @@ mod tests {
         assert_eq!(of(&parse(&minimal)), fp);
     }
 
+    type Change = Box<dyn Fn(&mut Cluster)>;
+
     #[test]
     fn any_change_of_meaning_changes_it() {
         let base = of(&cluster());
-        let changes: Vec<(&str, Box<dyn Fn(&mut Cluster)>)> = vec![
+        let changes: Vec<(&str, Change)> = vec![
             ("security", Box::new(|c| c.security = Security::SemiHonest)),
             (
                 "coordinator address",
