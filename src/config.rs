@@ -65,7 +65,8 @@ pub struct Server {
     pub attestation_key: Option<String>,
 }
 
-/// Admission limits enforced by the coordinator.
+/// Admission limits enforced by the coordinator (and, for the ticket timeout, by the
+/// parties). Fields added after the first release default, so older files still load.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -75,7 +76,39 @@ pub struct Limits {
     pub concurrent_contributions: u32,
     /// Queries computing at once; further queries wait in a queue.
     pub concurrent_queries: u32,
+    /// Intents that may wait for a contribution slot; when the queue is full an intent is
+    /// answered "busy, retry after N s" at once.
+    #[serde(default = "default_contribution_queue")]
+    pub contribution_queue: u32,
+    /// Queries that may wait for a query slot; beyond that, "busy" at once.
+    #[serde(default = "default_query_queue")]
+    pub query_queue: u32,
+    /// Seconds a provider has, from its ticket, to deliver its submission to all three
+    /// parties. A ticket not used in time is aborted: its slot and the parties' pending
+    /// state are freed. Checking a proven submission after it arrived is not counted.
+    #[serde(default = "default_ticket_timeout")]
+    pub ticket_timeout_secs: u32,
+    /// Tickets one client address may hold at once (issued, not yet decided).
+    #[serde(default = "default_tickets_per_address")]
+    pub tickets_per_address: u32,
 }
+
+fn default_contribution_queue() -> u32 {
+    256
+}
+fn default_query_queue() -> u32 {
+    64
+}
+fn default_ticket_timeout() -> u32 {
+    20
+}
+fn default_tickets_per_address() -> u32 {
+    8
+}
+
+/// Bounds on [`Limits`] checked at load time: a zero would stop admission altogether, and
+/// a ticket timeout beyond this would let one client hold a slot for long.
+pub const MAX_TICKET_TIMEOUT_SECS: u32 = 600;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -83,7 +116,37 @@ impl Default for Limits {
             requests_per_minute: 600,
             concurrent_contributions: 64,
             concurrent_queries: 4,
+            contribution_queue: default_contribution_queue(),
+            query_queue: default_query_queue(),
+            ticket_timeout_secs: default_ticket_timeout(),
+            tickets_per_address: default_tickets_per_address(),
         }
+    }
+}
+
+impl Limits {
+    /// The ticket timeout as a duration.
+    pub fn ticket_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.ticket_timeout_secs))
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = [
+            ("requests_per_minute", self.requests_per_minute),
+            ("concurrent_contributions", self.concurrent_contributions),
+            ("concurrent_queries", self.concurrent_queries),
+            ("ticket_timeout_secs", self.ticket_timeout_secs),
+            ("tickets_per_address", self.tickets_per_address),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                bail!("[limits] {name} must be at least 1");
+            }
+        }
+        if self.ticket_timeout_secs > MAX_TICKET_TIMEOUT_SECS {
+            bail!("[limits] ticket_timeout_secs must be at most {MAX_TICKET_TIMEOUT_SECS}");
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +332,7 @@ impl Cluster {
         if self.parties.len() != 3 {
             bail!("expected exactly 3 parties, found {}", self.parties.len());
         }
+        self.limits.validate()?;
         for s in self.servers() {
             pin_from_hex(&s.pin).with_context(|| format!("bad pin for {}", s.addr))?;
         }
@@ -418,5 +482,41 @@ pin = "04"
             err.contains("malicious") && err.contains("semi-honest"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn limits_of_older_files_default_and_bounds_are_enforced() {
+        // A [limits] table written before the queue fields existed still loads.
+        let old = format!(
+            "{SERVERS}[limits]\nrequests_per_minute = 10\nconcurrent_contributions = 2\nconcurrent_queries = 1\n"
+        );
+        let c: Cluster = toml::from_str(&old).unwrap();
+        assert_eq!(
+            c.limits.ticket_timeout_secs,
+            Limits::default().ticket_timeout_secs
+        );
+        assert_eq!(
+            c.limits.contribution_queue,
+            Limits::default().contribution_queue
+        );
+        assert!(c.limits.validate().is_ok());
+        let at = |f: fn(&mut Limits)| {
+            let mut l = Limits::default();
+            f(&mut l);
+            l.validate()
+        };
+        assert!(at(|l| l.ticket_timeout_secs = MAX_TICKET_TIMEOUT_SECS).is_ok());
+        let err = at(|l| l.ticket_timeout_secs = MAX_TICKET_TIMEOUT_SECS + 1).unwrap_err();
+        assert!(err.to_string().contains("ticket_timeout_secs"), "{err}");
+        for zero in [
+            (|l: &mut Limits| l.ticket_timeout_secs = 0) as fn(&mut Limits),
+            |l| l.tickets_per_address = 0,
+            |l| l.concurrent_contributions = 0,
+            |l| l.requests_per_minute = 0,
+        ] {
+            assert!(at(zero).unwrap_err().to_string().contains("at least 1"));
+        }
+        // An empty queue is allowed: busy whenever every slot is taken.
+        assert!(at(|l| l.contribution_queue = 0).is_ok());
     }
 }

@@ -82,6 +82,22 @@ pub enum ToCoordinator {
     },
     /// Cluster status (contributions per dataset, party reachability).
     Status,
+    /// A provider asks what became of its contribution (the id it got with its ticket),
+    /// for instance after its connection was lost before the decision reached it.
+    Outcome { contribution: Id },
+}
+
+/// What became of a contribution, as the coordinator decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContributionOutcome {
+    /// It counts in all three parties' stores, as number `count` of `dataset`.
+    Committed { dataset: String, count: u64 },
+    /// It counts nowhere; `reason` says why.
+    Aborted { reason: String },
+    /// Not decided yet: the parties are still receiving or checking it.
+    Pending,
+    /// The coordinator never issued this id.
+    Unknown,
 }
 
 /// Coordinator → client.
@@ -109,6 +125,16 @@ pub enum FromCoordinator {
     Refused {
         reason: String,
     },
+    /// The queue is full: nothing was started; ask again after `retry_after_secs`.
+    Busy {
+        retry_after_secs: u32,
+    },
+    /// The request waits in the queue at `position` (1 = next); more messages follow.
+    Queued {
+        position: u32,
+    },
+    /// The answer to [`ToCoordinator::Outcome`].
+    Outcome(ContributionOutcome),
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -171,6 +197,9 @@ pub enum ControlReply {
     Failed {
         reason: String,
     },
+    /// After `Accepted` for an `Expect`: the provider's submission arrived within the
+    /// ticket timeout and is being checked; `Prepared` or `Failed` follows.
+    Received,
     /// The answer to [`Control::Hello`]: the party's cluster fingerprint.
     Hello {
         fingerprint: [u8; 32],

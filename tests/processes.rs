@@ -194,6 +194,51 @@ fn cli_share_rejects_bad_values_with_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown statistic"));
+    // A contribution's outcome by its id: printed by share, asked again with --status.
+    let share = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--cluster")
+            .arg(p.cluster_file())
+            .arg("share")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = share(&["--dataset", "eth_balance", "--value", "1.5"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let id = err
+        .split_whitespace()
+        .skip_while(|w| *w != "contribution")
+        .nth(1)
+        .map(|w| w.trim_end_matches(':').to_string())
+        .unwrap_or_else(|| panic!("no contribution id in {err}"));
+    let out = share(&["--status", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("committed: contribution")
+            && text.contains("number 1 of dataset eth_balance"),
+        "{text}"
+    );
+    for (bad, expect) in [
+        ("xyz", "32 hexadecimal digits"),
+        ("00ff", "32 hexadecimal digits"),
+        (
+            "0123456789abcdef0123456789abcdef",
+            "unknown: this cluster's coordinator never issued",
+        ),
+    ] {
+        let out = share(&["--status", bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}");
+        assert!(err.contains(expect), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

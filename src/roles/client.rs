@@ -18,12 +18,34 @@ use crate::oracle::proof::Proof;
 use crate::stats::answer::{finish, open_results, Answer, Spent};
 use crate::stats::Query;
 use crate::wire::{
-    FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket, TicketHash, ToCoordinator,
-    ToParty,
+    ContributionOutcome, FromCoordinator, FromParty, Id, ProvenSubmission, QuerySpec, Ticket,
+    TicketHash, ToCoordinator, ToParty,
 };
 
 /// Default bound on waiting for any one answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a provider keeps asking for the outcome of its contribution after losing the
+/// coordinator's answer: longer than any decision takes (ticket timeout, the parties'
+/// checks, a coordinator restart).
+pub const OUTCOME_WAIT: Duration = Duration::from_secs(300);
+
+/// The coordinator's queue was full; nothing was started. Ask again after `retry_after`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the coordinator is busy (its queue is full); retry after {} s", retry_after.as_secs())]
+pub struct BusyError {
+    pub retry_after: Duration,
+}
+
+/// What a client reports while it waits (the CLI prints it; the library stays quiet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Waiting in the coordinator's queue at this position (1 = next).
+    Queued(u32),
+    /// The coordinator issued this contribution id; from now on its outcome can be asked.
+    Ticket(Id),
+    /// The answer was lost; asking the coordinator for the contribution's outcome.
+    AskingOutcome(Id),
+}
 
 /// Connections to the coordinator and the three parties.
 pub struct Client {
@@ -32,6 +54,8 @@ pub struct Client {
     coordinator: Connection,
     parties: Vec<Connection>,
     pub timeout: Duration,
+    /// Called with what the client waits for; `None`: silent.
+    pub progress: Option<std::sync::Arc<dyn Fn(Progress) + Send + Sync>>,
 }
 
 /// A contribution the cluster admitted.
@@ -82,7 +106,105 @@ impl Client {
             coordinator,
             parties,
             timeout: DEFAULT_TIMEOUT,
+            progress: None,
         })
+    }
+
+    fn report(&self, p: Progress) {
+        if let Some(f) = &self.progress {
+            f(p);
+        }
+    }
+
+    /// Reads the coordinator's first real answer on `recv`, past queue positions (each
+    /// within the timeout; a queue moves or tells so every second).
+    async fn past_queue(
+        &self,
+        first: FromCoordinator,
+        recv: &mut quinn::RecvStream,
+    ) -> Result<FromCoordinator> {
+        let mut msg = first;
+        loop {
+            match msg {
+                FromCoordinator::Queued { position } => self.report(Progress::Queued(position)),
+                FromCoordinator::Busy { retry_after_secs } => {
+                    return Err(BusyError {
+                        retry_after: Duration::from_secs(u64::from(retry_after_secs)),
+                    }
+                    .into())
+                }
+                other => return Ok(other),
+            }
+            msg = self
+                .timed("coordinator", async {
+                    Ok(recv_msg(recv, MAX_CONTROL_FRAME).await?)
+                })
+                .await?;
+        }
+    }
+
+    /// Asks the coordinator once what became of `contribution`.
+    pub async fn outcome(&self, contribution: Id) -> Result<ContributionOutcome> {
+        let ask = ToCoordinator::Outcome { contribution };
+        let conn = self.coordinator_connection().await?;
+        let (_s, _r, reply) = self.timed("coordinator", call(&conn, &ask)).await?;
+        match reply {
+            FromCoordinator::Outcome(o) => Ok(o),
+            FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
+            other => bail!("unexpected answer from the coordinator: {other:?}"),
+        }
+    }
+
+    /// The connection to the coordinator, redialled if it was lost (a restart).
+    async fn coordinator_connection(&self) -> Result<Connection> {
+        if self.coordinator.close_reason().is_none() {
+            return Ok(self.coordinator.clone());
+        }
+        reach(
+            &self._endpoint,
+            "the coordinator",
+            &self.cluster.coordinator.addr,
+            self.cluster.coordinator_pin(),
+        )
+        .await
+    }
+
+    /// After the decision on `contribution` was lost (`lost` says how), asks for its outcome
+    /// with backoff until it is decided or [`OUTCOME_WAIT`] passed: committed is an
+    /// admission, aborted an error with the coordinator's reason.
+    pub async fn await_outcome(&self, contribution: Id, lost: anyhow::Error) -> Result<Admission> {
+        self.report(Progress::AskingOutcome(contribution));
+        let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
+        let mut pause = Duration::from_millis(250);
+        let mut last = format!("{lost:#}");
+        loop {
+            match self.outcome(contribution).await {
+                Ok(ContributionOutcome::Committed { count, .. }) => {
+                    return Ok(Admission {
+                        contribution,
+                        count,
+                    })
+                }
+                Ok(ContributionOutcome::Aborted { reason }) => bail!("not admitted: {reason}"),
+                Ok(ContributionOutcome::Unknown) => bail!(
+                    "the coordinator does not know contribution {} (a different cluster?)",
+                    hex::encode(contribution)
+                ),
+                Ok(ContributionOutcome::Pending) => last = "not decided yet".into(),
+                Err(e) => last = format!("{e:#}"),
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                bail!(
+                    "the outcome of contribution {} is still unknown after {} s ({last}); \
+                     ask later with `mpcstats share --status {}`",
+                    hex::encode(contribution),
+                    OUTCOME_WAIT.as_secs(),
+                    hex::encode(contribution)
+                );
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 
     async fn timed<T>(
@@ -153,11 +275,13 @@ impl Client {
             .timed("coordinator", call(&self.coordinator, &intent))
             .await
             .context("the coordinator did not take the contribution")?;
-        let contribution = match first {
+        // Before the ticket nothing can count: every failure here is final.
+        let contribution = match self.past_queue(first, &mut recv).await? {
             FromCoordinator::Ticket { contribution } => contribution,
             FromCoordinator::Refused { reason } => bail!("the coordinator refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         };
+        self.report(Progress::Ticket(contribution));
         let submits = (0..3).map(|i| {
             let msg = to_party(i, contribution, ticket);
             async move {
@@ -182,19 +306,23 @@ impl Client {
                 Ok(recv_msg(&mut recv, MAX_CONTROL_FRAME).await?)
             })
             .await;
-        if let Some(e) = party_error {
-            return Err(e);
-        }
-        match decision? {
-            FromCoordinator::Admitted {
-                contribution,
-                count,
-            } => Ok(Admission {
+        match (decision, party_error) {
+            (
+                Ok(FromCoordinator::Admitted {
+                    contribution,
+                    count,
+                }),
+                _,
+            ) => Ok(Admission {
                 contribution,
                 count,
             }),
-            FromCoordinator::Refused { reason } => bail!("not admitted: {reason}"),
-            other => bail!("unexpected answer from the coordinator: {other:?}"),
+            (Ok(FromCoordinator::Refused { reason }), None) => bail!("not admitted: {reason}"),
+            // A party refused: that reason is the one that matters to the provider.
+            (Ok(FromCoordinator::Refused { .. }), Some(e)) => Err(e),
+            (Ok(other), _) => bail!("unexpected answer from the coordinator: {other:?}"),
+            // The decision did not reach us: it may still have been made either way.
+            (Err(e), _) => self.await_outcome(contribution, e).await,
         }
     }
 
@@ -226,11 +354,11 @@ impl Client {
             spec: spec.clone(),
             result_hash: ticket_hash(&ticket),
         };
-        let (_s, _r, first) = self
+        let (_s, mut r, first) = self
             .timed("coordinator", call(&self.coordinator, &ask))
             .await
             .context("the coordinator did not take the query")?;
-        let session = match first {
+        let session = match self.past_queue(first, &mut r).await? {
             FromCoordinator::QueryStarted { session, .. } => session,
             FromCoordinator::Refused { reason } => bail!("query refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
@@ -314,6 +442,33 @@ async fn reach(
     match tokio::time::timeout(Duration::from_secs(10), connect(endpoint, *addr, pin, None)).await {
         Ok(r) => r.with_context(|| format!("cannot reach {what} at {addr}")),
         Err(_) => bail!("cannot reach {what} at {addr}: no answer within 10 s"),
+    }
+}
+
+/// How long [`patiently`] keeps retrying while the coordinator answers "busy".
+pub const BUSY_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Runs `attempt` again while the coordinator is busy, up to [`BUSY_PATIENCE`].
+pub async fn patiently<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        match attempt().await {
+            Err(e) => match e.downcast_ref::<BusyError>() {
+                Some(b) if start.elapsed() + b.retry_after < BUSY_PATIENCE => {
+                    tracing::warn!(
+                        "the coordinator is busy; retrying in {} s",
+                        b.retry_after.as_secs()
+                    );
+                    tokio::time::sleep(b.retry_after).await;
+                }
+                _ => return Err(e),
+            },
+            ok => return ok,
+        }
     }
 }
 

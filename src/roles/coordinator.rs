@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use rand::RngCore;
-use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use super::admission::{Busy, Caps, Queue, Slot};
 use super::client::call;
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
@@ -26,13 +26,18 @@ use crate::stats::Query;
 use crate::store::coordinator::CoordinatorStore;
 use crate::wire::TicketHash;
 use crate::wire::{
-    short, Control, ControlReply, FromCoordinator, Id, QuerySpec, StatusReport, ToCoordinator,
+    short, ContributionOutcome, Control, ControlReply, FromCoordinator, Id, QuerySpec,
+    StatusReport, ToCoordinator,
 };
 
 /// Bound on one control exchange with a party (connect, send, first answer).
 const PARTY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on a provider's whole submission, from ticket to the parties' verdicts.
+/// Bound on a party's check of a submission that arrived (the MPC of a proven one).
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Grace beyond the ticket timeout for a party's own "no submission" verdict to arrive.
+const TICKET_GRACE: Duration = Duration::from_secs(5);
+/// How often a waiting client hears its queue position.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -241,8 +246,10 @@ struct State {
     store: CoordinatorStore,
     parties: Vec<PartyLink>,
     limiter: RateLimiter,
-    contributions: Semaphore,
-    queries: Semaphore,
+    contributions: Arc<Queue>,
+    queries: Arc<Queue>,
+    /// Tickets issued and not yet decided, per client address.
+    tickets: Arc<Caps>,
 }
 
 pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<CoordinatorServer> {
@@ -276,8 +283,15 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
             per_minute: f64::from(limits.requests_per_minute.max(1)),
             buckets: Mutex::new(HashMap::new()),
         },
-        contributions: Semaphore::new(limits.concurrent_contributions.max(1) as usize),
-        queries: Semaphore::new(limits.concurrent_queries.max(1) as usize),
+        contributions: Queue::new(
+            limits.concurrent_contributions as usize,
+            limits.contribution_queue as usize,
+        ),
+        queries: Queue::new(
+            limits.concurrent_queries as usize,
+            limits.query_queue as usize,
+        ),
+        tickets: Caps::new(limits.tickets_per_address),
     });
     for id in aborted {
         let state = state.clone();
@@ -355,7 +369,8 @@ async fn on_request(
         Ok(m) => m,
         Err(e) => return refuse(&mut send, format!("malformed request: {e}")).await,
     };
-    if !matches!(msg, ToCoordinator::Status) && !state.limiter.allow(ip) {
+    let exempt = matches!(msg, ToCoordinator::Status | ToCoordinator::Outcome { .. });
+    if !exempt && !state.limiter.allow(ip) {
         return refuse(
             &mut send,
             format!(
@@ -369,12 +384,21 @@ async fn on_request(
         ToCoordinator::ShareIntent {
             dataset,
             ticket_hash,
-        } => on_share_intent(state, dataset, None, ticket_hash, send).await,
+        } => on_share_intent(state, ip, dataset, None, ticket_hash, send).await,
         ToCoordinator::ProvenIntent {
             dataset,
             attestation,
             ticket_hash,
-        } => on_share_intent(state, dataset, Some(attestation), ticket_hash, send).await,
+        } => on_share_intent(state, ip, dataset, Some(attestation), ticket_hash, send).await,
+        ToCoordinator::Outcome { contribution } => {
+            let outcome = state
+                .store
+                .outcome(&contribution)?
+                .unwrap_or(ContributionOutcome::Unknown);
+            send_msg(&mut send, &FromCoordinator::Outcome(outcome)).await?;
+            let _ = send.finish();
+            Ok(())
+        }
         ToCoordinator::Query { spec, result_hash } => {
             on_query(state, spec, result_hash, send).await
         }
@@ -397,6 +421,47 @@ async fn on_request(
     }
 }
 
+/// Waits for a slot of `queue`, telling the client its position while it waits; answers
+/// [`FromCoordinator::Busy`] at once (and returns `None`) when the queue is full.
+async fn wait_for_slot(
+    queue: &Arc<Queue>,
+    what: &str,
+    send: &mut SendStream,
+) -> Result<Option<Slot>> {
+    let place = match queue.join() {
+        Ok(p) => p,
+        Err(Busy { retry_after }) => {
+            info!(
+                "{what} refused: queue full ({} waiting); retry after {} s",
+                queue.len(),
+                retry_after.as_secs()
+            );
+            let msg = FromCoordinator::Busy {
+                retry_after_secs: retry_after.as_secs() as u32,
+            };
+            send_msg(send, &msg).await?;
+            let _ = send.finish();
+            return Ok(None);
+        }
+    };
+    let slot = place.slot();
+    tokio::pin!(slot);
+    let mut told = 0;
+    loop {
+        tokio::select! {
+            s = &mut slot => return Ok(Some(s)),
+            _ = tokio::time::sleep(if told == 0 { Duration::ZERO } else { POSITION_EVERY }) => {
+                let position = place.position();
+                if position != told {
+                    // A client that went away gives up its place here.
+                    send_msg(send, &FromCoordinator::Queued { position }).await?;
+                    told = position;
+                }
+            }
+        }
+    }
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -405,6 +470,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 async fn on_share_intent(
     state: &Arc<State>,
+    ip: IpAddr,
     dataset: String,
     attestation: Option<SignedAttestation>,
     ticket_hash: TicketHash,
@@ -439,13 +505,25 @@ async fn on_share_intent(
             Some(admit::attestation_id(a))
         }
     };
-    let _permit = state.contributions.acquire().await?;
+    let Some(_held) = state.tickets.take(ip) else {
+        let cap = state.cluster.limits.tickets_per_address;
+        info!("share intent from {ip} refused: it holds {cap} undecided tickets");
+        let reason = format!(
+            "this address already holds {cap} undecided contributions (tickets_per_address); \
+             finish or let them time out first"
+        );
+        return refuse(&mut send, reason).await;
+    };
+    let Some(_slot) = wait_for_slot(&state.contributions, "share intent", &mut send).await? else {
+        return Ok(());
+    };
     let contribution: Id = random_bytes();
     state.store.begin(&contribution, &dataset)?;
     if let Some(id) = attestation_id {
         if !state.store.use_attestation(&id, &contribution)? {
-            state.store.abort(&contribution)?;
-            return refuse(&mut send, "this attestation was already used").await;
+            let reason = "this attestation was already used";
+            state.store.abort(&contribution, reason)?;
+            return refuse(&mut send, reason).await;
         }
     }
     // Phase 1: every party must be ready for the submission before the provider gets a ticket.
@@ -470,34 +548,31 @@ async fn on_share_intent(
         }
     }
     if let Some(reason) = failure {
-        state.store.abort(&contribution)?;
+        let reason = format!("{reason}; try again later");
+        state.store.abort(&contribution, &reason)?;
         abort_everywhere(state, &contribution).await;
-        return refuse(&mut send, format!("{reason}; try again later")).await;
+        return refuse(&mut send, reason).await;
     }
-    send_msg(&mut send, &FromCoordinator::Ticket { contribution }).await?;
-    // Phase 2: wait for every party's verdict on the provider's share pair.
-    let verdicts = futures::future::join_all(streams.into_iter().enumerate().map(
-        |(i, (_s, mut r))| async move {
-            match tokio::time::timeout(
-                PREPARE_TIMEOUT,
-                recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME),
-            )
-            .await
-            {
-                Ok(Ok(ControlReply::Prepared)) => Ok(()),
-                Ok(Ok(ControlReply::Failed { reason })) => Err(format!("party {i}: {reason}")),
-                Ok(Ok(other)) => Err(format!("party {i} answered {other:?}")),
-                Ok(Err(e)) => Err(format!("party {i} is unreachable: {e}")),
-                Err(_) => Err(format!(
-                    "party {i} gave no verdict within {} s",
-                    PREPARE_TIMEOUT.as_secs()
-                )),
-            }
-        },
-    ))
+    // From here on the provider knows the id and can ask for its outcome whatever happens
+    // to this stream; a send that fails does not stop the decision.
+    if let Err(e) = send_msg(&mut send, &FromCoordinator::Ticket { contribution }).await {
+        debug!(
+            "the provider of {} went away before its ticket: {e}",
+            short(&contribution)
+        );
+    }
+    // Phase 2: every party must receive the submission within the ticket timeout, then
+    // check it within PREPARE_TIMEOUT.
+    let ticket_timeout = state.cluster.limits.ticket_timeout() + TICKET_GRACE;
+    let verdicts = futures::future::join_all(
+        streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_s, mut r))| async move { verdict(i, &mut r, ticket_timeout).await }),
+    )
     .await;
     if let Some(reason) = verdicts.into_iter().find_map(|v| v.err()) {
-        state.store.abort(&contribution)?;
+        state.store.abort(&contribution, &reason)?;
         info!(
             "contribution {} to {dataset} refused: {reason}",
             short(&contribution)
@@ -511,16 +586,50 @@ async fn on_share_intent(
         short(&contribution)
     );
     futures::future::join_all((0..3).map(|p| deliver_decisions(state, p))).await;
-    send_msg(
-        &mut send,
-        &FromCoordinator::Admitted {
-            contribution,
-            count: seq,
-        },
-    )
-    .await?;
+    let admitted = FromCoordinator::Admitted {
+        contribution,
+        count: seq,
+    };
+    if let Err(e) = send_msg(&mut send, &admitted).await {
+        debug!(
+            "the provider of {} went away before the decision (it can ask for the outcome): {e}",
+            short(&contribution)
+        );
+    }
     let _ = send.finish();
     Ok(())
+}
+
+/// Party `i`'s verdict on a submission, from its `Expect` stream: `Received` within the
+/// ticket timeout (or a verdict at once), then `Prepared` within [`PREPARE_TIMEOUT`].
+async fn verdict(i: usize, r: &mut RecvStream, ticket_timeout: Duration) -> Result<(), String> {
+    let mut received = false;
+    loop {
+        let bound = if received {
+            PREPARE_TIMEOUT
+        } else {
+            ticket_timeout
+        };
+        match tokio::time::timeout(bound, recv_msg::<_, ControlReply>(r, MAX_CONTROL_FRAME)).await {
+            Ok(Ok(ControlReply::Received)) if !received => received = true,
+            Ok(Ok(ControlReply::Prepared)) => return Ok(()),
+            Ok(Ok(ControlReply::Failed { reason })) => return Err(format!("party {i}: {reason}")),
+            Ok(Ok(other)) => return Err(format!("party {i} answered {other:?}")),
+            Ok(Err(e)) => return Err(format!("party {i} is unreachable: {e}")),
+            Err(_) if !received => {
+                return Err(format!(
+                    "party {i} did not receive the submission within {} s (ticket_timeout_secs)",
+                    ticket_timeout.saturating_sub(TICKET_GRACE).as_secs()
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "party {i} gave no verdict within {} s",
+                    PREPARE_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
 }
 
 /// Delivers the abort of `contribution` (queued in the outbox by the store) to every party
@@ -590,7 +699,9 @@ async fn on_query(
             return refuse(&mut send, format!("{e:#}")).await;
         }
     }
-    let _permit = state.queries.acquire().await?;
+    let Some(_slot) = wait_for_slot(&state.queries, "query", &mut send).await? else {
+        return Ok(());
+    };
     // Every party must hold every commit up to the snapshot before computing over it.
     for p in 0..3 {
         if let Err(e) = deliver_decisions(state, p).await {

@@ -211,6 +211,28 @@ impl LocalCluster {
         extra: ExtraSources,
         security: Security,
     ) -> Result<LocalCluster> {
+        let limits = Limits {
+            requests_per_minute: 1_000_000,
+            ..Limits::default()
+        };
+        Self::start_full(dir, accounts, seed, extra, security, limits).await
+    }
+
+    /// A cluster (temporary directory, 8 accounts, malicious mode) under `limits`.
+    pub async fn start_limits(limits: Limits) -> Result<LocalCluster> {
+        let extra = ExtraSources::default();
+        Self::start_full(None, 8, 1, extra, Security::default(), limits).await
+    }
+
+    /// Like [`LocalCluster::start_mode`], with the coordinator's `limits`.
+    pub async fn start_full(
+        dir: Option<&Path>,
+        accounts: usize,
+        seed: u64,
+        extra: ExtraSources,
+        security: Security,
+        limits: Limits,
+    ) -> Result<LocalCluster> {
         let (tmp, dir) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -252,10 +274,7 @@ impl LocalCluster {
                 pin: pins[4].clone(),
                 attestation_key: Some(hex::encode(notary_public)),
             },
-            limits: Limits {
-                requests_per_minute: 1_000_000,
-                ..Limits::default()
-            },
+            limits,
             datasets: vec![
                 example_dataset(),
                 exchange_dataset(),
@@ -339,6 +358,38 @@ impl LocalCluster {
                         db: self.dir.join(format!("party{i}.db")),
                     };
                     self.parties[i] = Some(party::serve(opts, ep).await?);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(last.expect("tried"))
+    }
+
+    /// Stops the coordinator (its database stays), as a crash would: undecided
+    /// contributions stay undecided until it starts again.
+    pub async fn stop_coordinator(&mut self) {
+        if let Some(c) = self.coordinator.take() {
+            c.stop().await;
+        }
+    }
+
+    /// Starts the coordinator again on its old address with its old database.
+    pub async fn restart_coordinator(&mut self) -> Result<()> {
+        let (cert, key) = identity_paths(&self.dir, "coordinator");
+        let mut last = None;
+        // The old socket may take a moment to be released.
+        for _ in 0..50 {
+            let identity = Identity::load(&cert, &key)?;
+            match server_endpoint(self.cluster.coordinator.addr, &identity, vec![]) {
+                Ok(ep) => {
+                    let opts = CoordinatorOptions {
+                        cluster: self.cluster.clone(),
+                        identity,
+                        db: self.dir.join("coordinator.db"),
+                    };
+                    self.coordinator = Some(coordinator::serve(opts, ep).await?);
                     return Ok(());
                 }
                 Err(e) => last = Some(e),

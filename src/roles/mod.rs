@@ -1,6 +1,7 @@
 //! One module per subcommand. Servers (`coordinator`, `party`) expose `serve` for in-process
 //! use (demo, tests) beside `run` for the command line; clients go through `client`.
 
+pub mod admission;
 pub mod api;
 pub mod assemble;
 pub mod client;

@@ -88,7 +88,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let query = Query::new(&spec, cluster.dataset(&spec.dataset)?)?;
     let mut client = Client::connect(&cluster).await?;
     client.timeout = Duration::from_secs(args.timeout.max(1));
-    let answer = client.query(&spec).await?;
+    let answer = super::client::patiently(|| client.query(&spec)).await?;
     match &query.filter {
         Some(f) => println!(
             "{answer}  ({} contributions with value {})",

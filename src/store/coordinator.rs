@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS attestations (
     id           BLOB PRIMARY KEY,
     contribution BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS abort_reasons (
+    id       BLOB PRIMARY KEY,
+    reason   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id       BLOB NOT NULL,
     party    INTEGER NOT NULL,
@@ -91,7 +95,9 @@ impl CoordinatorStore {
         Ok(seq as u64)
     }
 
-    pub fn abort(&self, id: &Id) -> Result<()> {
+    /// Decides abort of a contribution still being prepared, recording `reason` (what the
+    /// provider is told when it asks for the outcome; never a value or a share).
+    pub fn abort(&self, id: &Id, reason: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -99,6 +105,10 @@ impl CoordinatorStore {
             params![&id[..]],
         )?;
         if n == 1 {
+            tx.execute(
+                "INSERT OR REPLACE INTO abort_reasons (id, reason) VALUES (?1, ?2)",
+                params![&id[..], reason],
+            )?;
             for party in 0..3 {
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (id, party) VALUES (?1, ?2)",
@@ -132,6 +142,10 @@ impl CoordinatorStore {
             .query_map([], |r| id_of(r.get(0)?))?
             .collect::<rusqlite::Result<Vec<Id>>>()?;
         for id in &ids {
+            conn.execute(
+                "INSERT OR REPLACE INTO abort_reasons (id, reason) VALUES (?1, ?2)",
+                params![&id[..], "the coordinator restarted before it was decided"],
+            )?;
             for party in 0..3 {
                 conn.execute(
                     "INSERT OR IGNORE INTO outbox (id, party) VALUES (?1, ?2)",
@@ -174,6 +188,40 @@ impl CoordinatorStore {
         Ok(())
     }
 
+    /// What became of contribution `id`: `None` if it was never issued.
+    pub fn outcome(&self, id: &Id) -> Result<Option<crate::wire::ContributionOutcome>> {
+        use crate::wire::ContributionOutcome as O;
+        let conn = self.conn();
+        let row = conn.query_row(
+            "SELECT c.dataset, c.state, c.seq, r.reason FROM contributions c \
+             LEFT JOIN abort_reasons r ON r.id = c.id WHERE c.id = ?1",
+            params![&id[..]],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
+        );
+        let (dataset, state, seq, reason) = match row {
+            Ok(r) => r,
+            Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+            Err(e) => return Err(e).context("cannot read the contribution's state"),
+        };
+        Ok(Some(match (state.as_str(), seq) {
+            ("committed", Some(seq)) => O::Committed {
+                dataset,
+                count: seq as u64,
+            },
+            ("aborted", _) => O::Aborted {
+                reason: reason.unwrap_or_else(|| "not admitted".into()),
+            },
+            _ => O::Pending,
+        }))
+    }
+
     /// Committed contributions of a dataset (= its highest sequence number).
     pub fn count(&self, dataset: &str) -> Result<u64> {
         let n: i64 = self.conn().query_row(
@@ -208,8 +256,8 @@ mod tests {
         // The abort waits in the outbox too, for every party.
         assert_eq!(s.outbox(0).unwrap().last(), Some(&([3; 16], None)));
         s.begin(&[4; 16], "d").unwrap();
-        s.abort(&[4; 16]).unwrap();
-        s.abort(&[4; 16]).unwrap();
+        s.abort(&[4; 16], "first").unwrap();
+        s.abort(&[4; 16], "second").unwrap();
         assert_eq!(
             s.outbox(2)
                 .unwrap()
@@ -218,5 +266,43 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn outcome_follows_each_decision_and_survives_reopening() {
+        use crate::wire::ContributionOutcome as O;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let s = CoordinatorStore::open(&path).unwrap();
+        for id in 1..=4u8 {
+            s.begin(&[id; 16], "d").unwrap();
+        }
+        assert_eq!(s.outcome(&[1; 16]).unwrap(), Some(O::Pending));
+        assert_eq!(s.outcome(&[9; 16]).unwrap(), None);
+        s.commit(&[1; 16]).unwrap();
+        s.commit(&[2; 16]).unwrap();
+        s.abort(&[3; 16], "party 1: no submission within 20 s")
+            .unwrap();
+        // A second decision does not change the first one's outcome.
+        s.abort(&[2; 16], "late").unwrap();
+        drop(s);
+        let s = CoordinatorStore::open(&path).unwrap();
+        assert_eq!(s.abort_undecided().unwrap(), vec![[4; 16]]);
+        let committed = |count| O::Committed {
+            dataset: "d".into(),
+            count,
+        };
+        assert_eq!(s.outcome(&[1; 16]).unwrap(), Some(committed(1)));
+        assert_eq!(s.outcome(&[2; 16]).unwrap(), Some(committed(2)));
+        assert_eq!(
+            s.outcome(&[3; 16]).unwrap(),
+            Some(O::Aborted {
+                reason: "party 1: no submission within 20 s".into()
+            })
+        );
+        assert!(matches!(
+            s.outcome(&[4; 16]).unwrap(),
+            Some(O::Aborted { reason }) if reason.contains("restarted")
+        ));
     }
 }

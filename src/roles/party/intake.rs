@@ -67,6 +67,7 @@ pub async fn on_submit(
             Some(_) => map.remove(&contribution).expect("present"),
         }
     };
+    let _ = expected.received.send(());
     let result = check_and_store(
         state,
         &contribution,

@@ -27,7 +27,7 @@ use crate::net::mesh::{Mesh, PeerInfo};
 use crate::store::party::{PartyStore, Release};
 use crate::wire::{short, Control, ControlReply, FromParty, Id, Ticket, TicketHash, ToParty};
 
-/// How long an announced contribution waits for its provider.
+/// Bound on checking a provider's submission once it arrived (a proven one runs an MPC).
 const EXPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a party waits for its neighbours to join an MPC session.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,6 +147,17 @@ impl PartyServer {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Committed contributions of `dataset` in this party's store, for tests and status.
+    pub fn committed_count(&self, dataset: &str) -> Result<u64> {
+        Ok(self
+            .state
+            .store
+            .committed_counts()?
+            .into_iter()
+            .find(|(d, _)| d == dataset)
+            .map_or(0, |(_, n)| n))
+    }
+
     /// Rows in this party's store (pending and committed), for tests.
     pub fn stored_rows(&self) -> Result<u64> {
         self.state.store.rows()
@@ -163,6 +174,8 @@ struct Expected {
     ticket_hash: TicketHash,
     /// The attestation id the coordinator checked (proven contributions).
     attestation: Option<[u8; 32]>,
+    /// Fired when the provider's submission arrives (before its checks).
+    received: oneshot::Sender<()>,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -355,26 +368,48 @@ async fn on_control(
                 return Ok(());
             }
             let (tx, rx) = oneshot::channel();
+            let (received_tx, received_rx) = oneshot::channel();
             lock(&state.expected).insert(
                 contribution,
                 Expected {
                     dataset,
                     ticket_hash,
                     attestation,
+                    received: received_tx,
                     done: tx,
                 },
             );
             send_msg(&mut send, &ControlReply::Accepted).await?;
-            match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
-                Ok(Ok(Ok(()))) => ControlReply::Prepared,
-                Ok(Ok(Err(reason))) => ControlReply::Failed { reason },
+            // The provider has the ticket timeout to deliver; an unused ticket frees this
+            // party's pending state when it runs out.
+            let ticket_timeout = state.cluster.limits.ticket_timeout();
+            match tokio::time::timeout(ticket_timeout, received_rx).await {
+                Ok(Ok(())) => {
+                    send_msg(&mut send, &ControlReply::Received).await?;
+                    match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
+                        Ok(Ok(Ok(()))) => ControlReply::Prepared,
+                        Ok(Ok(Err(reason))) => ControlReply::Failed { reason },
+                        Ok(Err(_)) => ControlReply::Failed {
+                            reason: "the submission was dropped".into(),
+                        },
+                        Err(_) => ControlReply::Failed {
+                            reason: format!(
+                                "the submission's checks took more than {} s",
+                                EXPECT_TIMEOUT.as_secs()
+                            ),
+                        },
+                    }
+                }
                 Ok(Err(_)) => ControlReply::Failed {
                     reason: "the submission was dropped".into(),
                 },
                 Err(_) => {
                     lock(&state.expected).remove(&contribution);
                     ControlReply::Failed {
-                        reason: format!("no submission within {} s", EXPECT_TIMEOUT.as_secs()),
+                        reason: format!(
+                            "no submission within {} s (ticket_timeout_secs)",
+                            ticket_timeout.as_secs()
+                        ),
                     }
                 }
             }
