@@ -91,6 +91,9 @@ pub struct Limits {
     /// Tickets one client address may hold at once (issued, not yet decided).
     #[serde(default = "default_tickets_per_address")]
     pub tickets_per_address: u32,
+    /// Sessions one client address may have at the notary at once.
+    #[serde(default = "default_notary_sessions_per_address")]
+    pub notary_sessions_per_address: u32,
 }
 
 fn default_contribution_queue() -> u32 {
@@ -104,6 +107,9 @@ fn default_ticket_timeout() -> u32 {
 }
 fn default_tickets_per_address() -> u32 {
     8
+}
+fn default_notary_sessions_per_address() -> u32 {
+    4
 }
 
 /// Bounds on [`Limits`] checked at load time: a zero would stop admission altogether, and
@@ -120,6 +126,7 @@ impl Default for Limits {
             query_queue: default_query_queue(),
             ticket_timeout_secs: default_ticket_timeout(),
             tickets_per_address: default_tickets_per_address(),
+            notary_sessions_per_address: default_notary_sessions_per_address(),
         }
     }
 }
@@ -137,6 +144,10 @@ impl Limits {
             ("concurrent_queries", self.concurrent_queries),
             ("ticket_timeout_secs", self.ticket_timeout_secs),
             ("tickets_per_address", self.tickets_per_address),
+            (
+                "notary_sessions_per_address",
+                self.notary_sessions_per_address,
+            ),
         ];
         for (name, v) in positive {
             if v == 0 {

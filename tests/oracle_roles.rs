@@ -494,3 +494,101 @@ async fn the_urls_port_must_be_the_templates() {
     assert!(n.tap.try_recv().is_err(), "nothing reached the notary");
     site.task.abort();
 }
+
+/// Opens a session at the notary from `from` and sends `first` on its control stream.
+async fn notary_session(
+    n: &Notary,
+    from: &str,
+    first: &[u8],
+) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let ep = quinn::Endpoint::client(format!("{from}:0").parse().unwrap()).unwrap();
+    let pin = mpcstats::net::pin::pin_from_hex(&n.cluster.notary.pin).unwrap();
+    let conn = mpcstats::net::endpoint::connect(&ep, n.server.addr, pin, None)
+        .await
+        .unwrap();
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    send.write_all(first).await.unwrap();
+    (conn, send, recv)
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_the_notarys_sessions() {
+    use mpcstats::net::frame::{encode, recv_msg, MAX_CONTROL_FRAME};
+    use mpcstats::roles::notary::{FromNotary, ToNotary};
+    let site = exchange_site().await;
+    let n = notary(
+        &site,
+        Some(&site.ca_pem),
+        &[NAME],
+        Some(vec![NAME.into()]),
+        NAME,
+    )
+    .await;
+    let cap = Limits::default().notary_sessions_per_address;
+    // A hoarder opens `cap` sessions and stalls each one mid-frame.
+    let mut stalled = Vec::new();
+    for _ in 0..cap {
+        stalled.push(notary_session(&n, "127.0.0.1", &[0, 0]).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let connect = ToNotary::Connect {
+        server_name: "not.allowed.test".into(),
+        port: 443,
+    };
+    let mut frame = (encode(&connect).len() as u32).to_be_bytes().to_vec();
+    frame.extend(encode(&connect));
+    // Its next session is refused at once for the per-address cap …
+    let (_c, _s, mut recv) = notary_session(&n, "127.0.0.1", &frame).await;
+    match recv_msg::<_, FromNotary>(&mut recv, MAX_CONTROL_FRAME)
+        .await
+        .unwrap()
+    {
+        FromNotary::Refused(reason) => {
+            assert!(reason.contains("notary_sessions_per_address"), "{reason}")
+        }
+        _ => panic!("expected a refusal"),
+    }
+    // … while another address still gets a session (refused only for its server).
+    let (_c, _s, mut recv) = notary_session(&n, "127.0.0.2", &frame).await;
+    match recv_msg::<_, FromNotary>(&mut recv, MAX_CONTROL_FRAME)
+        .await
+        .unwrap()
+    {
+        FromNotary::Refused(reason) => {
+            assert!(!reason.contains("notary_sessions_per_address"), "{reason}");
+            assert!(
+                reason.contains("does not dial not.allowed.test"),
+                "{reason}"
+            );
+        }
+        _ => panic!("expected a refusal of the server"),
+    }
+    // A hoarder's session that ends gives its place back to its address.
+    let (conn, _, _) = stalled.pop().unwrap();
+    conn.close(0u32.into(), b"done");
+    let (_c, _s, mut recv) = {
+        let mut tries = 0;
+        loop {
+            let (c, s, mut r) = notary_session(&n, "127.0.0.1", &frame).await;
+            match recv_msg::<_, FromNotary>(&mut r, MAX_CONTROL_FRAME)
+                .await
+                .unwrap()
+            {
+                FromNotary::Refused(reason) if reason.contains("notary_sessions_per_address") => {
+                    tries += 1;
+                    assert!(tries < 100, "the closed session never gave its place back");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                FromNotary::Refused(reason) => {
+                    assert!(reason.contains("does not dial"), "{reason}");
+                    break (c, s, r);
+                }
+                _ => panic!("expected a refusal of the server"),
+            }
+        }
+    };
+    assert!(recv.read_to_end(16).await.is_ok());
+    drop(stalled);
+    n.server.stop().await;
+    site.task.abort();
+}

@@ -224,6 +224,33 @@ async fn cheaters_are_refused_and_nothing_is_stored() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_use_and_one_per_account_survive_restarts_of_every_role() {
+    let (mut c, _) = cluster(3).await;
+    let client = Client::connect(&c.cluster).await.unwrap();
+    let proof = c.oracle.prove(&c.cluster, 0).await.unwrap();
+    let again = c.oracle.prove(&c.cluster, 0).await.unwrap();
+    assert_eq!(client.share_proof(DATASET, &proof).await.unwrap().count, 1);
+    drop(client);
+    // Every role that keeps state restarts (the notary keeps none: it signs and forgets).
+    c.stop_coordinator().await;
+    for i in 0..3 {
+        c.stop_party(i).await;
+    }
+    for i in 0..3 {
+        c.restart_party(i).await.unwrap();
+    }
+    c.restart_coordinator().await.unwrap();
+    let client = Client::connect(&c.cluster).await.unwrap();
+    let r = client.share_proof(DATASET, &proof).await.map(|_| ());
+    expect_refused(r, "replay after restarts", "already used");
+    let r = client.share_proof(DATASET, &again).await.map(|_| ());
+    expect_refused(r, "same account after restarts", "already contributed");
+    let other = c.oracle.prove(&c.cluster, 1).await.unwrap();
+    assert_eq!(client.share_proof(DATASET, &other).await.unwrap().count, 2);
+    c.stop().await;
+}
+
 /// Captures everything every role logs in this process.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);

@@ -80,7 +80,12 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
 impl Client {
     /// Connects to the coordinator and every party, within the default timeout.
     pub async fn connect(cluster: &Cluster) -> Result<Client> {
-        let endpoint = client_endpoint()?;
+        Self::connect_via(cluster, client_endpoint()?).await
+    }
+
+    /// [`Client::connect`] through a given endpoint (many clients may share one; tests bind
+    /// it to a chosen source address).
+    pub async fn connect_via(cluster: &Cluster, endpoint: Endpoint) -> Result<Client> {
         let coordinator = reach(
             &endpoint,
             "the coordinator",

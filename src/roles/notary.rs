@@ -61,6 +61,9 @@ pub const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Sessions relayed at once; further provers are refused as busy.
 pub const MAX_SESSIONS: usize = 64;
+/// Bound on a whole session, from its control stream to the signed attestation: no prover
+/// holds one of the [`MAX_SESSIONS`] slots longer, however it paces its messages.
+pub const SESSION_BOUND: Duration = Duration::from_secs(90);
 
 /// Prover → notary, on the control stream.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +146,8 @@ pub struct NotaryOptions {
     pub allowed_servers: Option<Vec<(String, u16)>>,
     /// Bytes recorded per direction before a session is refused.
     pub record_limit: usize,
+    /// Sessions one client address may have at once (`notary_sessions_per_address`).
+    pub sessions_per_address: u32,
     /// Receives every relayed session's recording (tests: check what the notary held).
     pub tap: Option<mpsc::UnboundedSender<Recording>>,
 }
@@ -156,6 +161,7 @@ impl NotaryOptions {
             resolve: HashMap::new(),
             allowed_servers: None,
             record_limit: RECORD_LIMIT,
+            sessions_per_address: crate::config::Limits::default().notary_sessions_per_address,
             tap: None,
         }
     }
@@ -273,6 +279,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
             resolve,
             allowed_servers,
             record_limit: RECORD_LIMIT,
+            sessions_per_address: cluster.limits.notary_sessions_per_address,
             tap: None,
         },
         endpoint,
@@ -304,6 +311,7 @@ impl NotaryServer {
 struct State {
     opts: NotaryOptions,
     sessions: Semaphore,
+    per_address: Arc<super::admission::Caps>,
 }
 
 /// Starts the notary on `endpoint` (a [`server_endpoint`] with the notary's identity; clients
@@ -312,9 +320,11 @@ pub async fn serve(opts: NotaryOptions, endpoint: Endpoint) -> Result<NotaryServ
     let addr = endpoint
         .local_addr()
         .context("the notary endpoint has no address")?;
+    let per_address = super::admission::Caps::new(opts.sessions_per_address);
     let state = Arc::new(State {
         opts,
         sessions: Semaphore::new(MAX_SESSIONS),
+        per_address,
     });
     let accept = tokio::spawn(accept_loop(endpoint.clone(), state));
     Ok(NotaryServer {
@@ -345,18 +355,37 @@ async fn on_connection(state: &State, conn: Connection) {
             return;
         }
     };
-    let reply = match state.sessions.try_acquire() {
-        Err(_) => {
+    let held = state.per_address.take(peer.ip());
+    let reply = match (held, state.sessions.try_acquire()) {
+        (None, _) => {
+            let cap = state.opts.sessions_per_address;
+            warn!("session {peer}: refused, its address has {cap} sessions running");
+            FromNotary::Refused(format!(
+                "this address already has {cap} sessions at the notary \
+                 (notary_sessions_per_address); finish them first"
+            ))
+        }
+        (_, Err(_)) => {
             warn!("session {peer}: refused, {MAX_SESSIONS} sessions already running");
             FromNotary::Refused("the notary is busy; try again later".into())
         }
-        Ok(_permit) => match session(state, &conn, &mut send, &mut recv, peer).await {
-            Ok(signed) => FromNotary::Attested(signed),
-            Err(e) => {
-                warn!("session {peer}: refused: {e:#}");
-                FromNotary::Refused(format!("{e:#}"))
+        (Some(_held), Ok(_permit)) => {
+            let work = session(state, &conn, &mut send, &mut recv, peer);
+            match tokio::time::timeout(SESSION_BOUND, work).await {
+                Ok(Ok(signed)) => FromNotary::Attested(signed),
+                Ok(Err(e)) => {
+                    warn!("session {peer}: refused: {e:#}");
+                    FromNotary::Refused(format!("{e:#}"))
+                }
+                Err(_) => {
+                    warn!("session {peer}: refused, longer than {SESSION_BOUND:?}");
+                    FromNotary::Refused(format!(
+                        "the session took longer than {} s",
+                        SESSION_BOUND.as_secs()
+                    ))
+                }
             }
-        },
+        }
     };
     if send_msg(&mut send, &reply).await.is_ok() {
         let _ = send.finish();
