@@ -789,9 +789,6 @@ mod tests {
             );
             assert!(!err.contains("unreachable"), "party {i}: {err}");
         }
-        // Parties 0 and 1 agree, so a pair session between them is not refused for it: party
-        // 0 opened its stream to party 1 and party 1 parked it.
-        assert!(parties[0].mesh.connected(1));
         for p in &parties {
             p.mesh.shutdown();
             p.endpoint.close(0u32.into(), b"done");
