@@ -13,15 +13,17 @@
 //!   the MPC, each statistic's mechanism.
 //! * [`store`] — the SQLite stores of the parties and the coordinator.
 //! * [`api`] — the client API: cached statistics over REST and a web page with charts.
-//! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
-//!   `demo`, and the client they share.
-//! * [`config`] — the public `cluster.toml`; [`wire`] — the messages between roles;
+//! * [`roles`] — one module per subcommand: `keygen`, `init`, `coordinator`, `party`, `share`,
+//!   `query`, `status`, `demo`, and the client they share.
+//! * [`config`] — the public `cluster.toml`; [`fingerprint`] — the digest of its meaning that
+//!   every role shows and checks; [`wire`] — the messages between roles;
 //!   [`decimal`] — exact decimal text ⇄ scaled integers.
 
 pub mod api;
 pub mod config;
 pub mod decimal;
 pub mod engine;
+pub mod fingerprint;
 pub mod net;
 pub mod oracle;
 pub mod privacy;

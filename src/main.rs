@@ -22,7 +22,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a new deployment: keys and certificates per server role, and cluster.toml.
+    /// Generate one server role's keys on its own host and print only their public part.
+    Keygen(roles::keygen::Args),
+    /// Write cluster.toml from the roles' public parts (or, on one machine, with every key).
     Init(roles::init::Args),
     /// Run the coordinator: admission, tickets, queues and rate limits. Sees no shares.
     Coordinator(roles::coordinator::Args),
@@ -38,6 +40,8 @@ enum Command {
     Query(roles::query::Args),
     /// Serve cached statistics over REST and a web page with charts (a caching consumer).
     Api(roles::api::Args),
+    /// Show the cluster fingerprints of this file, the coordinator and the parties.
+    Status(roles::status::Args),
     /// Run a whole cluster on loopback with simulated providers and check every statistic.
     Demo(roles::demo::Args),
 }
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
     let cluster = cli.cluster;
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Keygen(a) => roles::keygen::run(a),
             Command::Init(a) => roles::init::run(a),
             Command::Coordinator(a) => roles::coordinator::run(cluster.as_deref(), a).await,
             Command::Party(a) => roles::party::run(cluster.as_deref(), a).await,
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             Command::Share(a) => roles::share::run(cluster.as_deref(), a).await,
             Command::Query(a) => roles::query::run(cluster.as_deref(), a).await,
             Command::Api(a) => roles::api::run(cluster.as_deref(), a).await,
+            Command::Status(a) => roles::status::run(cluster.as_deref(), a).await,
             Command::Demo(a) => roles::demo::run(a).await,
         }
     });

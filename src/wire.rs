@@ -141,6 +141,11 @@ pub enum FromCoordinator {
 pub struct StatusReport {
     pub datasets: Vec<(String, u64)>,
     pub parties_reachable: [bool; 3],
+    /// The coordinator's cluster fingerprint (`fingerprint::of` its cluster file).
+    pub fingerprint: [u8; 32],
+    /// Each party's cluster fingerprint as it last told the coordinator (None: never
+    /// reached).
+    pub party_fingerprints: [Option<[u8; 32]>; 3],
 }
 
 /// Coordinator → party (authenticated by certificate pin).
@@ -172,6 +177,10 @@ pub enum Control {
     },
     /// Highest committed sequence number per dataset, and pending contributions.
     Status,
+    /// The first request on every control connection: the coordinator's cluster
+    /// fingerprint. The party answers [`ControlReply::Hello`] with its own and refuses every
+    /// other request on the connection unless the two are equal.
+    Hello { fingerprint: [u8; 32] },
 }
 
 /// Party → coordinator.
@@ -191,6 +200,10 @@ pub enum ControlReply {
     /// After `Accepted` for an `Expect`: the provider's submission arrived within the
     /// ticket timeout and is being checked; `Prepared` or `Failed` follows.
     Received,
+    /// The answer to [`Control::Hello`]: the party's cluster fingerprint.
+    Hello {
+        fingerprint: [u8; 32],
+    },
 }
 
 /// Client → party (anonymous; authorised by a ticket).

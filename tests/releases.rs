@@ -65,14 +65,21 @@ async fn as_coordinator(c: &LocalCluster, i: usize) -> quinn::Connection {
     let (cert, key) = identity_paths(&c.dir, "coordinator");
     let id = Identity::load(cert, key).unwrap();
     let ep = client_endpoint().unwrap();
-    connect(
+    let conn = connect(
         &ep,
         c.cluster.parties[i].addr,
         c.cluster.party_pin(i),
         Some(&id),
     )
     .await
-    .unwrap()
+    .unwrap();
+    // Like the coordinator, show the party the cluster fingerprint first.
+    let hello = Control::Hello {
+        fingerprint: mpcstats::fingerprint::of(&c.cluster),
+    };
+    let (_s, _r, reply): (_, _, ControlReply) = call(&conn, &hello).await.unwrap();
+    assert!(matches!(reply, ControlReply::Hello { .. }), "{reply:?}");
+    conn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,14 @@
 //! [`Mesh::add_incoming`], which replaces any previous connection to that peer.
 //!
 //! Sessions: per session and pair, the lower id opens a bidirectional stream and writes a
-//! header frame holding the 16-byte session id; the higher id accepts streams on each
-//! connection, reads the header (bounded in size and time) and parks the stream keyed by
-//! (peer, session id) until [`Mesh::session`] claims it; unclaimed streams are dropped after
-//! [`PARKED_TTL`]. This module moves bytes only; what a session computes is the engine's.
+//! header frame holding the 16-byte session id and its 32-byte cluster fingerprint; the
+//! higher id accepts streams on each connection, reads the header (bounded in size and time),
+//! compares the fingerprint with its own and answers with a one-byte acknowledgement, or with
+//! a refusal carrying its own fingerprint, so that both sides of a pair whose cluster files
+//! differ fail the session with an error naming both fingerprints. It parks the stream (or
+//! the refusal) keyed by (peer, session id) until [`Mesh::session`] claims it; unclaimed
+//! streams are dropped after [`PARKED_TTL`]. This module moves bytes only; what a session
+//! computes is the engine's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +33,7 @@ use super::frame::{read_frame, write_frame, HEADER_LEN};
 use super::identity::Identity;
 use super::pin::{short_pin, Pin};
 use super::session::{Link, QuicTransport};
+use crate::fingerprint::{show, Fingerprint};
 
 /// First redial delay.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -48,7 +53,29 @@ pub struct PeerInfo {
 
 struct Parked {
     seq: u64,
-    link: Link,
+    /// The stream, or why it was refused (the peer's cluster fingerprint differs).
+    link: Result<Link, String>,
+}
+
+/// The session header: session id, then the sender's cluster fingerprint.
+const SESSION_HEADER: usize = 16 + 32;
+/// The answer to a header: `[1]`, or `[0]` and the answering party's fingerprint.
+const ACK_MAX: usize = 1 + 32;
+
+/// The error both parties of a pair report when their cluster files differ.
+fn fingerprint_mismatch(
+    me: PartyId,
+    ours: &Fingerprint,
+    peer: PartyId,
+    theirs: &Fingerprint,
+) -> String {
+    format!(
+        "cluster fingerprint check failed: party {peer} runs cluster {}, this party (party {me}) \
+         runs {}; their cluster.toml files differ (compare them: every role logs its \
+         fingerprint at start, `mpcstats status` shows them)",
+        show(theirs),
+        show(ours)
+    )
 }
 
 #[derive(Default)]
@@ -64,6 +91,8 @@ pub struct Mesh {
     endpoint: quinn::Endpoint,
     identity: Arc<Identity>,
     peers: [PeerInfo; 3],
+    /// The fingerprint of this party's cluster file; a peer with another is refused.
+    fingerprint: Fingerprint,
     state: Mutex<State>,
     /// Bumped whenever a connection is installed or a stream parked.
     changed: watch::Sender<u64>,
@@ -87,13 +116,16 @@ fn is_live(conn: &quinn::Connection) -> bool {
 
 impl Mesh {
     /// Starts party `me`'s mesh on `endpoint` (which must serve with `identity` and admit the
-    /// other parties' pins); `peers[me]` is unused. Spawns the dialer tasks, so it must run
-    /// inside a tokio runtime. The tasks stop when the mesh is dropped or shut down.
+    /// other parties' pins); `peers[me]` is unused; `fingerprint` is this party's cluster
+    /// fingerprint, which every session checks against each peer's. Spawns the dialer tasks,
+    /// so it must run inside a tokio runtime. The tasks stop when the mesh is dropped or shut
+    /// down.
     pub fn start(
         me: PartyId,
         endpoint: quinn::Endpoint,
         identity: Arc<Identity>,
         peers: [PeerInfo; 3],
+        fingerprint: Fingerprint,
     ) -> Arc<Mesh> {
         assert!(me < 3, "party id {me} out of range 0..3");
         let mesh = Arc::new_cyclic(|this| Mesh {
@@ -101,6 +133,7 @@ impl Mesh {
             endpoint,
             identity,
             peers,
+            fingerprint,
             state: Mutex::new(State::default()),
             changed: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
@@ -216,7 +249,7 @@ impl Mesh {
         self.changed.send_modify(|v| *v += 1);
     }
 
-    fn park(&self, peer: PartyId, session: [u8; 16], link: Link) {
+    fn park(&self, peer: PartyId, session: [u8; 16], link: Result<Link, String>) {
         let seq = {
             let mut state = self.lock();
             let seq = state.next_seq;
@@ -256,8 +289,13 @@ impl Mesh {
             let mut changes = self.changed.subscribe();
             if peer > self.me {
                 if let Some(conn) = self.live_conn(peer) {
-                    match tokio::time::timeout_at(deadline, open_stream(&conn, session)).await {
-                        Ok(Ok(link)) => return Ok(link),
+                    let opened = open_stream(&conn, session, &self.fingerprint);
+                    match tokio::time::timeout_at(deadline, opened).await {
+                        Ok(Ok(Ok(link))) => return Ok(link),
+                        Ok(Ok(Err(theirs))) => bail!(
+                            "{}",
+                            fingerprint_mismatch(self.me, &self.fingerprint, peer, &theirs)
+                        ),
                         Ok(Err(e)) => last_error = Some(e),
                         Err(_) => bail!(
                             "{} unreachable: could not open the session stream within {timeout:?}",
@@ -266,7 +304,7 @@ impl Mesh {
                     }
                 }
             } else if let Some(parked) = self.lock().parked.remove(&(peer, session)) {
-                return Ok(parked.link);
+                return parked.link.map_err(|e| anyhow!("{e}"));
             }
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
@@ -294,24 +332,35 @@ impl Mesh {
     }
 }
 
-/// Opens the stream of `session` and waits for the peer's one-byte acknowledgement of its
-/// header. The acknowledgement proves the connection alive: a stream opened on the stale
-/// connection to a peer that just restarted fails here, before any MPC message is sent, and
-/// `link` retries on the new connection.
-async fn open_stream(conn: &quinn::Connection, session: [u8; 16]) -> anyhow::Result<Link> {
+/// Opens the stream of `session`, sends the header with our cluster fingerprint and waits
+/// for the peer's one-byte acknowledgement, or its refusal with its own fingerprint (the
+/// inner `Err`). The acknowledgement proves the connection alive: a stream opened on the
+/// stale connection to a peer that just restarted fails here, before any MPC message is
+/// sent, and `link` retries on the new connection.
+async fn open_stream(
+    conn: &quinn::Connection,
+    session: [u8; 16],
+    fingerprint: &Fingerprint,
+) -> anyhow::Result<Result<Link, Fingerprint>> {
     let (mut send, mut recv) = conn.open_bi().await?;
-    let sent = write_frame(&mut send, &session).await?;
-    let ack = read_frame(&mut recv, 1).await?;
-    if ack != [1] {
-        bail!("bad session acknowledgement: {ack:?}");
+    let mut header = session.to_vec();
+    header.extend_from_slice(fingerprint);
+    let sent = write_frame(&mut send, &header).await?;
+    let ack = read_frame(&mut recv, ACK_MAX).await?;
+    match ack.as_slice() {
+        [1] => {}
+        [0, theirs @ ..] if theirs.len() == 32 => {
+            return Ok(Err(theirs.try_into().expect("32 bytes")));
+        }
+        _ => bail!("bad session acknowledgement: {} bytes", ack.len()),
     }
-    Ok(Link {
+    Ok(Ok(Link {
         send,
         recv,
         _conn: conn.clone(),
         sent,
         received: (HEADER_LEN + ack.len()) as u64,
-    })
+    }))
 }
 
 /// Keeps a connection to the higher-id `peer`, redialing with backoff.
@@ -379,46 +428,60 @@ async fn accept_streams(
         let mesh = mesh.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            let header = match tokio::time::timeout(HEADER_TIMEOUT, read_frame(&mut recv, 16)).await
-            {
-                Ok(Ok(h)) => h,
-                Ok(Err(e)) => {
-                    tracing::warn!(peer, "bad session stream header: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(peer, "no session stream header within {HEADER_TIMEOUT:?}");
-                    return;
-                }
-            };
-            let Ok(session) = <[u8; 16]>::try_from(header.as_slice()) else {
+            let header =
+                match tokio::time::timeout(HEADER_TIMEOUT, read_frame(&mut recv, SESSION_HEADER))
+                    .await
+                {
+                    Ok(Ok(h)) => h,
+                    Ok(Err(e)) => {
+                        tracing::warn!(peer, "bad session stream header: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(peer, "no session stream header within {HEADER_TIMEOUT:?}");
+                        return;
+                    }
+                };
+            if header.len() != SESSION_HEADER {
                 tracing::warn!(
                     peer,
                     len = header.len(),
-                    "session header: expected 16 bytes"
+                    "session header: expected {SESSION_HEADER} bytes"
                 );
                 return;
+            }
+            let (session, theirs) = header.split_at(16);
+            let session: [u8; 16] = session.try_into().expect("16 bytes");
+            let theirs: Fingerprint = theirs.try_into().expect("32 bytes");
+            let Some(mesh) = mesh.upgrade() else { return };
+            let ours = mesh.fingerprint;
+            let ack = if theirs == ours {
+                vec![1]
+            } else {
+                [&[0u8][..], &ours].concat()
             };
-            let sent = match write_frame(&mut send, &[1]).await {
+            let sent = match write_frame(&mut send, &ack).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::debug!(peer, "cannot acknowledge a session stream: {e}");
                     return;
                 }
             };
-            if let Some(mesh) = mesh.upgrade() {
-                mesh.park(
-                    peer,
-                    session,
-                    Link {
-                        send,
-                        recv,
-                        _conn: conn,
-                        sent,
-                        received: (HEADER_LEN + header.len()) as u64,
-                    },
-                );
-            }
+            let link = if theirs == ours {
+                Ok(Link {
+                    send,
+                    recv,
+                    _conn: conn,
+                    sent,
+                    received: (HEADER_LEN + header.len()) as u64,
+                })
+            } else {
+                let _ = send.finish();
+                let why = fingerprint_mismatch(mesh.me, &ours, peer, &theirs);
+                tracing::warn!(peer, "{why}");
+                Err(why)
+            };
+            mesh.park(peer, session, link);
         });
     }
 }
@@ -431,6 +494,7 @@ mod tests {
     use std::net::{Ipv4Addr, SocketAddr};
 
     const MSG_LEN: usize = 10 << 20;
+    const FP: Fingerprint = [7; 32];
 
     fn message(from: PartyId, to: PartyId, round: u32) -> Vec<u8> {
         let seed = (from * 3 + to) as u32 * 1000 + round;
@@ -450,10 +514,11 @@ mod tests {
         ids: &[Arc<Identity>; 3],
         peers: [PeerInfo; 3],
         bind: SocketAddr,
+        fingerprint: Fingerprint,
     ) -> anyhow::Result<Party> {
         let pins: Vec<Pin> = (0..3).filter(|&p| p != me).map(|p| ids[p].pin()).collect();
         let endpoint = server_endpoint(bind, &ids[me], pins)?;
-        let mesh = Mesh::start(me, endpoint.clone(), ids[me].clone(), peers);
+        let mesh = Mesh::start(me, endpoint.clone(), ids[me].clone(), peers, fingerprint);
         let all_pins: Vec<Pin> = ids.iter().map(|i| i.pin()).collect();
         let (ep, m) = (endpoint.clone(), mesh.clone());
         let accept = tokio::spawn(async move {
@@ -532,12 +597,12 @@ mod tests {
                 assert!(got.next.is_none());
                 assert_eq!(got.prev.unwrap(), vec![prev as u8; 3]);
                 // On the wire, a frame is a 4-byte length and its payload. Toward a higher
-                // id this party wrote the 16-byte session header and read the 1-byte
+                // id this party wrote the 48-byte session header (id and fingerprint) and read the 1-byte
                 // acknowledgement; toward a lower id the other way around.
                 let frame = |len: usize| (4 + len) as u64;
                 let (mut sent, mut received) = (0, 0);
                 for peer in [next, prev] {
-                    let (out, back) = if peer > me { (16, 1) } else { (1, 16) };
+                    let (out, back) = if peer > me { (48, 1) } else { (1, 48) };
                     sent += frame(out);
                     received += frame(back);
                 }
@@ -573,7 +638,7 @@ mod tests {
             pin: ids[i].pin(),
         });
         let mut parties: Vec<Party> = (0..3)
-            .map(|i| start_party(i, &ids, peers, addrs[i]).unwrap())
+            .map(|i| start_party(i, &ids, peers, addrs[i], FP).unwrap())
             .collect();
 
         let meshes = || -> [Arc<Mesh>; 3] { std::array::from_fn(|i| parties[i].mesh.clone()) };
@@ -603,7 +668,7 @@ mod tests {
         drop(old);
         let mut restarted = None;
         for _ in 0..50 {
-            match start_party(1, &ids, peers, addrs[1]) {
+            match start_party(1, &ids, peers, addrs[1], FP) {
                 Ok(p) => {
                     restarted = Some(p);
                     break;
@@ -634,7 +699,7 @@ mod tests {
         });
         // Only party 0 runs; the probe sockets stay bound and silent.
         let endpoint = server_endpoint(local, &ids[0], vec![]).unwrap();
-        let mesh = Mesh::start(0, endpoint.clone(), ids[0].clone(), peers);
+        let mesh = Mesh::start(0, endpoint.clone(), ids[0].clone(), peers, FP);
         let err = mesh
             .session([9; 16], Duration::from_millis(300))
             .await
@@ -645,5 +710,88 @@ mod tests {
         assert!(!mesh.connected(1) && !mesh.connected(2));
         mesh.shutdown();
         endpoint.close(0u32.into(), b"done");
+    }
+
+    /// The cluster files of party 2 and of parties 0 and 1 differ in one dataset limit.
+    fn clusters() -> (Fingerprint, Fingerprint) {
+        let text = |min_cohort: u32| {
+            let mut t = String::new();
+            t.push_str("[coordinator]\naddr = \"10.0.0.4:7000\"\n");
+            t.push_str(&format!("pin = \"{}\"\n", "a".repeat(64)));
+            for i in 0..3 {
+                t.push_str(&format!(
+                    "[[parties]]\naddr = \"10.0.0.{i}:7100\"\npin = \"{}\"\n",
+                    i.to_string().repeat(64)
+                ));
+            }
+            t.push_str(&format!(
+                "[notary]\naddr = \"10.0.0.5:7200\"\npin = \"{}\"\n",
+                "b".repeat(64)
+            ));
+            t.push_str("[[dataset]]\nname = \"d\"\nscale = 2\nmax = \"100\"\nproof = \"none\"\n");
+            t.push_str(&format!("min_cohort = {min_cohort}\n"));
+            let c: crate::config::Cluster = toml::from_str(&t).unwrap();
+            c.validate().unwrap();
+            crate::fingerprint::of(&c)
+        };
+        (text(5), text(6))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parties_whose_cluster_files_differ_refuse_the_session() {
+        let (same, other) = clusters();
+        assert_ne!(same, other);
+        let ids: [Arc<Identity>; 3] =
+            std::array::from_fn(|i| Arc::new(Identity::generate(&format!("party{i}")).unwrap()));
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let probes: Vec<std::net::UdpSocket> = (0..3)
+            .map(|_| std::net::UdpSocket::bind(local).unwrap())
+            .collect();
+        let addrs: Vec<SocketAddr> = probes.iter().map(|s| s.local_addr().unwrap()).collect();
+        drop(probes);
+        let peers: [PeerInfo; 3] = std::array::from_fn(|i| PeerInfo {
+            addr: addrs[i],
+            pin: ids[i].pin(),
+        });
+        let fps = [same, same, other];
+        let parties: Vec<Party> = (0..3)
+            .map(|i| start_party(i, &ids, peers, addrs[i], fps[i]).unwrap())
+            .collect();
+        let mut tasks = Vec::new();
+        for p in &parties {
+            let mesh = p.mesh.clone();
+            tasks.push(tokio::spawn(async move {
+                mesh.session([3; 16], Duration::from_secs(5))
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        // Every party has party 2 as a neighbour, so every party refuses: 0 and 1 because
+        // party 2 answered their header with its other fingerprint (or sent it), 2 because
+        // both of its neighbours did.
+        for (i, t) in tasks.into_iter().enumerate() {
+            let err = format!(
+                "{:#}",
+                t.await.unwrap().expect_err("a mismatched session runs")
+            );
+            assert!(
+                err.contains("cluster fingerprint check failed"),
+                "party {i}: {err}"
+            );
+            let (mine, theirs) = if i == 2 { (other, same) } else { (same, other) };
+            assert!(
+                err.contains(&format!("this party (party {i}) runs {}", show(&mine))),
+                "party {i}: {err}"
+            );
+            assert!(
+                err.contains(&format!("runs cluster {}", show(&theirs))),
+                "party {i}: {err}"
+            );
+            assert!(!err.contains("unreachable"), "party {i}: {err}");
+        }
+        for p in &parties {
+            p.mesh.shutdown();
+            p.endpoint.close(0u32.into(), b"done");
+        }
     }
 }

@@ -89,6 +89,10 @@ fn check(cluster: &Cluster, config: &ApiConfig) -> Result<()> {
 pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let file = Cluster::locate(cluster_flag);
     let cluster = Cluster::load(&file)?;
+    info!(
+        "api: cluster fingerprint: {}",
+        crate::fingerprint::show(&crate::fingerprint::of(&cluster))
+    );
     let config = args.config()?;
     check(&cluster, &config)?;
     let db = args

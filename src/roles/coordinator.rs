@@ -70,6 +70,10 @@ pub struct CoordinatorOptions {
 pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let file = Cluster::locate(cluster_flag);
     let cluster = Cluster::load(&file)?;
+    info!(
+        "coordinator: cluster fingerprint: {}",
+        crate::fingerprint::show(&crate::fingerprint::of(&cluster))
+    );
     let cert = args
         .cert
         .unwrap_or_else(|| super::beside(&file, "coordinator.cert.pem"));
@@ -132,6 +136,10 @@ struct PartyLink {
     endpoint: Endpoint,
     identity: Arc<Identity>,
     conn: tokio::sync::Mutex<Option<Connection>>,
+    /// The coordinator's cluster fingerprint, shown to the party on every new connection.
+    fingerprint: crate::fingerprint::Fingerprint,
+    /// The party's fingerprint as it last answered (for `status`).
+    seen: Mutex<Option<crate::fingerprint::Fingerprint>>,
 }
 
 impl PartyLink {
@@ -148,8 +156,34 @@ impl PartyLink {
         )
         .await
         .map_err(|_| anyhow!("no answer within {} s", PARTY_TIMEOUT.as_secs()))??;
+        self.hello(&c).await?;
         *guard = Some(c.clone());
         Ok(c)
+    }
+
+    /// Shows the party our cluster fingerprint and checks its own: a party whose cluster
+    /// file differs gets no control request (and refuses them anyway).
+    async fn hello(&self, c: &Connection) -> Result<()> {
+        use crate::fingerprint::show;
+        let msg = Control::Hello {
+            fingerprint: self.fingerprint,
+        };
+        let theirs = match call(c, &msg).await?.2 {
+            ControlReply::Hello { fingerprint } => fingerprint,
+            other => bail!("party {}: unexpected answer to Hello: {other:?}", self.id),
+        };
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(theirs);
+        if theirs != self.fingerprint {
+            c.close(1u32.into(), b"cluster fingerprint mismatch");
+            bail!(
+                "cluster fingerprint check failed: party {} runs cluster {}, the coordinator \
+                 runs {}; their cluster.toml files differ",
+                self.id,
+                show(&theirs),
+                show(&self.fingerprint)
+            );
+        }
+        Ok(())
     }
 
     /// Sends one control request; returns the streams and the first reply. A request that
@@ -265,6 +299,8 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
             endpoint: endpoint.clone(),
             identity: identity.clone(),
             conn: tokio::sync::Mutex::new(None),
+            fingerprint: crate::fingerprint::of(&opts.cluster),
+            seen: Mutex::new(None),
         })
         .collect();
     let limits = opts.cluster.limits.clone();
@@ -403,8 +439,10 @@ async fn on_request(
                     .datasets
                     .push((d.name.clone(), state.store.count(&d.name)?));
             }
+            report.fingerprint = crate::fingerprint::of(&state.cluster);
             for (i, p) in state.parties.iter().enumerate() {
                 report.parties_reachable[i] = p.simple(&Control::Status).await.is_ok();
+                report.party_fingerprints[i] = *p.seen.lock().unwrap_or_else(|p| p.into_inner());
             }
             send_msg(&mut send, &FromCoordinator::Status(report)).await?;
             let _ = send.finish();

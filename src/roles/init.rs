@@ -3,7 +3,11 @@
 //! public `cluster.toml` with addresses, certificate pins, the notary's attestation public key
 //! and four example datasets (one unproven; three proven from the local sources: the
 //! exchange, the signed exchange and the profile API). The notary's
-//! Ed25519 attestation key goes to `notary.attestation.pem` (mode 0600).
+//! Ed25519 attestation key goes to `notary.attestation.pem` (mode 0600). That one-machine
+//! form is for trying a cluster out: whoever runs it holds every role's key.
+//!
+//! With `--public FILE` (five times) it instead assembles `cluster.toml` from the public parts
+//! `mpcstats keygen` wrote on each role's own host, and never reads or writes a private key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,24 +22,47 @@ use crate::oracle::template::Template;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Example, three hosts:
-  mpcstats init --out deploy \\
-      --party 10.0.0.1:7100 --party 10.0.0.2:7100 --party 10.0.0.3:7100 \\
-      --coordinator 10.0.0.4:7000
-Then copy deploy/cluster.toml to every host and laptop, and each role's key and certificate
-(deploy/party0.key.pem, deploy/party0.cert.pem, …) only to the host that runs it.")]
+Three organisations (each role's key generated on its own host, see `mpcstats keygen --help`):
+  mpcstats init --out deploy --public coordinator.public.toml --public party0.public.toml \\
+      --public party1.public.toml --public party2.public.toml --public notary.public.toml
+Addresses and pins come from the public parts; no private key is read or written. Copy
+deploy/cluster.toml to every host and laptop and compare the fingerprint printed here with
+every operator out of band.
+
+One machine, for trying it out (this writes every role's private key into DIR):
+  mpcstats init --out deploy")]
 pub struct Args {
     /// Directory to write the deployment into (created if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Address of party 0, 1 and 2, in order (give three times)
-    #[arg(long = "party", value_name = "HOST:PORT", num_args = 1)]
+    /// A role's public part written by `mpcstats keygen` on its host (give five times:
+    /// the coordinator, parties 0, 1 and 2, the notary, in any order). Only cluster.toml is
+    /// written then
+    #[arg(long = "public", value_name = "FILE", num_args = 1)]
+    pub public: Vec<PathBuf>,
+    /// One machine: address of party 0, 1 and 2, in order (give three times)
+    #[arg(
+        long = "party",
+        value_name = "HOST:PORT",
+        num_args = 1,
+        conflicts_with = "public"
+    )]
     pub parties: Vec<SocketAddr>,
-    /// Address of the coordinator
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
+    /// One machine: address of the coordinator
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:7000",
+        conflicts_with = "public"
+    )]
     pub coordinator: SocketAddr,
-    /// Address of the notary
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7200")]
+    /// One machine: address of the notary
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:7200",
+        conflicts_with = "public"
+    )]
     pub notary: SocketAddr,
     /// Overwrite an existing deployment in DIR
     #[arg(long)]
@@ -167,6 +194,9 @@ pub fn profile_dataset() -> Dataset {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if !args.public.is_empty() {
+        return super::assemble::run(&args.out, &args.public, args.security, args.force);
+    }
     let parties = match args.parties.len() {
         0 => vec![
             "127.0.0.1:7100".parse()?,
@@ -224,7 +254,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     cluster.validate()?;
     cluster.save(&cluster_file)?;
-    println!("wrote {}", cluster_file.display());
+    println!(
+        "wrote {} (cluster fingerprint {})",
+        cluster_file.display(),
+        crate::fingerprint::show(&crate::fingerprint::of(&cluster))
+    );
     for role in ROLES {
         let (cert, key) = identity_paths(&args.out, role);
         println!("  {role:<12} {}  {}", cert.display(), key.display());

@@ -3,10 +3,12 @@
 
 pub mod admission;
 pub mod api;
+pub mod assemble;
 pub mod client;
 pub mod coordinator;
 pub mod demo;
 pub mod init;
+pub mod keygen;
 pub mod logging;
 pub mod notary;
 pub mod party;
@@ -14,6 +16,7 @@ pub mod prove;
 pub mod query;
 pub mod share;
 pub mod sources;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 

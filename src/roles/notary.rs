@@ -206,6 +206,10 @@ pub fn load_roots(paths: &[PathBuf]) -> Result<RootCertStore> {
 pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let file = Cluster::locate(cluster_flag);
     let cluster = Cluster::load(&file)?;
+    info!(
+        "notary: cluster fingerprint: {}",
+        crate::fingerprint::show(&crate::fingerprint::of(&cluster))
+    );
     let cert = args
         .cert
         .unwrap_or_else(|| super::beside(&file, "notary.cert.pem"));

@@ -77,6 +77,10 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     let key = args
         .key
         .unwrap_or_else(|| super::beside(&file, &format!("{name}.key.pem")));
+    info!(
+        "party {id}: cluster fingerprint: {}",
+        crate::fingerprint::show(&crate::fingerprint::of(&cluster))
+    );
     let identity = Identity::load(&cert, &key)?;
     if identity.pin() != cluster.party_pin(id) {
         bail!(
@@ -185,6 +189,8 @@ struct ResultSlot {
 
 struct State {
     id: PartyId,
+    /// The fingerprint of this party's cluster file.
+    fingerprint: crate::fingerprint::Fingerprint,
     /// Key of the keyed hash this party keeps of every proven account id (sybil stop).
     account_key: [u8; 32],
     cluster: Cluster,
@@ -218,9 +224,17 @@ pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer
         h.update(opts.identity.key_der.secret_pkcs8_der());
         h.finalize().into()
     };
-    let mesh = Mesh::start(opts.id, endpoint.clone(), Arc::new(opts.identity), peers);
+    let fingerprint = crate::fingerprint::of(&opts.cluster);
+    let mesh = Mesh::start(
+        opts.id,
+        endpoint.clone(),
+        Arc::new(opts.identity),
+        peers,
+        fingerprint,
+    );
     let state = Arc::new(State {
         id: opts.id,
+        fingerprint,
         account_key,
         cluster: opts.cluster,
         store,
@@ -272,6 +286,8 @@ enum Caller {
 }
 
 async fn serve_streams(conn: Connection, state: Arc<State>, caller: Caller) {
+    // Whether the coordinator showed this party's cluster fingerprint on this connection.
+    let hello = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -281,9 +297,10 @@ async fn serve_streams(conn: Connection, state: Arc<State>, caller: Caller) {
             }
         };
         let state = state.clone();
+        let hello = hello.clone();
         tokio::spawn(async move {
             let r = match caller {
-                Caller::Coordinator => on_control(&state, send, recv).await,
+                Caller::Coordinator => on_control(&state, &hello, send, recv).await,
                 Caller::Client => on_client(&state, send, recv).await,
             };
             if let Err(e) = r {
@@ -293,8 +310,46 @@ async fn serve_streams(conn: Connection, state: Arc<State>, caller: Caller) {
     }
 }
 
-async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStream) -> Result<()> {
+async fn on_control(
+    state: &Arc<State>,
+    hello: &std::sync::atomic::AtomicBool,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<()> {
+    use crate::fingerprint::show;
+    use std::sync::atomic::Ordering;
     let msg: Control = recv_msg(&mut recv, MAX_CONTROL_FRAME).await?;
+    if let Control::Hello { fingerprint } = msg {
+        let agree = fingerprint == state.fingerprint;
+        hello.store(agree, Ordering::SeqCst);
+        if !agree {
+            warn!(
+                "cluster fingerprint check failed: the coordinator runs cluster {}, this party \
+                 (party {}) runs {}; refusing its control requests",
+                show(&fingerprint),
+                state.id,
+                show(&state.fingerprint)
+            );
+        }
+        let reply = ControlReply::Hello {
+            fingerprint: state.fingerprint,
+        };
+        send_msg(&mut send, &reply).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
+    if !hello.load(Ordering::SeqCst) {
+        let reason = format!(
+            "cluster fingerprint check failed: the coordinator has not shown this party's \
+             cluster fingerprint {} on this connection (party {}); their cluster.toml files \
+             differ or it sent no Hello",
+            show(&state.fingerprint),
+            state.id
+        );
+        send_msg(&mut send, &ControlReply::Failed { reason }).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
     let reply = match msg {
         Control::Expect {
             contribution,
@@ -424,6 +479,8 @@ async fn on_control(state: &Arc<State>, mut send: SendStream, mut recv: RecvStre
                 reason: format!("{e:#}"),
             },
         },
+        // Answered above, before the check.
+        Control::Hello { fingerprint } => ControlReply::Hello { fingerprint },
     };
     send_msg(&mut send, &reply).await?;
     let _ = send.finish();
