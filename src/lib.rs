@@ -16,12 +16,14 @@
 //! * [`roles`] — one module per subcommand: `init`, `coordinator`, `party`, `share`, `query`,
 //!   `demo`, and the client they share.
 //! * [`config`] — the public `cluster.toml`; [`wire`] — the messages between roles;
-//!   [`decimal`] — exact decimal text ⇄ scaled integers.
+//!   [`decimal`] — exact decimal text ⇄ scaled integers; [`files`] — bounded reads of local
+//!   files.
 
 pub mod api;
 pub mod config;
 pub mod decimal;
 pub mod engine;
+pub mod files;
 pub mod net;
 pub mod oracle;
 pub mod privacy;
