@@ -329,7 +329,10 @@ fn decode_claim_limit_exactly() {
     let (r, largest) = largest_allocation(|| decode::<ToCoordinator>(&above));
     let e = r.unwrap_err().to_string();
     assert!(e.contains("LimitExceeded"), "{e}");
-    assert!(largest < 1 << 16, "{largest} B allocated for a refused prefix");
+    assert!(
+        largest < 1 << 16,
+        "{largest} B allocated for a refused prefix"
+    );
 }
 
 /// The densest valid message (share pairs of one varint byte each claim 16 bytes per byte)

@@ -82,7 +82,10 @@ fn the_files_init_writes_parse() {
 fn oversized_files_are_refused_without_reading_them_whole() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge");
-    std::fs::File::create(&p).unwrap().set_len(16 << 30).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(16 << 30)
+        .unwrap();
     let small = 4 << 20;
     let (r, largest) = largest_allocation(|| Cluster::load(&p).map(|_| ()));
     assert!(format!("{:#}", r.unwrap_err()).contains("larger than"));

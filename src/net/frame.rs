@@ -132,13 +132,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FrameError> {
         });
     }
     let config = bincode::config::standard().with_limit::<MAX_DECODE_CLAIM>();
-    let (msg, used) = bincode::serde::decode_from_slice(bytes, config)
-        .map_err(|e| {
-            FrameError::Decode(format!(
-                "expected a {}, found undecodable bytes: {e}",
-                short_type_name::<T>()
-            ))
-        })?;
+    let (msg, used) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| {
+        FrameError::Decode(format!(
+            "expected a {}, found undecodable bytes: {e}",
+            short_type_name::<T>()
+        ))
+    })?;
     if used != bytes.len() {
         return Err(FrameError::Decode(format!(
             "expected a {} of {used} bytes, found {} trailing bytes",
