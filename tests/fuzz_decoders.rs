@@ -324,7 +324,7 @@ fn decode_claim_limit_exactly() {
     let (r, largest) = largest_allocation(|| decode::<ToCoordinator>(&at));
     let e = r.unwrap_err().to_string();
     assert!(e.contains("UnexpectedEnd"), "{e}");
-    assert!(largest >= MAX_DECODE_CLAIM - 12 && largest <= DECODE_ALLOC_BOUND);
+    assert!((MAX_DECODE_CLAIM - 12..=DECODE_ALLOC_BOUND).contains(&largest));
     let above = intent((MAX_DECODE_CLAIM - 11) as u64);
     let (r, largest) = largest_allocation(|| decode::<ToCoordinator>(&above));
     let e = r.unwrap_err().to_string();

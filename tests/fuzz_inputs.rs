@@ -104,6 +104,22 @@ fn oversized_files_are_refused_without_reading_them_whole() {
     assert!(largest <= 2 * (MAX_PROOF_LEN + 16), "{largest} B");
 }
 
+/// Found by the `query_request` fuzz target: `decimal::format` computed 10^scale unchecked,
+/// which overflows from scale 39 on (a panic with overflow checks, a wrong string without).
+#[test]
+fn decimal_format_beyond_u128_scales() {
+    assert_eq!(decimal::format(5, 40), format!("0.{}5", "0".repeat(39)));
+    assert_eq!(
+        decimal::format(u128::MAX, 39),
+        format!("0.{:039}", u128::MAX)
+    );
+    assert_eq!(decimal::format(12, 38), format!("0.{}12", "0".repeat(36)));
+    for scale in [38, 39, 40, 60] {
+        let text = decimal::format(123, scale);
+        assert_eq!(decimal::parse(&text, scale, Excess::Reject).unwrap(), 123);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
@@ -152,7 +168,7 @@ proptest! {
 
     /// Decimal text: whatever parses formats back to text that parses to the same integer.
     #[test]
-    fn decimals(text in "[0-9.]{0,45}", raw in ".{0,20}", scale in 0u32..40) {
+    fn decimals(text in "[0-9.]{0,45}", raw in ".{0,20}", scale in 0u32..64) {
         for t in [&text, &raw] {
             for excess in [Excess::Reject, Excess::Truncate] {
                 if let Ok(v) = decimal::parse(t, scale, excess) {
