@@ -12,6 +12,10 @@ test:
 ci:
     .ci/run
 
+# cargo-fuzz targets of every decoder of network or file input, 10^5 inputs each
+fuzz *ARGS:
+    .ci/fuzz {{ARGS}}
+
 # Engine and system benchmarks (prints time, rounds and bytes per party)
 bench *ARGS:
     cargo bench --bench mpc {{ARGS}}

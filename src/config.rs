@@ -318,7 +318,7 @@ impl Cluster {
 
     /// Reads and validates a cluster file.
     pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).with_context(|| {
+        let text = crate::files::read_limited_text(path, crate::files::MAX_CLUSTER_FILE, "cluster file").with_context(|| {
             format!(
                 "cannot read the cluster file {} (give --cluster FILE, set MPCSTATS_CLUSTER, or run `mpcstats init`)",
                 path.display()

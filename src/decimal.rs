@@ -51,13 +51,16 @@ pub fn parse(text: &str, scale: u32, excess: Excess) -> Result<u128> {
     Ok(v)
 }
 
-/// Formats value × 10^-scale with exactly `scale` decimals.
+/// Formats value × 10^-scale with exactly `scale` decimals. Any scale: from 39 on, 10^scale
+/// exceeds every u128, so the integer part is 0.
 pub fn format(v: u128, scale: u32) -> String {
     if scale == 0 {
         return v.to_string();
     }
-    let p = 10u128.pow(scale);
-    format!("{}.{:0width$}", v / p, v % p, width = scale as usize)
+    match 10u128.checked_pow(scale) {
+        Some(p) => format!("{}.{:0width$}", v / p, v % p, width = scale as usize),
+        None => format!("0.{v:0width$}", width = scale as usize),
+    }
 }
 
 /// num / den rounded to the nearest integer, ties to even. `den` must be non-zero.

@@ -17,12 +17,14 @@
 //!   `query`, `status`, `demo`, and the client they share.
 //! * [`config`] — the public `cluster.toml`; [`fingerprint`] — the digest of its meaning that
 //!   every role shows and checks; [`wire`] — the messages between roles;
-//!   [`decimal`] — exact decimal text ⇄ scaled integers.
+//!   [`decimal`] — exact decimal text ⇄ scaled integers; [`files`] — bounded reads of local
+//!   files.
 
 pub mod api;
 pub mod config;
 pub mod decimal;
 pub mod engine;
+pub mod files;
 pub mod fingerprint;
 pub mod net;
 pub mod oracle;

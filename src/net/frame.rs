@@ -5,6 +5,9 @@
 //! allocated, and even below the limit the buffer grows only as bytes actually arrive, so a
 //! peer announcing a huge length cannot make us allocate it. Messages are serde types in
 //! bincode 2 (`config::standard()`), one message per frame, with trailing bytes refused.
+//! Decoding runs under a bincode byte limit ([`MAX_DECODE_CLAIM`]): bincode allocates a
+//! string's or byte vector's buffer from its length prefix before reading it, and the limit
+//! refuses a prefix beyond it first, so no prefix makes decoding allocate more than that.
 //!
 //! Generic over tokio's `AsyncRead`/`AsyncWrite`: quinn streams in production,
 //! `tokio::io::duplex` in tests. Holds no protocol logic.
@@ -19,6 +22,13 @@ pub const HEADER_LEN: usize = std::mem::size_of::<u32>();
 
 /// Largest control-plane frame (requests, replies, share submissions): 1 MiB.
 pub const MAX_CONTROL_FRAME: usize = 1 << 20;
+
+/// The most bytes bincode may claim while decoding one message of at most
+/// [`MAX_CONTROL_FRAME`] bytes: 16 MiB. bincode counts every integer at its full width (a
+/// `u128` encoded in one varint byte claims 16), so a valid message claims at most 16 times
+/// its length; a length prefix is claimed before its buffer is allocated, so a prefix beyond
+/// this limit is refused without allocating.
+pub const MAX_DECODE_CLAIM: usize = 16 * MAX_CONTROL_FRAME;
 
 /// The read buffer grows by at most this much before the bytes have arrived.
 const READ_CHUNK: usize = 1 << 20;
@@ -111,15 +121,23 @@ fn try_encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, bincode::error::EncodeEr
     bincode::serde::encode_to_vec(msg, bincode::config::standard())
 }
 
-/// Decodes a message encoded by [`encode`]; the whole input must be consumed.
+/// Decodes a message encoded by [`encode`]; the whole input must be consumed. Input longer
+/// than [`MAX_CONTROL_FRAME`] is refused, and no length prefix inside it makes decoding
+/// allocate more than [`MAX_DECODE_CLAIM`] bytes for one buffer.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FrameError> {
-    let (msg, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map_err(|e| {
-            FrameError::Decode(format!(
-                "expected a {}, found undecodable bytes: {e}",
-                short_type_name::<T>()
-            ))
-        })?;
+    if bytes.len() > MAX_CONTROL_FRAME {
+        return Err(FrameError::TooLarge {
+            len: bytes.len(),
+            max: MAX_CONTROL_FRAME,
+        });
+    }
+    let config = bincode::config::standard().with_limit::<MAX_DECODE_CLAIM>();
+    let (msg, used) = bincode::serde::decode_from_slice(bytes, config).map_err(|e| {
+        FrameError::Decode(format!(
+            "expected a {}, found undecodable bytes: {e}",
+            short_type_name::<T>()
+        ))
+    })?;
     if used != bytes.len() {
         return Err(FrameError::Decode(format!(
             "expected a {} of {used} bytes, found {} trailing bytes",

@@ -95,10 +95,9 @@ impl Identity {
     /// Reads the certificate and key PEM files written by [`Identity::write`].
     pub fn load(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> anyhow::Result<Self> {
         let (cert_path, key_path) = (cert_path.as_ref(), key_path.as_ref());
-        let cert = std::fs::read_to_string(cert_path)
-            .with_context(|| format!("reading certificate {}", cert_path.display()))?;
-        let key = std::fs::read_to_string(key_path)
-            .with_context(|| format!("reading private key {}", key_path.display()))?;
+        let max = crate::files::MAX_PEM_FILE;
+        let cert = crate::files::read_limited_text(cert_path, max, "certificate")?;
+        let key = crate::files::read_limited_text(key_path, max, "private key")?;
         Self::from_pem(&cert, &key).with_context(|| {
             format!(
                 "loading identity from {} and {}",

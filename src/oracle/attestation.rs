@@ -467,8 +467,7 @@ impl NotaryKey {
     /// Reads a key file written by [`NotaryKey::write`] (or raw PKCS#8 DER).
     pub fn load(path: impl AsRef<Path>) -> anyhow::Result<NotaryKey> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading notary key {}", path.display()))?;
+        let bytes = crate::files::read_limited(path, crate::files::MAX_PEM_FILE, "notary key")?;
         NotaryKey::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
     }
 

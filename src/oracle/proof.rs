@@ -219,8 +219,8 @@ impl Proof {
     /// Reads and parses a proof file.
     pub fn read(path: impl AsRef<Path>) -> anyhow::Result<Proof> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading proof {}", path.display()))?;
+        let max = (MAX_PROOF_LEN + PROOF_MAGIC.len() + 2) as u64;
+        let bytes = crate::files::read_limited(path, max, "proof")?;
         Proof::decode(&bytes).with_context(|| format!("parsing proof {}", path.display()))
     }
 

@@ -192,7 +192,7 @@ pub fn parse_resolve(entry: &str) -> Result<(String, SocketAddr)> {
 pub fn load_roots(paths: &[PathBuf]) -> Result<RootCertStore> {
     let mut bundle = Vec::new();
     for p in paths {
-        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let bytes = crate::files::read_limited(p, crate::files::MAX_ROOTS_FILE, "root bundle")?;
         roots_from_pem(&bytes).with_context(|| format!("{} is not a PEM bundle", p.display()))?;
         bundle.extend_from_slice(&bytes);
         bundle.push(b'\n');
