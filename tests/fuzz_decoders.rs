@@ -165,8 +165,44 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Check)> {
             encode(&FromCoordinator::Status(StatusReport {
                 datasets: vec![("a".into(), 1), ("bb".into(), u64::MAX)],
                 parties_reachable: [true, false, true],
+                fingerprint: [2; 32],
+                party_fingerprints: [Some([3; 32]), None, Some([4; 32])],
             })),
             round::<FromCoordinator>,
+        ),
+        t(
+            "ToCoordinator::Outcome",
+            encode(&ToCoordinator::Outcome {
+                contribution: [9; 16],
+            }),
+            round::<ToCoordinator>,
+        ),
+        t(
+            "FromCoordinator::Outcome",
+            encode(&FromCoordinator::Outcome(
+                mpcstats::wire::ContributionOutcome::Committed {
+                    dataset: "exchange_eth".into(),
+                    count: u64::MAX,
+                },
+            )),
+            round::<FromCoordinator>,
+        ),
+        t(
+            "FromCoordinator::Busy",
+            encode(&FromCoordinator::Busy {
+                retry_after_secs: u32::MAX,
+            }),
+            round::<FromCoordinator>,
+        ),
+        t(
+            "FromCoordinator::Queued",
+            encode(&FromCoordinator::Queued { position: 1 }),
+            round::<FromCoordinator>,
+        ),
+        t(
+            "ControlReply::Received",
+            encode(&ControlReply::Received),
+            round::<ControlReply>,
         ),
         t(
             "FromCoordinator::Refused",
