@@ -622,23 +622,29 @@ mod tests {
         out
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn three_party_sessions_survive_a_restart() {
+    /// Three party identities and a peer table of free loopback ports (bound first to learn
+    /// the ports, then released for the meshes to take).
+    fn identities_and_peers() -> ([Arc<Identity>; 3], [PeerInfo; 3]) {
         let ids: [Arc<Identity>; 3] =
             std::array::from_fn(|i| Arc::new(Identity::generate(&format!("party{i}")).unwrap()));
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        // Bind first to learn the ports, then start the meshes with the full peer table.
         let probes: Vec<std::net::UdpSocket> = (0..3)
             .map(|_| std::net::UdpSocket::bind(local).unwrap())
             .collect();
         let addrs: Vec<SocketAddr> = probes.iter().map(|s| s.local_addr().unwrap()).collect();
         drop(probes);
-        let peers: [PeerInfo; 3] = std::array::from_fn(|i| PeerInfo {
+        let peers = std::array::from_fn(|i| PeerInfo {
             addr: addrs[i],
             pin: ids[i].pin(),
         });
+        (ids, peers)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_party_sessions_survive_a_restart() {
+        let (ids, peers) = identities_and_peers();
         let mut parties: Vec<Party> = (0..3)
-            .map(|i| start_party(i, &ids, peers, addrs[i], FP).unwrap())
+            .map(|i| start_party(i, &ids, peers, peers[i].addr, FP).unwrap())
             .collect();
 
         let meshes = || -> [Arc<Mesh>; 3] { std::array::from_fn(|i| parties[i].mesh.clone()) };
@@ -668,7 +674,7 @@ mod tests {
         drop(old);
         let mut restarted = None;
         for _ in 0..50 {
-            match start_party(1, &ids, peers, addrs[1], FP) {
+            match start_party(1, &ids, peers, peers[1].addr, FP) {
                 Ok(p) => {
                     restarted = Some(p);
                     break;
@@ -741,21 +747,10 @@ mod tests {
     async fn parties_whose_cluster_files_differ_refuse_the_session() {
         let (same, other) = clusters();
         assert_ne!(same, other);
-        let ids: [Arc<Identity>; 3] =
-            std::array::from_fn(|i| Arc::new(Identity::generate(&format!("party{i}")).unwrap()));
-        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let probes: Vec<std::net::UdpSocket> = (0..3)
-            .map(|_| std::net::UdpSocket::bind(local).unwrap())
-            .collect();
-        let addrs: Vec<SocketAddr> = probes.iter().map(|s| s.local_addr().unwrap()).collect();
-        drop(probes);
-        let peers: [PeerInfo; 3] = std::array::from_fn(|i| PeerInfo {
-            addr: addrs[i],
-            pin: ids[i].pin(),
-        });
+        let (ids, peers) = identities_and_peers();
         let fps = [same, same, other];
         let parties: Vec<Party> = (0..3)
-            .map(|i| start_party(i, &ids, peers, addrs[i], fps[i]).unwrap())
+            .map(|i| start_party(i, &ids, peers, peers[i].addr, fps[i]).unwrap())
             .collect();
         let mut tasks = Vec::new();
         for p in &parties {

@@ -8,7 +8,6 @@
 //! What this module prints and what [`PublicPart`] holds must never contain private key
 //! material; reading a public part treats the file as untrusted input.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -123,18 +122,7 @@ impl PublicPart {
 
     /// Reads and checks a public part written by `keygen` (at most [`MAX_PUBLIC_FILE`] bytes).
     pub fn load(path: &Path) -> Result<PublicPart> {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot read public part {}", path.display()))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_PUBLIC_FILE + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read public part {}", path.display()))?;
-        if bytes.len() as u64 > MAX_PUBLIC_FILE {
-            bail!(
-                "{} is larger than {MAX_PUBLIC_FILE} bytes: not a public part",
-                path.display()
-            );
-        }
+        let bytes = crate::files::read_limited(path, MAX_PUBLIC_FILE, "public part")?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))?;
         let part: PublicPart = toml::from_str(text)
