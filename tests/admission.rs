@@ -294,3 +294,33 @@ async fn identical_queries_at_once_all_get_the_one_release() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_rate_limit_are_refused_and_outcomes_stay_free() {
+    let limits = Limits {
+        requests_per_minute: 2,
+        ..Limits::default()
+    };
+    let cluster = LocalCluster::start_limits(limits).await.unwrap();
+    let conn = connection(&cluster, None, "127.0.0.4").await;
+    // Exactly two intents a minute from one address: both get tickets …
+    let (_r1, id, _) = ticket(&conn).await;
+    let (_r2, _, _) = ticket(&conn).await;
+    // … the third is refused, naming the limit.
+    match intent(&conn).await.1 {
+        FromCoordinator::Refused { reason } => assert!(
+            reason.contains("rate limit") && reason.contains("at most 2 requests per minute"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Asking for an outcome costs no token.
+    for _ in 0..3 {
+        let (_s, _r, reply): (_, _, FromCoordinator) =
+            call(&conn, &ToCoordinator::Outcome { contribution: id })
+                .await
+                .unwrap();
+        assert!(matches!(reply, FromCoordinator::Outcome(_)), "{reply:?}");
+    }
+    cluster.stop().await;
+}
