@@ -2,115 +2,19 @@
 //! coordinator and three parties started from the built binary; parties killed with SIGKILL
 //! and restarted.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod procs;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mpcstats::config::Cluster;
 use mpcstats::decimal;
-use mpcstats::roles::client::Client;
 use mpcstats::stats::{reference, Stat};
 use mpcstats::wire::QuerySpec;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mpcstats");
-
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-struct Procs {
-    dir: tempfile::TempDir,
-    children: Vec<Option<Child>>, // coordinator, party 0, 1, 2
-}
-
-impl Procs {
-    fn cluster_file(&self) -> std::path::PathBuf {
-        self.dir.path().join("cluster.toml")
-    }
-
-    fn spawn(&mut self, slot: usize) {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--cluster").arg(self.cluster_file());
-        if slot == 0 {
-            cmd.arg("coordinator");
-        } else {
-            cmd.args(["party", "--id", &(slot - 1).to_string()]);
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("role{slot}.log")))
-            .unwrap();
-        cmd.stdout(Stdio::null()).stderr(log);
-        self.children[slot] = Some(cmd.spawn().expect("start a role"));
-    }
-
-    fn kill(&mut self, slot: usize) {
-        if let Some(mut c) = self.children[slot].take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for slot in 0..4 {
-            self.kill(slot);
-        }
-        // On failure, show what the roles logged.
-        if std::thread::panicking() {
-            for slot in 0..4 {
-                let log = std::fs::read_to_string(self.dir.path().join(format!("role{slot}.log")));
-                let log = log.unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(60).collect();
-                eprintln!("--- role {slot} log (last lines) ---");
-                for line in tail.into_iter().rev() {
-                    eprintln!("{line}");
-                }
-            }
-        }
-    }
-}
+use procs::{connect, Procs, BIN};
 
 fn start() -> Procs {
-    let dir = tempfile::tempdir().unwrap();
-    let mut init = Command::new(BIN);
-    init.args(["init", "--out"]).arg(dir.path());
-    for _ in 0..3 {
-        init.args(["--party", &free_addr().to_string()]);
-    }
-    init.args(["--coordinator", &free_addr().to_string()]);
-    let out = init.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut p = Procs {
-        dir,
-        children: (0..4).map(|_| None).collect(),
-    };
-    for slot in 0..4 {
-        p.spawn(slot);
-    }
-    p
-}
-
-async fn connect(file: &Path) -> Client {
-    let cluster = Cluster::load(file).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match Client::connect(&cluster).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() > deadline => panic!("cluster did not come up: {e:#}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
+    Procs::start()
 }
 
 fn spec(stat: Stat) -> QuerySpec {

@@ -42,7 +42,14 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a peer may take to send a stream's session header.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an accepted session stream waits to be claimed.
-pub const PARKED_TTL: Duration = Duration::from_secs(60);
+///
+/// Both ends of a pair act on one message of the coordinator, sent to the three parties at
+/// once and bounded by its 10 s party timeout; the claimer then waits at most its own
+/// session timeout (10 s at the parties). A stream parked for longer belongs to a session its
+/// party never joined: it restarted after the coordinator's message, or refused before the
+/// session. Dropping the stream ends the opener's wait for the session's first message, so
+/// that the session aborts within this bound instead of hanging on a peer that forgot it.
+pub const PARKED_TTL: Duration = Duration::from_secs(20);
 
 /// Where a party listens and the pin of its certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -580,8 +580,11 @@ async fn on_share_intent(
     if let Some(reason) = failure {
         let reason = format!("{reason}; try again later");
         state.store.abort(&contribution, &reason)?;
+        // The abort is recorded: the provider hears it at once, and the parties get it now
+        // or from the outbox later (a party that stopped answering must not delay this).
+        let told = refuse(&mut send, reason).await;
         abort_everywhere(state, &contribution).await;
-        return refuse(&mut send, reason).await;
+        return told;
     }
     // From here on the provider knows the id and can ask for its outcome whatever happens
     // to this stream; a send that fails does not stop the decision.
@@ -607,8 +610,9 @@ async fn on_share_intent(
             "contribution {} to {dataset} refused: {reason}",
             short(&contribution)
         );
+        let told = refuse(&mut send, reason).await;
         abort_everywhere(state, &contribution).await;
-        return refuse(&mut send, reason).await;
+        return told;
     }
     let seq = state.store.commit(&contribution)?;
     info!(
