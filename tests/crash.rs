@@ -522,3 +522,134 @@ async fn a_party_that_stops_answering_makes_sessions_abort_within_their_timeout(
     }
     load.finish(p, &stalls, during).await;
 }
+
+/// `kill -9` of the notary at random moments while provers run: every proof ends within
+/// [`OP_BOUND`], done or failed with an error; after each restart the next proof succeeds
+/// without operator action; and proofs made before, between and after the kills are
+/// admitted by the cluster, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_notary_during_proofs() {
+    use mpcstats::oracle::exchange::{self, Exchange, ExchangeConfig, ExchangePki, LeafKey};
+    use mpcstats::oracle::proof::Proof;
+    use mpcstats::roles::prove::prove;
+    use procs::NOTARY;
+
+    const KILLS: usize = 40;
+    const PROVERS: usize = 2;
+    const ACCOUNTS: usize = 10_000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let mut p = cluster(true);
+    let pki = ExchangePki::generate(
+        exchange::DEFAULT_NAME,
+        mpcstats::oracle::admit::now(),
+        30,
+        LeafKey::EcdsaP256,
+    )
+    .unwrap();
+    let ca = p.path("exchange-ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = listener.local_addr().unwrap();
+    let config = ExchangeConfig {
+        tls: pki.server_config().unwrap(),
+        exchange: Arc::new(Exchange::new(exchange::generate_accounts(ACCOUNTS, 11))),
+    };
+    let exchange_task = tokio::spawn(exchange::serve(listener, config));
+    p.notary_args = vec![
+        "--resolve".into(),
+        format!("{}:{site}", exchange::DEFAULT_NAME),
+        "--extra-root".into(),
+        ca.display().to_string(),
+        "--no-default-roots".into(),
+    ];
+    for slot in [0, 1, 2, 3, NOTARY] {
+        p.spawn(slot);
+    }
+    let cluster = p.cluster();
+    let roots = vec![pki.ca_pem.clone().into_bytes()];
+    let url = format!("https://{}/api/v1/account", exchange::DEFAULT_NAME);
+
+    let ledger = Arc::new(Ledger::default());
+    let proofs: Arc<Mutex<Vec<(usize, Proof)>>> = Arc::default();
+    let next_account = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..PROVERS {
+        let (cluster, roots, url) = (cluster.clone(), roots.clone(), url.clone());
+        let (ledger, proofs, next_account) = (ledger.clone(), proofs.clone(), next_account.clone());
+        tasks.push(tokio::spawn(async move {
+            while !ledger.stop.load(Ordering::SeqCst) {
+                let k = next_account.fetch_add(1, Ordering::SeqCst) as usize;
+                assert!(k < ACCOUNTS, "the test ran out of exchange accounts");
+                let header = format!("X-API-KEY: key-{k}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let op = ledger.begin("proof");
+                let attempt = tokio::time::timeout(
+                    OP_BOUND,
+                    prove(&cluster, "exchange_eth", &url, &[header], &roots),
+                )
+                .await;
+                ledger.end(op);
+                match attempt {
+                    Err(_) => panic!("a proof hung for more than {OP_BOUND:?}"),
+                    Ok(Ok(proof)) => {
+                        proofs.lock().unwrap().push((k, proof));
+                        ledger.shares_ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(Err(e)) => {
+                        ledger.error("proof", &e);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    progressed(&ledger.shares_ok, 0, "proof", "the start").await;
+    let first = ledger.shares_ok.load(Ordering::SeqCst) as usize;
+    let mut during = 0;
+    let mut recoveries = Vec::new();
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..400))).await;
+        during += u64::from(!ledger.flying().0.is_empty());
+        let mark = ledger.shares_ok.load(Ordering::SeqCst);
+        p.kill(NOTARY);
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
+        p.spawn(NOTARY);
+        recoveries.push(progressed(&ledger.shares_ok, mark, "proof", "the notary").await);
+    }
+    ledger.stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("no prover panicked");
+    }
+    let slowest = recoveries.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{KILLS} kills of the notary, {during} with a proof in flight; {} proofs made in \
+         {:.1} s; slowest recovery after a restart: {:.2} s",
+        proofs.lock().unwrap().len(),
+        started.elapsed().as_secs_f64(),
+        slowest.as_secs_f64()
+    );
+    for (class, n) in ledger.errors.lock().unwrap().iter() {
+        eprintln!("  {n:>4} × {class}");
+    }
+
+    // A proof from before the first kill, one from the middle and the last are admitted by
+    // the cluster; a second share of the first one is refused (single use).
+    let proofs = proofs.lock().unwrap().clone();
+    let client = procs::connect(&p.cluster_file()).await;
+    let picks = [0, first.max(proofs.len() / 2), proofs.len() - 1];
+    for (n, &i) in picks.iter().enumerate() {
+        let (k, proof) = &proofs[i];
+        let admitted = client
+            .share_proof("exchange_eth", proof)
+            .await
+            .unwrap_or_else(|e| panic!("the proof of account {k} made around the kills: {e:#}"));
+        assert_eq!(admitted.count, n as u64 + 1);
+    }
+    let again = client
+        .share_proof("exchange_eth", &proofs[0].1)
+        .await
+        .expect_err("a proof admitted twice");
+    assert!(format!("{again:#}").contains("already used"), "{again:#}");
+    exchange_task.abort();
+}
