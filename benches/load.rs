@@ -87,6 +87,8 @@ fn main() {
         // One address for every client here: its per-address limits lifted.
         let limits = Limits {
             requests_per_minute: 1_000_000,
+            intents_per_minute: 1_000_000,
+            queries_per_minute: 1_000_000,
             tickets_per_address: 100_000,
             ..Limits::default()
         };

@@ -72,6 +72,13 @@ pub struct Server {
 pub struct Limits {
     /// Requests (share intents and queries) one client address may make per minute.
     pub requests_per_minute: u32,
+    /// Of those, share intents (each asks for a ticket) one client address may make per
+    /// minute. Submissions to the parties need a ticket each, so this bounds them too.
+    #[serde(default = "default_intents_per_minute")]
+    pub intents_per_minute: u32,
+    /// Of those, queries one client address may make per minute.
+    #[serde(default = "default_queries_per_minute")]
+    pub queries_per_minute: u32,
     /// Contributions being checked at once; further intents wait in a queue.
     pub concurrent_contributions: u32,
     /// Queries computing at once; further queries wait in a queue.
@@ -96,6 +103,12 @@ pub struct Limits {
     pub notary_sessions_per_address: u32,
 }
 
+fn default_intents_per_minute() -> u32 {
+    60
+}
+fn default_queries_per_minute() -> u32 {
+    600
+}
 fn default_contribution_queue() -> u32 {
     256
 }
@@ -115,11 +128,15 @@ fn default_notary_sessions_per_address() -> u32 {
 /// Bounds on [`Limits`] checked at load time: a zero would stop admission altogether, and
 /// a ticket timeout beyond this would let one client hold a slot for long.
 pub const MAX_TICKET_TIMEOUT_SECS: u32 = 600;
+/// Largest rate of any per-minute limit (a million a second: beyond it, no limit at all).
+pub const MAX_PER_MINUTE: u32 = 60_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             requests_per_minute: 600,
+            intents_per_minute: default_intents_per_minute(),
+            queries_per_minute: default_queries_per_minute(),
             concurrent_contributions: 64,
             concurrent_queries: 4,
             contribution_queue: default_contribution_queue(),
@@ -140,6 +157,8 @@ impl Limits {
     fn validate(&self) -> Result<()> {
         let positive = [
             ("requests_per_minute", self.requests_per_minute),
+            ("intents_per_minute", self.intents_per_minute),
+            ("queries_per_minute", self.queries_per_minute),
             ("concurrent_contributions", self.concurrent_contributions),
             ("concurrent_queries", self.concurrent_queries),
             ("ticket_timeout_secs", self.ticket_timeout_secs),
@@ -152,6 +171,15 @@ impl Limits {
         for (name, v) in positive {
             if v == 0 {
                 bail!("[limits] {name} must be at least 1");
+            }
+        }
+        for (name, v) in [
+            ("requests_per_minute", self.requests_per_minute),
+            ("intents_per_minute", self.intents_per_minute),
+            ("queries_per_minute", self.queries_per_minute),
+        ] {
+            if v > MAX_PER_MINUTE {
+                bail!("[limits] {name} must be at most {MAX_PER_MINUTE}");
             }
         }
         if self.ticket_timeout_secs > MAX_TICKET_TIMEOUT_SECS {

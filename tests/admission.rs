@@ -324,3 +324,71 @@ async fn requests_beyond_the_rate_limit_are_refused_and_outcomes_stay_free() {
     }
     cluster.stop().await;
 }
+
+/// The refusal reason of a request, or None if it was not refused.
+fn refusal(reply: &FromCoordinator) -> Option<&str> {
+    match reply {
+        FromCoordinator::Refused { reason } => Some(reason),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intents_and_queries_have_their_own_buckets_which_survive_a_restart() {
+    let limits = Limits {
+        requests_per_minute: 1_000,
+        intents_per_minute: 2,
+        queries_per_minute: 3,
+        ..Limits::default()
+    };
+    let mut cluster = LocalCluster::start_limits(limits).await.unwrap();
+    let conn = connection(&cluster, None, "127.0.0.5").await;
+    let query = |conn: quinn::Connection| async move {
+        let msg = ToCoordinator::Query {
+            spec: mpcstats::wire::QuerySpec::new(DATASET, "count"),
+            result_hash: [0; 32],
+        };
+        let (_s, _r, reply): (_, _, FromCoordinator) = call(&conn, &msg).await.unwrap();
+        reply
+    };
+    // Two intents a minute from this address: the third is refused, naming its limit.
+    let (_r1, _, _) = ticket(&conn).await;
+    let (_r2, _, _) = ticket(&conn).await;
+    let (_, third, _) = intent(&conn).await;
+    let reason = refusal(&third).expect("refused").to_string();
+    assert!(
+        reason.contains("at most 2 share intents per minute")
+            && reason.contains("intents_per_minute"),
+        "{reason}"
+    );
+    // Queries have a bucket of their own: three pass the limit (and are refused for the
+    // empty dataset instead), the fourth is rate-limited.
+    for _ in 0..3 {
+        let reply = query(conn.clone()).await;
+        let reason = refusal(&reply).expect("no epoch to answer yet");
+        assert!(reason.contains("its first release needs"), "{reason}");
+    }
+    let reply = query(conn.clone()).await;
+    assert!(
+        refusal(&reply).is_some_and(|r| r.contains("queries_per_minute")),
+        "{reply:?}"
+    );
+    // A restarted coordinator remembers both buckets of this address …
+    cluster.stop_coordinator().await;
+    cluster.restart_coordinator().await.unwrap();
+    let conn = connection(&cluster, None, "127.0.0.5").await;
+    let (_, after, _) = intent(&conn).await;
+    assert!(
+        refusal(&after).is_some_and(|r| r.contains("intents_per_minute")),
+        "{after:?}"
+    );
+    let reply = query(conn.clone()).await;
+    assert!(
+        refusal(&reply).is_some_and(|r| r.contains("queries_per_minute")),
+        "{reply:?}"
+    );
+    // … and another address has full buckets.
+    let other = connection(&cluster, None, "127.0.0.6").await;
+    let (_r3, _, _) = ticket(&other).await;
+    cluster.stop().await;
+}

@@ -54,7 +54,9 @@ fn seed() -> u64 {
 fn cluster(notary: bool) -> Procs {
     Procs::init(notary, |text| {
         let text = text
-            .replace("requests_per_minute = 600", "requests_per_minute = 100000")
+            .replace("requests_per_minute = 600", "requests_per_minute = 1000000")
+            .replace("intents_per_minute = 60", "intents_per_minute = 1000000")
+            .replace("queries_per_minute = 600", "queries_per_minute = 1000000")
             .replace("ticket_timeout_secs = 20", "ticket_timeout_secs = 3")
             .replace("tickets_per_address = 8", "tickets_per_address = 1000");
         let marker = "name = \"eth_balance\"\n";

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::admission::{Busy, Caps, Queue, Slot};
 use super::client::call;
+use super::ratelimit::{Kind, RateLimiter};
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
@@ -216,31 +217,6 @@ impl PartyLink {
     }
 }
 
-struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// Token bucket per client address, refilled at `per_minute`, capacity `per_minute`.
-    fn allow(&self, ip: IpAddr) -> bool {
-        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if b.len() > 100_000 {
-            b.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(120));
-        }
-        let (tokens, last) = b.entry(ip).or_insert((self.per_minute, Instant::now()));
-        *tokens =
-            (*tokens + last.elapsed().as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
-        *last = Instant::now();
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 struct State {
     cluster: Cluster,
     store: CoordinatorStore,
@@ -304,14 +280,12 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
         })
         .collect();
     let limits = opts.cluster.limits.clone();
+    let limiter = RateLimiter::load(&limits, &store)?;
     let state = Arc::new(State {
         cluster: opts.cluster,
         store,
         parties,
-        limiter: RateLimiter {
-            per_minute: f64::from(limits.requests_per_minute.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        },
+        limiter,
         contributions: Queue::new(
             limits.concurrent_contributions as usize,
             limits.contribution_queue as usize,
@@ -399,16 +373,17 @@ async fn on_request(
         Ok(m) => m,
         Err(e) => return refuse(&mut send, format!("malformed request: {e}")).await,
     };
-    let exempt = matches!(msg, ToCoordinator::Status | ToCoordinator::Outcome { .. });
-    if !exempt && !state.limiter.allow(ip) {
-        return refuse(
-            &mut send,
-            format!(
-                "rate limit: at most {} requests per minute from one address; try again later",
-                state.cluster.limits.requests_per_minute
-            ),
-        )
-        .await;
+    // Status and outcome requests start no work: they cost no token.
+    let kinds: &[Kind] = match msg {
+        ToCoordinator::ShareIntent { .. } | ToCoordinator::ProvenIntent { .. } => {
+            &[Kind::Any, Kind::Intent]
+        }
+        ToCoordinator::Query { .. } => &[Kind::Any, Kind::Query],
+        ToCoordinator::Status | ToCoordinator::Outcome { .. } => &[],
+    };
+    if let Err(limited) = state.limiter.take(ip, kinds, &state.store)? {
+        info!("request from {ip} refused: {}", limited.kind.key());
+        return refuse(&mut send, limited.to_string()).await;
     }
     match msg {
         ToCoordinator::ShareIntent {

@@ -217,6 +217,8 @@ impl LocalCluster {
         // demo and the benches, not a client.
         let limits = Limits {
             requests_per_minute: 1_000_000,
+            intents_per_minute: 1_000_000,
+            queries_per_minute: 1_000_000,
             tickets_per_address: 100_000,
             notary_sessions_per_address: 100_000,
             ..Limits::default()

@@ -14,6 +14,7 @@ pub mod notary;
 pub mod party;
 pub mod prove;
 pub mod query;
+pub mod ratelimit;
 pub mod share;
 pub mod sources;
 pub mod status;

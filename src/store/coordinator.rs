@@ -30,6 +30,13 @@ CREATE TABLE IF NOT EXISTS abort_reasons (
     id       BLOB PRIMARY KEY,
     reason   TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    kind     TEXT NOT NULL,
+    address  TEXT NOT NULL,
+    tokens   REAL NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    PRIMARY KEY (kind, address)
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id       BLOB NOT NULL,
     party    INTEGER NOT NULL,
@@ -56,6 +63,43 @@ impl CoordinatorStore {
 
     fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every rate bucket kept: (kind, address, tokens, when in Unix milliseconds).
+    pub fn rate_buckets(&self) -> Result<Vec<(String, String, f64, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT kind, address, tokens, at_ms FROM rate_buckets")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Writes one rate bucket's state.
+    pub fn save_rate_bucket(
+        &self,
+        kind: &str,
+        address: &str,
+        tokens: f64,
+        at_ms: i64,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO rate_buckets (kind, address, tokens, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, address) DO UPDATE SET tokens = ?3, at_ms = ?4",
+                params![kind, address, tokens, at_ms],
+            )
+            .context("cannot record a rate limit")?;
+        Ok(())
+    }
+
+    /// Forgets rate buckets last written before `at_ms` (full again by then).
+    pub fn prune_rate_buckets(&self, before_ms: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM rate_buckets WHERE at_ms < ?1",
+            params![before_ms],
+        )?;
+        Ok(())
     }
 
     pub fn begin(&self, id: &Id, dataset: &str) -> Result<()> {
