@@ -369,6 +369,8 @@ async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
     let mut b = intent(&conn, "eth_balance").await;
     let status = c.status().await.unwrap();
     assert_eq!(status.load.contributions_in_progress, 2, "{status:?}");
+    // Each party holds both expected submissions as sessions in flight.
+    assert_eq!(status.party_sessions, [Some(2); 3], "{status:?}");
     assert_eq!(status.closed_epochs, vec![0, 0, 0, 0], "{status:?}");
 
     p.sigterm(0);
@@ -447,6 +449,27 @@ async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
         status.party_versions,
         std::array::from_fn(|_| Some(version.clone()))
     );
+    // The command line prints the same facts.
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(p.cluster_file())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        format!("version {version}, fingerprint"),
+        "coordinator queues: contributions 0 waiting, 0 in progress; queries 0 waiting, 0 in progress".to_string(),
+        "0 MPC sessions in flight".to_string(),
+        format!("dataset eth_balance: {epoch} contributions, 1 closed epochs of {epoch}"),
+    ] {
+        assert!(text.contains(&needle), "{needle:?} not in\n{text}");
+    }
     // Parties stop cleanly too.
     for slot in 0..4 {
         p.sigterm(slot);

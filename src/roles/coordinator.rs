@@ -1,7 +1,8 @@
 //! `mpcstats coordinator`: admission and orchestration. It issues single-use tickets, tells
 //! the parties what to expect, decides (two-phase) whether a contribution counts, admits
 //! queries over a snapshot of committed contributions, queues and rate-limits. It never
-//! receives a share, a key share or a result.
+//! receives a share, a key share or a result. Every client request gets one log line
+//! (`request`, `peer`, `outcome`, `reason`); on SIGTERM it drains (see `roles::drain`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
