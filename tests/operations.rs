@@ -33,8 +33,10 @@ fn free_addr() -> SocketAddr {
 /// A deployment written by `mpcstats init`, with its roles as child processes.
 struct Procs {
     dir: tempfile::TempDir,
-    /// Coordinator, party 0, 1, 2, notary.
+    /// Coordinator, party 0, 1, 2, notary, api.
     children: Vec<Option<Child>>,
+    /// Where the api serves HTTP.
+    api: SocketAddr,
     /// Extra global flags for every role (`--log-format json`).
     flags: Vec<String>,
 }
@@ -61,7 +63,11 @@ impl Procs {
         cluster.save(&file).unwrap();
         Procs {
             dir,
-            children: (0..5).map(|_| None).collect(),
+            children: (0..6).map(|_| None).collect(),
+            api: std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
         }
     }
@@ -89,8 +95,11 @@ impl Procs {
             1..=3 => {
                 cmd.args(["party", "--id", &(slot - 1).to_string()]);
             }
-            _ => {
+            4 => {
                 cmd.arg("notary");
+            }
+            _ => {
+                cmd.args(["api", "--listen", &self.api.to_string()]);
             }
         }
         let log = std::fs::OpenOptions::new()
@@ -140,7 +149,7 @@ impl Drop for Procs {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            for slot in 0..5 {
+            for slot in 0..6 {
                 eprintln!("--- role {slot} log (last lines) ---");
                 let log = self.log(slot);
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
@@ -189,7 +198,7 @@ fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_one_line_per_admitted_and_refused_request() {
     let mut p = Procs::init(&["--log-format", "json"], |_| {});
-    for slot in 0..5 {
+    for slot in 0..6 {
         p.spawn(slot);
     }
     let cluster = p.cluster();
@@ -234,12 +243,30 @@ async fn json_logs_one_line_per_admitted_and_refused_request() {
         recv_msg(&mut r, MAX_CONTROL_FRAME).await.unwrap();
     assert!(format!("{reply:?}").contains("does not dial"), "{reply:?}");
     notary.close(0u32.into(), b"done");
+    // The api: one page served, one unknown dataset refused.
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let url = format!("http://{}{path}", p.api);
+        let http = http.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match http.get(&url).send().await {
+                    Ok(r) => return r.status().as_u16(),
+                    Err(e) if Instant::now() > deadline => panic!("{url}: {e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+    };
+    assert_eq!(get("/v1/datasets").await, 200);
+    assert_eq!(get("/v1/datasets/no_such_dataset/stats/mean").await, 404);
 
     // Stop every role so that its log is complete (and check they exit 0).
-    for slot in 0..5 {
+    for slot in 0..6 {
         p.sigterm(slot);
     }
-    for slot in 0..5 {
+    for slot in 0..6 {
         let status = p.wait_exit(slot);
         assert!(status.success(), "role {slot}: {status}");
     }
@@ -288,7 +315,7 @@ async fn json_logs_one_line_per_admitted_and_refused_request() {
     assert_eq!(count("share_intent", "refused"), 1);
     // No ticket (nor its hash) in any line.
     let hash = hex::encode(ticket_hash(&ticket));
-    for role in 0..5 {
+    for role in 0..6 {
         let log = p.log(role);
         json_lines(&log);
         assert!(!log.contains(&hex::encode(ticket)), "role {role}");
@@ -303,6 +330,21 @@ async fn json_logs_one_line_per_admitted_and_refused_request() {
         field(session, "reason").contains("does not dial"),
         "{session}"
     );
+    let api_lines = json_lines(&p.log(5));
+    let served = |path: &str, outcome: &str| {
+        api_lines.iter().find(|v| {
+            field(v, "request") == "http"
+                && field(v, "path") == path
+                && field(v, "outcome") == outcome
+        })
+    };
+    let ok = served("/v1/datasets", "admitted")
+        .unwrap_or_else(|| panic!("no admitted api line in\n{}", p.log(5)));
+    assert_eq!(ok.get("status").and_then(|s| s.as_u64()), Some(200), "{ok}");
+    let no = served("/v1/datasets/no_such_dataset/stats/mean", "refused")
+        .unwrap_or_else(|| panic!("no refused api line in\n{}", p.log(5)));
+    assert_eq!(no.get("status").and_then(|s| s.as_u64()), Some(404), "{no}");
+    assert!(field(no, "reason").contains("no_such_dataset"), "{no}");
 }
 
 /// A provider's half-done contribution: its ticket and the stream its decision comes on.
@@ -512,6 +554,64 @@ fn every_server_help_names_the_udp_ports_to_open() {
         let text = String::from_utf8_lossy(&out.stdout);
         for n in needles {
             assert!(text.contains(n), "{role} --help lacks {n:?}:\n{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_a_party_fails_its_sessions_in_flight_and_exits_0() {
+    let mut p = Procs::init(&[], |c| c.limits.ticket_timeout_secs = 120);
+    for slot in 0..4 {
+        p.spawn(slot);
+    }
+    let cluster = p.cluster();
+    let c = client(&cluster).await;
+    let conn = raw(cluster.coordinator.addr, cluster.coordinator_pin()).await;
+    // A contribution whose submission never comes: party 1 holds it in flight.
+    let mut b = intent(&conn, "eth_balance").await;
+    p.sigterm(2);
+    let stopped = Instant::now();
+    // New contributions are refused by the stopping party, and the provider hears why.
+    let refused = loop {
+        let err = c
+            .share("eth_balance", "1")
+            .await
+            .expect_err("party 1 stops");
+        let err = format!("{err:#}");
+        if err.contains("shutting down") || stopped.elapsed() > Duration::from_secs(5) {
+            break err;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        refused.contains("party 1") && refused.contains("shutting down"),
+        "{refused}"
+    );
+    // After the drain time the party fails the expected submission; the coordinator aborts
+    // the contribution, naming the party.
+    let decided: FromCoordinator = recv_msg(&mut b.decision, MAX_CONTROL_FRAME).await.unwrap();
+    let FromCoordinator::Refused { reason } = decided else {
+        panic!("B: {decided:?}");
+    };
+    assert!(reason.contains("party 1 shut down"), "{reason}");
+    let status = p.wait_exit(2);
+    assert!(status.success(), "party 1 exited with {status}");
+    match c.outcome(b.contribution).await.unwrap() {
+        ContributionOutcome::Aborted { reason } => {
+            assert!(reason.contains("party 1 shut down"), "{reason}")
+        }
+        other => panic!("B: {other:?}"),
+    }
+    // Restarted, the cluster takes contributions again (from a client that dials anew:
+    // the old one's connection to party 1 is gone).
+    p.spawn(2);
+    let deadline = Instant::now() + NEVER_HANGS;
+    loop {
+        let c = client(&cluster).await;
+        match c.share("eth_balance", "2").await {
+            Ok(a) => break assert_eq!(a.count, 1),
+            Err(e) if Instant::now() > deadline => panic!("{e:#}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
 }

@@ -726,14 +726,16 @@ async fn on_share_intent(
     // Phase 2: every party must receive the submission within the ticket timeout, then
     // check it within PREPARE_TIMEOUT.
     let ticket_timeout = state.cluster.limits.ticket_timeout() + TICKET_GRACE;
-    let verdicts = futures::future::join_all(
+    // The first party to fail decides: the others need not be waited for (a party that
+    // stops fails its expected submissions while the others would wait out the ticket).
+    let verdicts = futures::future::try_join_all(
         streams
             .into_iter()
             .enumerate()
             .map(|(i, (_s, mut r))| async move { verdict(i, &mut r, ticket_timeout).await }),
     );
     let failure = tokio::select! {
-        v = verdicts => v.into_iter().find_map(|v| v.err()),
+        v = verdicts => v.err(),
         _ = state.drain.aborted() => Some(format!(
             "the coordinator shut down before the decision (it waited {} s); send the value again",
             drain::DRAIN_TIME.as_secs()

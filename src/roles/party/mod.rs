@@ -235,6 +235,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How long a control reply may take to be acknowledged by the coordinator: the session
+/// stays in flight until then, so a stopping party does not close the connection under it.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ends a control stream after its last reply and waits (a little) until the coordinator
+/// has it.
+async fn finish(send: &mut SendStream) {
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, send.stopped()).await;
+    }
+}
+
 /// SHA-256 of a ticket, as the coordinator announces it.
 pub fn ticket_hash(ticket: &Ticket) -> TicketHash {
     Sha256::digest(ticket).into()
@@ -428,7 +440,7 @@ async fn on_control(
                     lock(&state.expected).remove(&contribution);
                     let reason = format!("party {} shut down before the submission", state.id);
                     send_msg(&mut send, &ControlReply::Failed { reason }).await?;
-                    let _ = send.finish();
+                    finish(&mut send).await;
                     return Ok(());
                 }
             };
@@ -542,7 +554,7 @@ async fn on_control(
         },
     };
     send_msg(&mut send, &reply).await?;
-    let _ = send.finish();
+    finish(&mut send).await;
     Ok(())
 }
 
