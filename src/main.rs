@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use mpcstats::roles;
-use mpcstats::roles::logging::Kind;
+use mpcstats::roles::logging::{Format, Kind};
 
 /// Private statistics over proven web data: three MPC parties compute count, sum, mean,
 /// variance … over values that nobody but their owner ever sees.
@@ -16,6 +16,9 @@ struct Cli {
     /// The public cluster file [default: $MPCSTATS_CLUSTER, else ./cluster.toml]
     #[arg(long, global = true, value_name = "FILE")]
     cluster: Option<PathBuf>,
+    /// Log lines on stderr as text or as one JSON object per line
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    log_format: Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(_) => Kind::Demo,
         _ => Kind::Client,
     };
-    roles::logging::init(kind);
+    roles::logging::init(kind, cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

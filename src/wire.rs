@@ -105,40 +105,28 @@ pub enum ContributionOutcome {
 pub enum FromCoordinator {
     /// The parties expect your submission for `contribution` under your ticket: send your
     /// share pairs to them, then wait on this stream.
-    Ticket {
-        contribution: Id,
-    },
+    Ticket { contribution: Id },
     /// All three parties stored the contribution; it counts from now on.
-    Admitted {
-        contribution: Id,
-        count: u64,
-    },
+    Admitted { contribution: Id, count: u64 },
     /// The parties are computing over release epoch `epoch` (its first `count`
     /// contributions); fetch the result shares from each with your result secret.
-    QueryStarted {
-        session: Id,
-        count: u64,
-        epoch: u64,
-    },
-    Status(StatusReport),
+    QueryStarted { session: Id, count: u64, epoch: u64 },
+    /// The answer to [`ToCoordinator::Status`] (boxed: the largest message by far).
+    Status(Box<StatusReport>),
     /// The request was refused; the text says why and what to do.
-    Refused {
-        reason: String,
-    },
+    Refused { reason: String },
     /// The queue is full: nothing was started; ask again after `retry_after_secs`.
-    Busy {
-        retry_after_secs: u32,
-    },
+    Busy { retry_after_secs: u32 },
     /// The request waits in the queue at `position` (1 = next); more messages follow.
-    Queued {
-        position: u32,
-    },
+    Queued { position: u32 },
     /// The answer to [`ToCoordinator::Outcome`].
     Outcome(ContributionOutcome),
 }
 
+/// Public facts about a running cluster, as the coordinator knows them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StatusReport {
+    /// Committed contributions per dataset.
     pub datasets: Vec<(String, u64)>,
     pub parties_reachable: [bool; 3],
     /// The coordinator's cluster fingerprint (`fingerprint::of` its cluster file).
@@ -146,6 +134,31 @@ pub struct StatusReport {
     /// Each party's cluster fingerprint as it last told the coordinator (None: never
     /// reached).
     pub party_fingerprints: [Option<[u8; 32]>; 3],
+    /// The coordinator's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// Each party's version as it last told the coordinator (None: never reached).
+    pub party_versions: [Option<String>; 3],
+    /// Closed release epochs per dataset, in the order of `datasets`: queries run over the
+    /// newest of them (0: no release yet).
+    pub closed_epochs: Vec<u64>,
+    /// The coordinator's queues and sessions in flight.
+    pub load: Load,
+    /// MPC sessions each reachable party has in flight (submissions being checked, queries
+    /// being computed).
+    pub party_sessions: [Option<u32>; 3],
+}
+
+/// The coordinator's admission queues now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Load {
+    /// Share intents waiting for a slot.
+    pub contributions_waiting: u32,
+    /// Contributions holding a slot: being received, checked and decided.
+    pub contributions_in_progress: u32,
+    /// Queries waiting for a slot.
+    pub queries_waiting: u32,
+    /// Queries holding a slot: running in the parties.
+    pub queries_in_progress: u32,
 }
 
 /// Coordinator → party (authenticated by certificate pin).
@@ -193,6 +206,8 @@ pub enum ControlReply {
     QueryDone,
     Status {
         committed: Vec<(String, u64)>,
+        /// MPC sessions in flight at the party (submissions being checked, queries).
+        sessions: u32,
     },
     Failed {
         reason: String,
@@ -200,9 +215,11 @@ pub enum ControlReply {
     /// After `Accepted` for an `Expect`: the provider's submission arrived within the
     /// ticket timeout and is being checked; `Prepared` or `Failed` follows.
     Received,
-    /// The answer to [`Control::Hello`]: the party's cluster fingerprint.
+    /// The answer to [`Control::Hello`]: the party's cluster fingerprint and version
+    /// (`CARGO_PKG_VERSION`).
     Hello {
         fingerprint: [u8; 32],
+        version: String,
     },
 }
 

@@ -162,12 +162,22 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Check)> {
         ),
         t(
             "FromCoordinator::Status",
-            encode(&FromCoordinator::Status(StatusReport {
+            encode(&FromCoordinator::Status(Box::new(StatusReport {
                 datasets: vec![("a".into(), 1), ("bb".into(), u64::MAX)],
                 parties_reachable: [true, false, true],
                 fingerprint: [2; 32],
                 party_fingerprints: [Some([3; 32]), None, Some([4; 32])],
-            })),
+                version: "0.1.0".into(),
+                party_versions: [Some("0.1.0".into()), None, Some("0.2.0".into())],
+                closed_epochs: vec![0, u64::MAX / 10],
+                load: Load {
+                    contributions_waiting: 7,
+                    contributions_in_progress: 2,
+                    queries_waiting: u32::MAX,
+                    queries_in_progress: 1,
+                },
+                party_sessions: [Some(3), None, Some(0)],
+            }))),
             round::<FromCoordinator>,
         ),
         t(
@@ -235,6 +245,15 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Check)> {
             "ControlReply::Status",
             encode(&ControlReply::Status {
                 committed: vec![("eth_balance".into(), 99)],
+                sessions: 4,
+            }),
+            round::<ControlReply>,
+        ),
+        t(
+            "ControlReply::Hello",
+            encode(&ControlReply::Hello {
+                fingerprint: [6; 32],
+                version: "0.1.0".into(),
             }),
             round::<ControlReply>,
         ),

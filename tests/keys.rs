@@ -330,8 +330,21 @@ async fn a_cluster_from_per_role_keys_admits_shares_and_answers_a_query() {
     assert_eq!(report.fingerprint, fp);
     assert_eq!(report.parties_reachable, [true; 3]);
     assert_eq!(report.party_fingerprints, [Some(fp); 3]);
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    assert_eq!(report.version, version);
+    assert_eq!(
+        report.party_versions,
+        std::array::from_fn(|_| Some(version.clone()))
+    );
+    // Ten contributions close the first epoch of eth_balance (epoch_size 10).
+    assert_eq!(report.datasets[0], ("eth_balance".to_string(), 10));
+    assert_eq!(report.closed_epochs[0], 1);
     let (text, ok) = mpcstats::roles::status::render(c, &fp, &report);
     assert!(ok, "{text}");
+    assert!(
+        text.contains("dataset eth_balance: 10 contributions, 1 closed epochs of 10"),
+        "{text}"
+    );
     assert_eq!(text.matches(&show(&fp)).count(), 5, "{text}");
     running.stop().await;
 }
@@ -401,7 +414,7 @@ async fn a_party_whose_cluster_file_differs_refuses_the_coordinator() {
         let hello = Control::Hello { fingerprint: shown };
         let (_s, _r, reply): (_, _, ControlReply) = call(&conn, &hello).await.unwrap();
         assert!(
-            matches!(reply, ControlReply::Hello { fingerprint } if fingerprint == fp2),
+            matches!(reply, ControlReply::Hello { fingerprint, .. } if fingerprint == fp2),
             "{reply:?}"
         );
         let reply = status(conn.clone()).await;

@@ -357,14 +357,24 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Stops serving (open requests finish) and the refresh loop.
+    /// Stops serving: no new connection is taken, open requests finish for up to
+    /// [`DRAIN_TIME`](crate::roles::drain::DRAIN_TIME) and are then dropped; the refresh
+    /// loop stops at once.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        for t in self.tasks.drain(..) {
-            t.abort();
-            let _ = t.await;
+        let mut tasks = self.tasks.drain(..);
+        if let Some(refresher) = tasks.next() {
+            refresher.abort();
+            let _ = refresher.await;
+        }
+        for mut t in tasks {
+            let bound = crate::roles::drain::DRAIN_TIME;
+            if tokio::time::timeout(bound, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
     }
 }

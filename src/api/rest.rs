@@ -29,8 +29,47 @@ pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut r = (self.0, Json(json!({ "error": self.1.clone() }))).into_response();
+        r.extensions_mut().insert(Refusal(self.1));
+        r
     }
+}
+
+/// An error response's message, kept for the request's log line.
+#[derive(Clone)]
+struct Refusal(String);
+
+/// Logs one line per request: peer, path (never the query string or a body), status, and
+/// for an error response its message as the reason.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let path: String = req.uri().path().chars().take(200).collect();
+    let r = next.run(req).await;
+    let status = r.status().as_u16();
+    match r.extensions().get::<Refusal>() {
+        Some(Refusal(reason)) => tracing::info!(
+            request = "http",
+            peer = %peer,
+            path = %path,
+            status,
+            outcome = "refused",
+            reason = %reason,
+            "request refused"
+        ),
+        None => tracing::info!(
+            request = "http",
+            peer = %peer,
+            path = %path,
+            status,
+            outcome = "admitted",
+            "request served"
+        ),
+    }
+    r
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
@@ -62,6 +101,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/datasets/{d}/stats/{stat}", get(one_stat))
         .route("/v1/datasets/{d}/history", get(history))
         .fallback(|| async { err(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json") })
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 

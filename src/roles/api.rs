@@ -18,7 +18,13 @@ Example (next to a cluster deployed with `mpcstats init --out deploy`):
   curl http://127.0.0.1:8080/v1/datasets
   open http://127.0.0.1:8080/ in a browser
 The API is a consumer like `mpcstats query`: it needs only the public cluster file. Its cache
-(api.db beside the cluster file) keeps answers across restarts. Stop with Ctrl-C or SIGTERM.")]
+(api.db beside the cluster file) keeps answers across restarts. Stop with Ctrl-C or SIGTERM;
+open requests finish for up to 10 s.
+
+Ports:
+  api <- browsers and programs: TCP to --listen (HTTP)
+  api -> coordinator: UDP to its address (QUIC: queries, status)
+  api -> party 0, 1, 2: UDP to each party's address (QUIC: result fetches)")]
 pub struct Args {
     /// Address to serve HTTP on
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]

@@ -342,7 +342,7 @@ impl Client {
             .await
             .context("the coordinator did not answer the status request")?;
         match reply {
-            FromCoordinator::Status(r) => Ok(r),
+            FromCoordinator::Status(r) => Ok(*r),
             FromCoordinator::Refused { reason } => bail!("status refused: {reason}"),
             other => bail!("unexpected answer from the coordinator: {other:?}"),
         }

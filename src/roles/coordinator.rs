@@ -1,7 +1,8 @@
 //! `mpcstats coordinator`: admission and orchestration. It issues single-use tickets, tells
 //! the parties what to expect, decides (two-phase) whether a contribution counts, admits
 //! queries over a snapshot of committed contributions, queues and rate-limits. It never
-//! receives a share, a key share or a result.
+//! receives a share, a key share or a result. Every client request gets one log line
+//! (`request`, `peer`, `outcome`, `reason`); on SIGTERM it drains (see `roles::drain`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::admission::{Busy, Caps, Queue, Slot};
 use super::client::call;
+use super::drain::{self, Drain};
 use super::ratelimit::{Kind, RateLimiter};
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::{connect, server_endpoint};
@@ -27,7 +29,7 @@ use crate::stats::Query;
 use crate::store::coordinator::CoordinatorStore;
 use crate::wire::TicketHash;
 use crate::wire::{
-    short, ContributionOutcome, Control, ControlReply, FromCoordinator, Id, QuerySpec,
+    short, ContributionOutcome, Control, ControlReply, FromCoordinator, Id, Load, QuerySpec,
     StatusReport, ToCoordinator,
 };
 
@@ -46,7 +48,14 @@ Example (after `mpcstats init --out deploy`):
   mpcstats coordinator --cluster deploy/cluster.toml
 Key, certificate and database default to coordinator.key.pem, coordinator.cert.pem and
 coordinator.db beside the cluster file. Rate limits and queue sizes are in [limits] of
-cluster.toml.")]
+cluster.toml. On SIGTERM it refuses new requests, lets contributions and queries in flight
+finish for up to 10 s, aborts the contributions still undecided (recorded with the reason),
+then exits 0.
+
+Ports (UDP: every link is QUIC; answers return on the same flow):
+  coordinator <- providers (share), consumers (query), api, status: UDP to its address
+  coordinator -> party 0, 1, 2: UDP to each party's address
+Providers and consumers also reach the parties directly (see `mpcstats party --help`).")]
 pub struct Args {
     /// Private key [default: coordinator.key.pem beside the cluster file]
     #[arg(long, value_name = "FILE")]
@@ -107,7 +116,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     info!("coordinator listening on {}", server.addr);
     super::shutdown_signal().await;
     info!("coordinator shutting down");
-    server.stop().await;
+    server.shutdown().await;
     Ok(())
 }
 
@@ -116,9 +125,30 @@ pub struct CoordinatorServer {
     pub addr: SocketAddr,
     endpoint: Endpoint,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    state: Arc<State>,
 }
 
 impl CoordinatorServer {
+    /// Stops gracefully (SIGTERM): refuses new share intents and queries, lets the sessions
+    /// in flight finish for up to [`drain::DRAIN_TIME`], aborts the contributions still
+    /// undecided (recorded with their reason, delivered to the parties), then stops.
+    pub async fn shutdown(self) {
+        let s = self
+            .state
+            .drain
+            .stop(drain::DRAIN_TIME, drain::ABORT_TIME)
+            .await;
+        info!(
+            in_flight = s.in_flight,
+            aborted = s.aborted,
+            left = s.left,
+            "coordinator drained"
+        );
+        self.stop().await;
+    }
+
+    /// Stops at once: closes every connection (sessions in flight fail; a contribution left
+    /// undecided is aborted at the next start).
     pub async fn stop(self) {
         self.endpoint
             .close(0u32.into(), b"coordinator shutting down");
@@ -139,8 +169,8 @@ struct PartyLink {
     conn: tokio::sync::Mutex<Option<Connection>>,
     /// The coordinator's cluster fingerprint, shown to the party on every new connection.
     fingerprint: crate::fingerprint::Fingerprint,
-    /// The party's fingerprint as it last answered (for `status`).
-    seen: Mutex<Option<crate::fingerprint::Fingerprint>>,
+    /// The party's fingerprint and version as it last answered (for `status`).
+    seen: Mutex<Option<(crate::fingerprint::Fingerprint, String)>>,
 }
 
 impl PartyLink {
@@ -169,11 +199,14 @@ impl PartyLink {
         let msg = Control::Hello {
             fingerprint: self.fingerprint,
         };
-        let theirs = match call(c, &msg).await?.2 {
-            ControlReply::Hello { fingerprint } => fingerprint,
+        let (theirs, version) = match call(c, &msg).await?.2 {
+            ControlReply::Hello {
+                fingerprint,
+                version,
+            } => (fingerprint, version),
             other => bail!("party {}: unexpected answer to Hello: {other:?}", self.id),
         };
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(theirs);
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some((theirs, version));
         if theirs != self.fingerprint {
             c.close(1u32.into(), b"cluster fingerprint mismatch");
             bail!(
@@ -228,6 +261,28 @@ struct State {
     tickets: Arc<Caps>,
     /// One lock per release (dataset, epoch, query) being computed: see [`release_lock`].
     releases: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    /// Contributions and queries in flight, and the graceful stop.
+    drain: Arc<Drain>,
+}
+
+/// One client request, for its single log line: what it asked and from where (never its
+/// body).
+#[derive(Clone, Copy)]
+struct Req {
+    kind: &'static str,
+    ip: IpAddr,
+}
+
+impl Req {
+    fn refused(&self, reason: &str) {
+        info!(
+            request = self.kind,
+            peer = %self.ip,
+            outcome = "refused",
+            reason = %reason,
+            "request refused"
+        );
+    }
 }
 
 /// The lock under which the parties answer one release: identical queries over the same
@@ -296,6 +351,7 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
         ),
         tickets: Caps::new(limits.tickets_per_address),
         releases: Mutex::new(HashMap::new()),
+        drain: Drain::new(),
     });
     for id in aborted {
         let state = state.clone();
@@ -320,6 +376,7 @@ pub async fn serve(opts: CoordinatorOptions, endpoint: Endpoint) -> Result<Coord
         addr,
         endpoint,
         tasks: vec![accept, deliver],
+        state,
     })
 }
 
@@ -351,15 +408,23 @@ async fn accept_loop(endpoint: Endpoint, state: Arc<State>) {
     }
 }
 
-async fn refuse(send: &mut SendStream, reason: impl Into<String>) -> Result<()> {
-    send_msg(
-        send,
-        &FromCoordinator::Refused {
-            reason: reason.into(),
-        },
-    )
-    .await?;
-    let _ = send.finish();
+/// How long a final answer may take to be acknowledged by the client: the session stays in
+/// flight until then, so a stopping coordinator does not close the connection under it.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ends the stream after a final answer and waits (a little) until the client has it.
+async fn finish(send: &mut SendStream) {
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, send.stopped()).await;
+    }
+}
+
+/// Refuses `req` with `reason`: logs it and tells the client.
+async fn refuse(send: &mut SendStream, req: Req, reason: impl Into<String>) -> Result<()> {
+    let reason = reason.into();
+    req.refused(&reason);
+    send_msg(send, &FromCoordinator::Refused { reason }).await?;
+    finish(send).await;
     Ok(())
 }
 
@@ -371,8 +436,26 @@ async fn on_request(
 ) -> Result<()> {
     let msg: ToCoordinator = match recv_msg(&mut recv, MAX_CONTROL_FRAME).await {
         Ok(m) => m,
-        Err(e) => return refuse(&mut send, format!("malformed request: {e}")).await,
+        Err(e) => {
+            let req = Req {
+                kind: "malformed",
+                ip,
+            };
+            return refuse(&mut send, req, format!("malformed request: {e}")).await;
+        }
     };
+    let kind = match &msg {
+        ToCoordinator::ShareIntent { .. } => "share_intent",
+        ToCoordinator::ProvenIntent { .. } => "proven_intent",
+        ToCoordinator::Query { .. } => "query",
+        ToCoordinator::Status => "status",
+        ToCoordinator::Outcome { .. } => "outcome",
+    };
+    let req = Req { kind, ip };
+    let exempt = matches!(msg, ToCoordinator::Status | ToCoordinator::Outcome { .. });
+    if !exempt && state.drain.closing() {
+        return refuse(&mut send, req, drain::SHUTTING_DOWN).await;
+    }
     // Status and outcome requests start no work: they cost no token.
     let kinds: &[Kind] = match msg {
         ToCoordinator::ShareIntent { .. } | ToCoordinator::ProvenIntent { .. } => {
@@ -382,65 +465,105 @@ async fn on_request(
         ToCoordinator::Status | ToCoordinator::Outcome { .. } => &[],
     };
     if let Err(limited) = state.limiter.take(ip, kinds, &state.store)? {
-        info!("request from {ip} refused: {}", limited.kind.key());
-        return refuse(&mut send, limited.to_string()).await;
+        return refuse(&mut send, req, limited.to_string()).await;
     }
     match msg {
         ToCoordinator::ShareIntent {
             dataset,
             ticket_hash,
-        } => on_share_intent(state, ip, dataset, None, ticket_hash, send).await,
+        } => on_share_intent(state, req, dataset, None, ticket_hash, send).await,
         ToCoordinator::ProvenIntent {
             dataset,
             attestation,
             ticket_hash,
-        } => on_share_intent(state, ip, dataset, Some(attestation), ticket_hash, send).await,
+        } => on_share_intent(state, req, dataset, Some(attestation), ticket_hash, send).await,
         ToCoordinator::Outcome { contribution } => {
             let outcome = state
                 .store
                 .outcome(&contribution)?
                 .unwrap_or(ContributionOutcome::Unknown);
+            let decided = match &outcome {
+                ContributionOutcome::Committed { .. } => "committed",
+                ContributionOutcome::Aborted { .. } => "aborted",
+                ContributionOutcome::Pending => "pending",
+                ContributionOutcome::Unknown => "unknown",
+            };
+            info!(
+                request = kind,
+                peer = %ip,
+                outcome = "admitted",
+                contribution = %short(&contribution),
+                decided,
+                "outcome answered"
+            );
             send_msg(&mut send, &FromCoordinator::Outcome(outcome)).await?;
             let _ = send.finish();
             Ok(())
         }
         ToCoordinator::Query { spec, result_hash } => {
-            on_query(state, spec, result_hash, send).await
+            on_query(state, req, spec, result_hash, send).await
         }
         ToCoordinator::Status => {
-            let mut report = StatusReport::default();
-            for d in &state.cluster.datasets {
-                report
-                    .datasets
-                    .push((d.name.clone(), state.store.count(&d.name)?));
-            }
-            report.fingerprint = crate::fingerprint::of(&state.cluster);
-            for (i, p) in state.parties.iter().enumerate() {
-                report.parties_reachable[i] = p.simple(&Control::Status).await.is_ok();
-                report.party_fingerprints[i] = *p.seen.lock().unwrap_or_else(|p| p.into_inner());
-            }
-            send_msg(&mut send, &FromCoordinator::Status(report)).await?;
+            let report = status_report(state).await?;
+            info!(request = kind, peer = %ip, outcome = "admitted", "status answered");
+            send_msg(&mut send, &FromCoordinator::Status(Box::new(report))).await?;
             let _ = send.finish();
             Ok(())
         }
     }
 }
 
+/// The status report: public facts only (counts, epochs, queues, versions, fingerprints).
+async fn status_report(state: &State) -> Result<StatusReport> {
+    let mut report = StatusReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        fingerprint: crate::fingerprint::of(&state.cluster),
+        load: Load {
+            contributions_waiting: state.contributions.len() as u32,
+            contributions_in_progress: state.contributions.active() as u32,
+            queries_waiting: state.queries.len() as u32,
+            queries_in_progress: state.queries.active() as u32,
+        },
+        ..StatusReport::default()
+    };
+    for d in &state.cluster.datasets {
+        let committed = state.store.count(&d.name)?;
+        report.datasets.push((d.name.clone(), committed));
+        report.closed_epochs.push(d.closed_epoch(committed));
+    }
+    let replies =
+        futures::future::join_all(state.parties.iter().map(|p| p.simple(&Control::Status))).await;
+    for (i, (p, reply)) in state.parties.iter().zip(replies).enumerate() {
+        report.parties_reachable[i] = reply.is_ok();
+        if let Ok(ControlReply::Status { sessions, .. }) = reply {
+            report.party_sessions[i] = Some(sessions);
+        }
+        let seen = p.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((fingerprint, version)) = seen {
+            report.party_fingerprints[i] = Some(fingerprint);
+            report.party_versions[i] = Some(version);
+        }
+    }
+    Ok(report)
+}
+
 /// Waits for a slot of `queue`, telling the client its position while it waits; answers
-/// [`FromCoordinator::Busy`] at once (and returns `None`) when the queue is full.
+/// [`FromCoordinator::Busy`] at once (and returns `None`) when the queue is full, and
+/// refuses (returning `None`) when the coordinator began to stop meanwhile.
 async fn wait_for_slot(
+    state: &State,
     queue: &Arc<Queue>,
-    what: &str,
+    req: Req,
     send: &mut SendStream,
 ) -> Result<Option<Slot>> {
     let place = match queue.join() {
         Ok(p) => p,
         Err(Busy { retry_after }) => {
-            info!(
-                "{what} refused: queue full ({} waiting); retry after {} s",
+            req.refused(&format!(
+                "queue full ({} waiting); retry after {} s",
                 queue.len(),
                 retry_after.as_secs()
-            );
+            ));
             let msg = FromCoordinator::Busy {
                 retry_after_secs: retry_after.as_secs() as u32,
             };
@@ -454,7 +577,13 @@ async fn wait_for_slot(
     let mut told = 0;
     loop {
         tokio::select! {
-            s = &mut slot => return Ok(Some(s)),
+            s = &mut slot => {
+                if state.drain.closing() {
+                    refuse(send, req, drain::SHUTTING_DOWN).await?;
+                    return Ok(None);
+                }
+                return Ok(Some(s));
+            }
             _ = tokio::time::sleep(if told == 0 { Duration::ZERO } else { POSITION_EVERY }) => {
                 let position = place.position();
                 if position != told {
@@ -475,7 +604,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 async fn on_share_intent(
     state: &Arc<State>,
-    ip: IpAddr,
+    req: Req,
     dataset: String,
     attestation: Option<SignedAttestation>,
     ticket_hash: TicketHash,
@@ -483,7 +612,7 @@ async fn on_share_intent(
 ) -> Result<()> {
     let ds = match state.cluster.dataset(&dataset) {
         Ok(d) => d,
-        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+        Err(e) => return refuse(&mut send, req, format!("{e:#}")).await,
     };
     // The attestation is checked here first, so that forged or stale proofs cost the
     // parties nothing; every party checks it again.
@@ -491,13 +620,13 @@ async fn on_share_intent(
         (ProofPolicy::None, None, _) => None,
         (ProofPolicy::None, Some(_), _) => {
             let reason = format!("dataset {dataset} takes unproven values; use share --value");
-            return refuse(&mut send, reason).await;
+            return refuse(&mut send, req, reason).await;
         }
         (ProofPolicy::Tls, None, _) | (ProofPolicy::Tls, _, None) => {
             let reason = format!(
                 "dataset {dataset} takes proven contributions only: run `mpcstats prove`, then `mpcstats share --proof`"
             );
-            return refuse(&mut send, reason).await;
+            return refuse(&mut send, req, reason).await;
         }
         (ProofPolicy::Tls, Some(a), Some(template)) => {
             let checked = state
@@ -505,30 +634,32 @@ async fn on_share_intent(
                 .notary_key()
                 .and_then(|key| admit::check_attestation(a, &key, template, admit::now()));
             if let Err(e) = checked {
-                return refuse(&mut send, format!("{e:#}")).await;
+                return refuse(&mut send, req, format!("{e:#}")).await;
             }
             Some(admit::attestation_id(a))
         }
     };
-    let Some(_held) = state.tickets.take(ip) else {
+    let Some(_held) = state.tickets.take(req.ip) else {
         let cap = state.cluster.limits.tickets_per_address;
-        info!("share intent from {ip} refused: it holds {cap} undecided tickets");
         let reason = format!(
             "this address already holds {cap} undecided contributions (tickets_per_address); \
              finish or let them time out first"
         );
-        return refuse(&mut send, reason).await;
+        return refuse(&mut send, req, reason).await;
     };
-    let Some(_slot) = wait_for_slot(&state.contributions, "share intent", &mut send).await? else {
+    let Some(_slot) = wait_for_slot(state, &state.contributions, req, &mut send).await? else {
         return Ok(());
     };
     let contribution: Id = random_bytes();
+    // From here until its decision the contribution is in flight: a stop waits for it, then
+    // tells it to abort.
+    let _session = state.drain.session();
     state.store.begin(&contribution, &dataset)?;
     if let Some(id) = attestation_id {
         if !state.store.use_attestation(&id, &contribution)? {
             let reason = "this attestation was already used";
             state.store.abort(&contribution, reason)?;
-            return refuse(&mut send, reason).await;
+            return refuse(&mut send, req, reason).await;
         }
     }
     // Phase 1: every party must be ready for the submission before the provider gets a ticket.
@@ -557,7 +688,7 @@ async fn on_share_intent(
         state.store.abort(&contribution, &reason)?;
         // The abort is recorded: the provider hears it at once, and the parties get it now
         // or from the outbox later (a party that stopped answering must not delay this).
-        let told = refuse(&mut send, reason).await;
+        let told = refuse(&mut send, req, reason).await;
         abort_everywhere(state, &contribution).await;
         return told;
     }
@@ -572,27 +703,38 @@ async fn on_share_intent(
     // Phase 2: every party must receive the submission within the ticket timeout, then
     // check it within PREPARE_TIMEOUT.
     let ticket_timeout = state.cluster.limits.ticket_timeout() + TICKET_GRACE;
-    let verdicts = futures::future::join_all(
+    // The first party to fail decides: the others need not be waited for (a party that
+    // stops fails its expected submissions while the others would wait out the ticket).
+    let verdicts = futures::future::try_join_all(
         streams
             .into_iter()
             .enumerate()
             .map(|(i, (_s, mut r))| async move { verdict(i, &mut r, ticket_timeout).await }),
-    )
-    .await;
-    if let Some(reason) = verdicts.into_iter().find_map(|v| v.err()) {
+    );
+    let failure = tokio::select! {
+        v = verdicts => v.err(),
+        _ = state.drain.aborted() => Some(format!(
+            "the coordinator shut down before the decision (it waited {} s); send the value again",
+            drain::DRAIN_TIME.as_secs()
+        )),
+    };
+    if let Some(reason) = failure {
         state.store.abort(&contribution, &reason)?;
-        info!(
-            "contribution {} to {dataset} refused: {reason}",
-            short(&contribution)
-        );
-        let told = refuse(&mut send, reason).await;
+        let reason = format!("contribution {} aborted: {reason}", short(&contribution));
+        // Recorded: the provider hears it at once, the parties now or from the outbox.
+        let told = refuse(&mut send, req, reason).await;
         abort_everywhere(state, &contribution).await;
         return told;
     }
     let seq = state.store.commit(&contribution)?;
     info!(
-        "contribution {} admitted as number {seq} of {dataset}",
-        short(&contribution)
+        request = req.kind,
+        peer = %req.ip,
+        outcome = "admitted",
+        contribution = %short(&contribution),
+        dataset = %dataset,
+        count = seq,
+        "contribution admitted"
     );
     futures::future::join_all((0..3).map(|p| deliver_decisions(state, p))).await;
     let admitted = FromCoordinator::Admitted {
@@ -605,7 +747,7 @@ async fn on_share_intent(
             short(&contribution)
         );
     }
-    let _ = send.finish();
+    finish(&mut send).await;
     Ok(())
 }
 
@@ -670,17 +812,18 @@ async fn deliver_decisions(state: &State, p: usize) -> Result<()> {
 
 async fn on_query(
     state: &Arc<State>,
+    req: Req,
     spec: QuerySpec,
     result_hash: TicketHash,
     mut send: SendStream,
 ) -> Result<()> {
     let ds = match state.cluster.dataset(&spec.dataset) {
         Ok(d) => d,
-        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+        Err(e) => return refuse(&mut send, req, format!("{e:#}")).await,
     };
     let query = match Query::new(&spec, ds) {
         Ok(q) => q,
-        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+        Err(e) => return refuse(&mut send, req, format!("{e:#}")).await,
     };
     let committed = state.store.count(&ds.name)?;
     // Queries run over the newest closed epoch only, never over the latest contributions.
@@ -688,6 +831,7 @@ async fn on_query(
     if epoch == 0 {
         return refuse(
             &mut send,
+            req,
             format!(
                 "dataset {} has {committed} contributions; its first release needs {} (epoch_size, \
                  at least min_cohort = {}), so that no answer reveals a single value",
@@ -700,21 +844,22 @@ async fn on_query(
     }
     let count = match ds.epoch_end(epoch) {
         Ok(c) => c,
-        Err(e) => return refuse(&mut send, format!("{e:#}")).await,
+        Err(e) => return refuse(&mut send, req, format!("{e:#}")).await,
     };
     // With a filter the parties check the matching count; without one it is `count`.
     if query.filter.is_none() || count < query.min_count() {
         if let Err(e) = query.check_count(count) {
-            return refuse(&mut send, format!("{e:#}")).await;
+            return refuse(&mut send, req, format!("{e:#}")).await;
         }
     }
-    let Some(_slot) = wait_for_slot(&state.queries, "query", &mut send).await? else {
+    let Some(_slot) = wait_for_slot(state, &state.queries, req, &mut send).await? else {
         return Ok(());
     };
+    let _session = state.drain.session();
     // Every party must hold every commit up to the snapshot before computing over it.
     for p in 0..3 {
         if let Err(e) = deliver_decisions(state, p).await {
-            return refuse(&mut send, format!("{e:#}; try again later")).await;
+            return refuse(&mut send, req, format!("{e:#}; try again later")).await;
         }
     }
     let release = release_lock(state, &ds.name, epoch, &query);
@@ -735,11 +880,12 @@ async fn on_query(
             Ok((_, _, other)) => {
                 return refuse(
                     &mut send,
+                    req,
                     format!("party {i} cannot run the query: {other:?}"),
                 )
                 .await
             }
-            Err(e) => return refuse(&mut send, format!("{e:#}; try again later")).await,
+            Err(e) => return refuse(&mut send, req, format!("{e:#}; try again later")).await,
         }
     }
     send_msg(
@@ -754,8 +900,22 @@ async fn on_query(
     let _ = send.finish();
     let outcomes = futures::future::join_all(streams.into_iter().map(|(_s, mut r)| async move {
         recv_msg::<_, ControlReply>(&mut r, MAX_CONTROL_FRAME).await
-    }))
-    .await;
+    }));
+    // The parties compute and answer the consumer by themselves: a stopping coordinator
+    // only stops waiting for their word.
+    let outcomes = tokio::select! {
+        o = outcomes => o,
+        _ = state.drain.aborted() => {
+            info!(
+                request = req.kind,
+                peer = %req.ip,
+                outcome = "admitted",
+                session = %short(&session),
+                "query left to the parties: the coordinator shut down"
+            );
+            return Ok(());
+        }
+    };
     let failed: Vec<String> = outcomes
         .into_iter()
         .enumerate()
@@ -765,16 +925,29 @@ async fn on_query(
             Err(e) => Some(format!("party {i}: {e}")),
         })
         .collect();
+    let ms = (started.elapsed().as_secs_f64() * 1e3).round() as u64;
     if failed.is_empty() {
         info!(
-            "query {} {} over epoch {epoch} of {} ({count} contributions) done in {:.1} ms",
-            short(&session),
-            query.stat.name(),
-            ds.name,
-            started.elapsed().as_secs_f64() * 1e3
+            request = req.kind,
+            peer = %req.ip,
+            outcome = "admitted",
+            session = %short(&session),
+            stat = query.stat.name(),
+            dataset = %ds.name,
+            epoch,
+            count,
+            ms,
+            "query answered"
         );
     } else {
-        warn!("query {} failed: {}", short(&session), failed.join("; "));
+        warn!(
+            request = req.kind,
+            peer = %req.ip,
+            outcome = "failed",
+            session = %short(&session),
+            reason = %failed.join("; "),
+            "query failed"
+        );
     }
     Ok(())
 }

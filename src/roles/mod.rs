@@ -7,6 +7,7 @@ pub mod assemble;
 pub mod client;
 pub mod coordinator;
 pub mod demo;
+pub mod drain;
 pub mod init;
 pub mod keygen;
 pub mod logging;

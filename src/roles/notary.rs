@@ -42,6 +42,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
+use super::drain::{self, Drain};
 use crate::config::{Cluster, ProofPolicy};
 use crate::net::endpoint::server_endpoint;
 use crate::net::frame::{recv_msg, send_msg, MAX_CONTROL_FRAME};
@@ -106,7 +107,12 @@ Key, certificate and attestation key default to notary.key.pem, notary.cert.pem 
 notary.attestation.pem beside the cluster file. The notary trusts the Mozilla root program
 (built in) and every --extra-root bundle; --no-default-roots keeps only the latter. It only
 dials the servers and ports named by the cluster's `tls` datasets unless --any-server is
-given.")]
+given. On SIGTERM it refuses new sessions and lets those in flight finish for up to 10 s.
+
+Ports (the notary's QUIC link is UDP; answers return on the same flow):
+  notary <- provers (`mpcstats prove`): UDP to the notary's address
+  notary -> the datasets' web servers: TCP to their ports (443 for HTTPS)
+The notary talks to neither the coordinator nor the parties.")]
 pub struct Args {
     /// Address to listen on [default: the notary's address in the cluster file]
     #[arg(long, value_name = "HOST:PORT")]
@@ -288,7 +294,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     info!("notary listening on {}", server.addr);
     super::shutdown_signal().await;
     info!("notary shutting down");
-    server.stop().await;
+    server.shutdown().await;
     Ok(())
 }
 
@@ -297,9 +303,23 @@ pub struct NotaryServer {
     pub addr: SocketAddr,
     endpoint: Endpoint,
     accept: tokio::task::JoinHandle<()>,
+    drain: Arc<Drain>,
 }
 
 impl NotaryServer {
+    /// Stops gracefully (SIGTERM): refuses new sessions, lets those in flight finish for up
+    /// to [`drain::DRAIN_TIME`], refuses the rest, then stops.
+    pub async fn shutdown(self) {
+        let s = self.drain.stop(drain::DRAIN_TIME, drain::ABORT_TIME).await;
+        info!(
+            in_flight = s.in_flight,
+            aborted = s.aborted,
+            left = s.left,
+            "notary drained"
+        );
+        self.stop().await;
+    }
+
     /// Closes every connection and stops accepting.
     pub async fn stop(self) {
         self.endpoint.close(0u32.into(), b"notary shutting down");
@@ -312,6 +332,7 @@ struct State {
     opts: NotaryOptions,
     sessions: Semaphore,
     per_address: Arc<super::admission::Caps>,
+    drain: Arc<Drain>,
 }
 
 /// Starts the notary on `endpoint` (a [`server_endpoint`] with the notary's identity; clients
@@ -321,16 +342,19 @@ pub async fn serve(opts: NotaryOptions, endpoint: Endpoint) -> Result<NotaryServ
         .local_addr()
         .context("the notary endpoint has no address")?;
     let per_address = super::admission::Caps::new(opts.sessions_per_address);
+    let drain = Drain::new();
     let state = Arc::new(State {
         opts,
         sessions: Semaphore::new(MAX_SESSIONS),
         per_address,
+        drain: drain.clone(),
     });
     let accept = tokio::spawn(accept_loop(endpoint.clone(), state));
     Ok(NotaryServer {
         addr,
         endpoint,
         accept,
+        drain,
     })
 }
 
@@ -357,36 +381,50 @@ async fn on_connection(state: &State, conn: Connection) {
     };
     let held = state.per_address.take(peer.ip());
     let reply = match (held, state.sessions.try_acquire()) {
+        _ if state.drain.closing() => FromNotary::Refused(drain::SHUTTING_DOWN.into()),
         (None, _) => {
             let cap = state.opts.sessions_per_address;
-            warn!("session {peer}: refused, its address has {cap} sessions running");
             FromNotary::Refused(format!(
                 "this address already has {cap} sessions at the notary \
                  (notary_sessions_per_address); finish them first"
             ))
         }
-        (_, Err(_)) => {
-            warn!("session {peer}: refused, {MAX_SESSIONS} sessions already running");
-            FromNotary::Refused("the notary is busy; try again later".into())
-        }
+        (_, Err(_)) => FromNotary::Refused(format!(
+            "the notary is busy ({MAX_SESSIONS} sessions running); try again later"
+        )),
         (Some(_held), Ok(_permit)) => {
+            let _session = state.drain.session();
             let work = session(state, &conn, &mut send, &mut recv, peer);
-            match tokio::time::timeout(SESSION_BOUND, work).await {
-                Ok(Ok(signed)) => FromNotary::Attested(signed),
-                Ok(Err(e)) => {
-                    warn!("session {peer}: refused: {e:#}");
-                    FromNotary::Refused(format!("{e:#}"))
-                }
-                Err(_) => {
-                    warn!("session {peer}: refused, longer than {SESSION_BOUND:?}");
-                    FromNotary::Refused(format!(
+            tokio::select! {
+                r = tokio::time::timeout(SESSION_BOUND, work) => match r {
+                    Ok(Ok(signed)) => FromNotary::Attested(signed),
+                    Ok(Err(e)) => FromNotary::Refused(format!("{e:#}")),
+                    Err(_) => FromNotary::Refused(format!(
                         "the session took longer than {} s",
                         SESSION_BOUND.as_secs()
-                    ))
+                    )),
+                },
+                _ = state.drain.aborted() => {
+                    FromNotary::Refused("the notary shut down during the session".into())
                 }
             }
         }
     };
+    match &reply {
+        FromNotary::Refused(reason) => warn!(
+            request = "notary_session",
+            peer = %peer.ip(),
+            outcome = "refused",
+            reason = %reason,
+            "session refused"
+        ),
+        _ => info!(
+            request = "notary_session",
+            peer = %peer.ip(),
+            outcome = "admitted",
+            "session attested"
+        ),
+    }
     if send_msg(&mut send, &reply).await.is_ok() {
         let _ = send.finish();
     }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
+use super::drain::{self, Drain};
 use crate::config::Cluster;
 use crate::engine::PartyId;
 use crate::net::endpoint::{peer_pin, server_endpoint};
@@ -39,7 +40,15 @@ const RESULT_TTL: Duration = Duration::from_secs(600);
 Example (after `mpcstats init --out deploy`, on the host of party 1):
   mpcstats party --id 1 --cluster deploy/cluster.toml
 Key, certificate and database default to deploy/party1.key.pem, deploy/party1.cert.pem and
-deploy/party1.db. Stop with Ctrl-C or SIGTERM; nothing acknowledged is lost.")]
+deploy/party1.db. Stop with Ctrl-C or SIGTERM; nothing acknowledged is lost: new sessions
+are refused, those in flight finish for up to 10 s, the rest fail, then it exits 0.
+
+Ports (UDP: every link is QUIC; answers return on the same flow):
+  party <- coordinator: UDP to this party's address (control requests)
+  party <-> party mesh: the lower id dials the higher one (party 0 -> 1, 0 -> 2, 1 -> 2),
+    UDP to the higher party's address
+  party <- providers (share submissions), consumers and api (result fetches): UDP to this
+    party's address")]
 pub struct Args {
     /// This party's id: 0, 1 or 2
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..3))]
@@ -107,7 +116,7 @@ pub async fn run(cluster_flag: Option<&Path>, args: Args) -> Result<()> {
     info!("party {id} listening on {}", server.addr);
     super::shutdown_signal().await;
     info!("party {id} shutting down");
-    server.stop().await;
+    server.shutdown().await;
     Ok(())
 }
 
@@ -133,11 +142,29 @@ pub struct PartyServer {
 }
 
 impl PartyServer {
-    /// Closes every connection and stops accepting.
+    /// Closes every connection and stops accepting, at once (sessions in flight fail).
     pub async fn stop(self) {
         self.endpoint.close(0u32.into(), b"party shutting down");
         self.accept.abort();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    /// Stops gracefully (SIGTERM): refuses new sessions, lets those in flight finish for up
+    /// to [`drain::DRAIN_TIME`], fails the rest, then stops.
+    pub async fn shutdown(self) {
+        let s = self
+            .state
+            .drain
+            .stop(drain::DRAIN_TIME, drain::ABORT_TIME)
+            .await;
+        info!(
+            in_flight = s.in_flight,
+            aborted = s.aborted,
+            left = s.left,
+            "party {} drained",
+            self.state.id
+        );
+        self.stop().await;
     }
 
     /// Queries the coordinator asked this party to run since it started.
@@ -200,10 +227,24 @@ struct State {
     results: Mutex<HashMap<Id, ResultSlot>>,
     /// Queries the coordinator asked this party to run (tests and status).
     queries: std::sync::atomic::AtomicU64,
+    /// Sessions in flight (expected submissions, queries) and the graceful stop.
+    drain: Arc<Drain>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a control reply may take to be acknowledged by the coordinator: the session
+/// stays in flight until then, so a stopping party does not close the connection under it.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ends a control stream after its last reply and waits (a little) until the coordinator
+/// has it.
+async fn finish(send: &mut SendStream) {
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, send.stopped()).await;
+    }
 }
 
 /// SHA-256 of a ticket, as the coordinator announces it.
@@ -242,6 +283,7 @@ pub async fn serve(opts: PartyOptions, endpoint: Endpoint) -> Result<PartyServer
         expected: Mutex::new(HashMap::new()),
         results: Mutex::new(HashMap::new()),
         queries: std::sync::atomic::AtomicU64::new(0),
+        drain: Drain::new(),
     });
     let addr = endpoint.local_addr()?;
     let accept = tokio::spawn(accept_loop(endpoint.clone(), state.clone()));
@@ -333,6 +375,7 @@ async fn on_control(
         }
         let reply = ControlReply::Hello {
             fingerprint: state.fingerprint,
+            version: env!("CARGO_PKG_VERSION").to_string(),
         };
         send_msg(&mut send, &reply).await?;
         let _ = send.finish();
@@ -350,6 +393,14 @@ async fn on_control(
         let _ = send.finish();
         return Ok(());
     }
+    let starts_session = matches!(msg, Control::Expect { .. } | Control::RunQuery { .. });
+    if starts_session && state.drain.closing() {
+        let reason = format!("party {}: {}", state.id, drain::SHUTTING_DOWN);
+        send_msg(&mut send, &ControlReply::Failed { reason }).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
+    let _session = starts_session.then(|| state.drain.session());
     let reply = match msg {
         Control::Expect {
             contribution,
@@ -383,7 +434,17 @@ async fn on_control(
             // The provider has the ticket timeout to deliver; an unused ticket frees this
             // party's pending state when it runs out.
             let ticket_timeout = state.cluster.limits.ticket_timeout();
-            match tokio::time::timeout(ticket_timeout, received_rx).await {
+            let received = tokio::select! {
+                r = tokio::time::timeout(ticket_timeout, received_rx) => r,
+                _ = state.drain.aborted() => {
+                    lock(&state.expected).remove(&contribution);
+                    let reason = format!("party {} shut down before the submission", state.id);
+                    send_msg(&mut send, &ControlReply::Failed { reason }).await?;
+                    finish(&mut send).await;
+                    return Ok(());
+                }
+            };
+            match received {
                 Ok(Ok(())) => {
                     send_msg(&mut send, &ControlReply::Received).await?;
                     match tokio::time::timeout(EXPECT_TIMEOUT, rx).await {
@@ -452,10 +513,14 @@ async fn on_control(
                     },
                 );
             }
-            let outcome = query::answer(state, session, &spec, epoch)
-                .await
-                .map(|r| (epoch, r))
-                .map_err(|e| format!("{e:#}"));
+            let outcome = tokio::select! {
+                r = query::answer(state, session, &spec, epoch) => r
+                    .map(|r| (epoch, r))
+                    .map_err(|e| format!("{e:#}")),
+                _ = state.drain.aborted() => {
+                    Err(format!("party {} shut down during the computation", state.id))
+                }
+            };
             let reply = match &outcome {
                 Ok(_) => ControlReply::QueryDone,
                 Err(reason) => {
@@ -474,16 +539,22 @@ async fn on_control(
             reply
         }
         Control::Status => match state.store.committed_counts() {
-            Ok(committed) => ControlReply::Status { committed },
+            Ok(committed) => ControlReply::Status {
+                committed,
+                sessions: state.drain.in_flight() as u32,
+            },
             Err(e) => ControlReply::Failed {
                 reason: format!("{e:#}"),
             },
         },
         // Answered above, before the check.
-        Control::Hello { fingerprint } => ControlReply::Hello { fingerprint },
+        Control::Hello { fingerprint } => ControlReply::Hello {
+            fingerprint,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
     };
     send_msg(&mut send, &reply).await?;
-    let _ = send.finish();
+    finish(&mut send).await;
     Ok(())
 }
 
