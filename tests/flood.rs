@@ -1,29 +1,34 @@
-//! A flood of providers against small limits, in-process over QUIC on loopback: 1,000
-//! providers from 50 source addresses share at once. Every one is admitted or refused with
-//! a reason (busy, its address's ticket cap, rate limit); the number told "admitted" is
-//! exactly what each party stores; the process's peak memory is printed.
+//! A flood of providers against small limits, with the coordinator and the parties each in
+//! its own process, over QUIC on loopback: 1,000 providers from 50 source addresses share at
+//! once. Every one is admitted or refused with a reason (busy, its address's ticket cap,
+//! rate limit); the number told "admitted" is exactly what the coordinator and each party
+//! store, with nothing pending; each server's peak memory is printed.
+
+mod procs;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpcstats::config::Limits;
 use mpcstats::roles::client::{BusyError, Client};
-use mpcstats::roles::demo::LocalCluster;
+use procs::{party, role_name, Procs};
 
 const PROVIDERS: usize = 1000;
 const ADDRESSES: usize = 50;
 const DATASET: &str = "eth_balance";
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// Committed and pending contributions of the dataset in a party's store.
+fn party_counts(db: &Path) -> (u64, u64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let count = |sql: &str| -> u64 {
+        conn.query_row(sql, [DATASET], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    };
+    (
+        count("SELECT COUNT(*) FROM contributions WHERE dataset = ?1 AND seq IS NOT NULL"),
+        count("SELECT COUNT(*) FROM contributions WHERE dataset = ?1 AND seq IS NULL"),
+    )
 }
 
 #[derive(Debug, Default)]
@@ -37,16 +42,27 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_providers_are_each_admitted_or_told_why_not() {
-    let limits = Limits {
-        requests_per_minute: 30,
-        concurrent_contributions: 4,
-        contribution_queue: 32,
-        tickets_per_address: 4,
-        ticket_timeout_secs: 10,
-        ..Limits::default()
-    };
-    let cluster = LocalCluster::start_limits(limits).await.unwrap();
-    let file = Arc::new(cluster.cluster.clone());
+    let mut p = Procs::init(false, |text| {
+        let mut text = text;
+        for (key, from, to) in [
+            ("requests_per_minute", 600, 30),
+            ("concurrent_contributions", 64, 4),
+            ("contribution_queue", 256, 32),
+            ("tickets_per_address", 8, 4),
+            ("ticket_timeout_secs", 20, 10),
+        ] {
+            let line = format!("{key} = {from}\n");
+            assert!(text.contains(&line), "{key}");
+            text = text.replacen(&line, &format!("{key} = {to}\n"), 1);
+        }
+        text
+    });
+    for slot in 0..4 {
+        p.spawn(slot);
+    }
+    let file = Arc::new(p.cluster());
+    // The roles are up once one anonymous client reaches them all.
+    drop(procs::connect(&p.cluster_file()).await);
     let endpoints: Vec<quinn::Endpoint> = (0..ADDRESSES)
         .map(|a| {
             let bind: SocketAddr = format!("127.0.0.{}:0", a + 2).parse().unwrap();
@@ -85,13 +101,16 @@ async fn a_thousand_providers_are_each_admitted_or_told_why_not() {
             }
         }
     }
+    let peaks: Vec<String> = (0..4)
+        .map(|slot| format!("{} {} MiB", role_name(slot), p.peak_rss_kib(slot) / 1024))
+        .collect();
     println!(
-        "{PROVIDERS} providers from {ADDRESSES} addresses: {} admitted, {} busy, {} over their address's ticket cap, {} rate-limited; peak memory of the process (all roles) {} MiB",
+        "{PROVIDERS} providers from {ADDRESSES} addresses: {} admitted, {} busy, {} over their address's ticket cap, {} rate-limited; peak memory: {}",
         tally.admitted,
         tally.busy,
         tally.capped,
         tally.rate_limited,
-        peak_rss_kib() / 1024
+        peaks.join(", ")
     );
     assert!(
         tally.other.is_empty(),
@@ -104,23 +123,40 @@ async fn a_thousand_providers_are_each_admitted_or_told_why_not() {
         tally.admitted + tally.busy + tally.capped + tally.rate_limited,
         PROVIDERS as u64
     );
-    // Told admitted ⇔ counted: every party stores exactly the admitted contributions.
-    for (i, p) in cluster.parties.iter().enumerate() {
-        let p = p.as_ref().unwrap();
-        let mut stored = 0;
-        for _ in 0..100 {
-            stored = p.committed_count(DATASET).unwrap();
-            if stored == tally.admitted {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    // Told admitted ⇔ counted: the coordinator and every party store exactly the admitted
+    // contributions, with nothing left pending (once the processes stopped).
+    let status = procs::connect(&p.cluster_file())
+        .await
+        .status()
+        .await
+        .unwrap();
+    let counted = status
+        .datasets
+        .iter()
+        .find(|d| d.0 == DATASET)
+        .map(|d| d.1)
+        .expect("the dataset in the status report");
+    assert_eq!(counted, tally.admitted, "the coordinator's count");
+    // Decisions the parties have not acknowledged yet are still on their way.
+    let undelivered = || -> i64 {
+        rusqlite::Connection::open(p.path("coordinator.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            .unwrap()
+    };
+    for _ in 0..300 {
+        if undelivered() == 0 {
+            break;
         }
-        assert_eq!(stored, tally.admitted, "party {i}");
-        assert_eq!(
-            p.stored_rows().unwrap(),
-            tally.admitted,
-            "party {i}: nothing pending"
-        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    cluster.stop().await;
+    assert_eq!(undelivered(), 0, "decisions left undelivered");
+    for slot in 0..4 {
+        p.kill(slot);
+    }
+    for i in 0..3 {
+        let (committed, pending) = party_counts(&p.path(&format!("party{i}.db")));
+        assert_eq!(committed, tally.admitted, "{}", role_name(party(i)));
+        assert_eq!(pending, 0, "{}: nothing pending", role_name(party(i)));
+    }
 }

@@ -146,6 +146,17 @@ impl Procs {
         assert!(ok.success(), "kill -{signal} {}", role_name(slot));
     }
 
+    /// The peak resident memory (VmHWM) of the role in `slot` so far, in KiB.
+    pub fn peak_rss_kib(&self, slot: usize) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(slot)))
+            .expect("the role's /proc status");
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .expect("VmHWM in /proc status")
+    }
+
     pub fn running(&self, slot: usize) -> bool {
         self.children[slot].is_some()
     }
