@@ -51,17 +51,19 @@ fn seed() -> u64 {
 
 /// A cluster whose example dataset closes an epoch every [`EPOCH`] contributions and whose
 /// tickets time out after 3 s; rate limits lifted for the many clients of one address.
-fn cluster(notary: bool) -> Procs {
-    Procs::init(notary, |text| {
-        let text = text
-            .replace("requests_per_minute = 600", "requests_per_minute = 1000000")
-            .replace("intents_per_minute = 60", "intents_per_minute = 1000000")
-            .replace("queries_per_minute = 600", "queries_per_minute = 1000000")
-            .replace("ticket_timeout_secs = 20", "ticket_timeout_secs = 3")
-            .replace("tickets_per_address = 8", "tickets_per_address = 1000");
-        let marker = "name = \"eth_balance\"\n";
-        assert!(text.contains(marker));
-        text.replacen(marker, &format!("{marker}epoch_size = {EPOCH}\n"), 1)
+fn cluster() -> Procs {
+    Procs::init(|c| {
+        c.limits.requests_per_minute = 1_000_000;
+        c.limits.intents_per_minute = 1_000_000;
+        c.limits.queries_per_minute = 1_000_000;
+        c.limits.ticket_timeout_secs = 3;
+        c.limits.tickets_per_address = 1_000;
+        let ds = c
+            .datasets
+            .iter_mut()
+            .find(|d| d.name == DATASET)
+            .expect("the example dataset");
+        ds.epoch_size = Some(EPOCH);
     })
 }
 
@@ -435,7 +437,7 @@ impl Load {
 async fn kill_9_of_parties_and_coordinator_loses_nothing_acknowledged() {
     const KILLS: usize = 60;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
-    let mut p = cluster(false);
+    let mut p = cluster();
     for slot in 0..4 {
         p.spawn(slot);
     }
@@ -480,7 +482,7 @@ async fn a_party_that_stops_answering_makes_sessions_abort_within_their_timeout(
     /// bound every wait on a silent party; this adds room for a loaded machine.
     const STALL_BOUND: Duration = Duration::from_secs(30);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
-    let mut p = cluster(false);
+    let mut p = cluster();
     for slot in 0..4 {
         p.spawn(slot);
     }
@@ -540,7 +542,7 @@ async fn kill_9_of_the_notary_during_proofs() {
     const PROVERS: usize = 2;
     const ACCOUNTS: usize = 10_000;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
-    let mut p = cluster(true);
+    let mut p = cluster();
     let pki = ExchangePki::generate(
         exchange::DEFAULT_NAME,
         mpcstats::oracle::admit::now(),

@@ -3,174 +3,23 @@
 //! (sessions in flight finish or are aborted with a reason, the process exits 0, the
 //! cluster works after a restart), and each server's `--help` naming the UDP ports to open.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+mod procs;
+
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mpcstats::config::Cluster;
 use mpcstats::engine::{share, Z128};
 use mpcstats::net::endpoint::{client_endpoint, connect};
 use mpcstats::net::frame::{recv_msg, MAX_CONTROL_FRAME};
-use mpcstats::roles::client::{call, fresh_secret, Client};
+use mpcstats::roles::client::{call, fresh_secret};
 use mpcstats::roles::party::ticket_hash;
 use mpcstats::wire::{
     short, ContributionOutcome, FromCoordinator, FromParty, Id, QuerySpec, Ticket, ToCoordinator,
     ToParty,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_mpcstats");
-/// Generous bound on anything that must not hang (a drain takes at most 10 + 15 s).
-const NEVER_HANGS: Duration = Duration::from_secs(90);
-
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A deployment written by `mpcstats init`, with its roles as child processes.
-struct Procs {
-    dir: tempfile::TempDir,
-    /// Coordinator, party 0, 1, 2, notary, api.
-    children: Vec<Option<Child>>,
-    /// Where the api serves HTTP.
-    api: SocketAddr,
-    /// Extra global flags for every role (`--log-format json`).
-    flags: Vec<String>,
-}
-
-impl Procs {
-    fn init(flags: &[&str], edit: impl FnOnce(&mut Cluster)) -> Procs {
-        let dir = tempfile::tempdir().unwrap();
-        let mut init = Command::new(BIN);
-        init.args(["init", "--out"]).arg(dir.path());
-        for _ in 0..3 {
-            init.args(["--party", &free_addr().to_string()]);
-        }
-        init.args(["--coordinator", &free_addr().to_string()]);
-        init.args(["--notary", &free_addr().to_string()]);
-        let out = init.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let file = dir.path().join("cluster.toml");
-        let mut cluster = Cluster::load(&file).unwrap();
-        edit(&mut cluster);
-        cluster.save(&file).unwrap();
-        Procs {
-            dir,
-            children: (0..6).map(|_| None).collect(),
-            api: std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap(),
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        }
-    }
-
-    fn cluster_file(&self) -> PathBuf {
-        self.dir.path().join("cluster.toml")
-    }
-
-    fn cluster(&self) -> Cluster {
-        Cluster::load(&self.cluster_file()).unwrap()
-    }
-
-    fn log_file(&self, slot: usize) -> PathBuf {
-        self.dir.path().join(format!("role{slot}.log"))
-    }
-
-    fn spawn(&mut self, slot: usize) {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--cluster").arg(self.cluster_file());
-        cmd.args(&self.flags);
-        match slot {
-            0 => {
-                cmd.arg("coordinator");
-            }
-            1..=3 => {
-                cmd.args(["party", "--id", &(slot - 1).to_string()]);
-            }
-            4 => {
-                cmd.arg("notary");
-            }
-            _ => {
-                cmd.args(["api", "--listen", &self.api.to_string()]);
-            }
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_file(slot))
-            .unwrap();
-        cmd.stdout(Stdio::null()).stderr(log);
-        self.children[slot] = Some(cmd.spawn().expect("start a role"));
-    }
-
-    fn sigterm(&self, slot: usize) {
-        let pid = self.children[slot].as_ref().expect("running").id();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Waits for the role to exit (at most [`NEVER_HANGS`]).
-    fn wait_exit(&mut self, slot: usize) -> ExitStatus {
-        let child = self.children[slot].as_mut().expect("running");
-        let deadline = Instant::now() + NEVER_HANGS;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.children[slot] = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "role {slot} did not exit within {NEVER_HANGS:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self, slot: usize) -> String {
-        std::fs::read_to_string(self.log_file(slot)).unwrap_or_default()
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.children.iter_mut().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            for slot in 0..6 {
-                eprintln!("--- role {slot} log (last lines) ---");
-                let log = self.log(slot);
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                for line in tail.into_iter().rev() {
-                    eprintln!("{line}");
-                }
-            }
-        }
-    }
-}
-
-async fn client(cluster: &Cluster) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match Client::connect(cluster).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() > deadline => panic!("cluster did not come up: {e:#}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
+use procs::{Procs, BIN, NEVER_HANGS};
 
 /// A raw connection to one server of the cluster (anonymous, pinned).
 async fn raw(addr: SocketAddr, pin: mpcstats::net::pin::Pin) -> quinn::Connection {
@@ -197,12 +46,13 @@ fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_one_line_per_admitted_and_refused_request() {
-    let mut p = Procs::init(&["--log-format", "json"], |_| {});
+    let mut p = Procs::init(|_| {});
+    p.flags = vec!["--log-format".into(), "json".into()];
     for slot in 0..6 {
         p.spawn(slot);
     }
     let cluster = p.cluster();
-    let c = client(&cluster).await;
+    let c = procs::connect(&p.cluster_file()).await;
     let admitted = c.share("eth_balance", "1.5").await.unwrap();
     // Refused: an unknown dataset (asked directly: the client checks names itself).
     let conn = raw(cluster.coordinator.addr, cluster.coordinator_pin()).await;
@@ -264,7 +114,7 @@ async fn json_logs_one_line_per_admitted_and_refused_request() {
 
     // Stop every role so that its log is complete (and check they exit 0).
     for slot in 0..6 {
-        p.sigterm(slot);
+        p.signal(slot, "TERM");
     }
     for slot in 0..6 {
         let status = p.wait_exit(slot);
@@ -399,12 +249,12 @@ async fn submit(cluster: &Cluster, p: &Pending, value: u128) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
     // Tickets outlive the drain, so only the drain can end an unsubmitted one.
-    let mut p = Procs::init(&[], |c| c.limits.ticket_timeout_secs = 120);
+    let mut p = Procs::init(|c| c.limits.ticket_timeout_secs = 120);
     for slot in 0..4 {
         p.spawn(slot);
     }
     let cluster = p.cluster();
-    let c = client(&cluster).await;
+    let c = procs::connect(&p.cluster_file()).await;
     let conn = raw(cluster.coordinator.addr, cluster.coordinator_pin()).await;
     // Two contributions in flight: A will be submitted during the drain, B never.
     let mut a = intent(&conn, "eth_balance").await;
@@ -415,7 +265,7 @@ async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
     assert_eq!(status.party_sessions, [Some(2); 3], "{status:?}");
     assert_eq!(status.closed_epochs, vec![0, 0, 0, 0], "{status:?}");
 
-    p.sigterm(0);
+    p.signal(0, "TERM");
     let stopped = Instant::now();
     // A new intent is refused at once, saying why.
     let refused = loop {
@@ -453,7 +303,7 @@ async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
 
     // After a restart: both outcomes are definite, and the cluster works.
     p.spawn(0);
-    let c = client(&cluster).await;
+    let c = procs::connect(&p.cluster_file()).await;
     match c.outcome(a.contribution).await.unwrap() {
         ContributionOutcome::Committed { count, .. } => assert_eq!(count, 1),
         other => panic!("A: {other:?}"),
@@ -514,7 +364,7 @@ async fn sigterm_finishes_or_aborts_contributions_in_flight_and_exits_0() {
     }
     // Parties stop cleanly too.
     for slot in 0..4 {
-        p.sigterm(slot);
+        p.signal(slot, "TERM");
     }
     for slot in 0..4 {
         let status = p.wait_exit(slot);
@@ -560,16 +410,16 @@ fn every_server_help_names_the_udp_ports_to_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_a_party_fails_its_sessions_in_flight_and_exits_0() {
-    let mut p = Procs::init(&[], |c| c.limits.ticket_timeout_secs = 120);
+    let mut p = Procs::init(|c| c.limits.ticket_timeout_secs = 120);
     for slot in 0..4 {
         p.spawn(slot);
     }
     let cluster = p.cluster();
-    let c = client(&cluster).await;
+    let c = procs::connect(&p.cluster_file()).await;
     let conn = raw(cluster.coordinator.addr, cluster.coordinator_pin()).await;
     // A contribution whose submission never comes: party 1 holds it in flight.
     let mut b = intent(&conn, "eth_balance").await;
-    p.sigterm(2);
+    p.signal(2, "TERM");
     let stopped = Instant::now();
     // New contributions are refused by the stopping party, and the provider hears why.
     let refused = loop {
@@ -607,7 +457,7 @@ async fn sigterm_to_a_party_fails_its_sessions_in_flight_and_exits_0() {
     p.spawn(2);
     let deadline = Instant::now() + NEVER_HANGS;
     loop {
-        let c = client(&cluster).await;
+        let c = procs::connect(&p.cluster_file()).await;
         match c.share("eth_balance", "2").await {
             Ok(a) => break assert_eq!(a.count, 1),
             Err(e) if Instant::now() > deadline => panic!("{e:#}"),

@@ -1,14 +1,14 @@
-//! A cluster of real processes for fault tests: `mpcstats init` into a temporary directory,
-//! then the coordinator, the three parties and (optionally) the notary each started from the
-//! built binary, killed with SIGKILL, stopped with SIGSTOP and restarted by the test. Each
-//! role appends its stderr to `<role>.log`; a failing test prints the tail of every log.
-//! Holds no assertions about the protocol: only process control.
+//! A cluster of real processes for fault and operations tests: `mpcstats init` into a
+//! temporary directory, then the coordinator, the three parties, the notary and the api each
+//! started from the built binary, signalled (SIGKILL, SIGSTOP, SIGTERM …) and restarted by
+//! the test. Each role appends its stderr to `role<slot>.log`; a failing test prints the tail
+//! of every log. Holds no assertions about the protocol: only process control.
 
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use mpcstats::config::Cluster;
@@ -16,9 +16,13 @@ use mpcstats::roles::client::Client;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mpcstats");
 
-/// Slots: the coordinator, parties 0–2, the notary.
+/// Slots: the coordinator, parties 0–2, the notary, the api.
 pub const COORDINATOR: usize = 0;
 pub const NOTARY: usize = 4;
+pub const API: usize = 5;
+const SLOTS: usize = 6;
+/// Generous bound on a role's exit after a signal (a drain takes at most 10 + 15 s).
+pub const NEVER_HANGS: Duration = Duration::from_secs(90);
 
 pub fn party(i: usize) -> usize {
     1 + i
@@ -28,6 +32,7 @@ pub fn role_name(slot: usize) -> String {
     match slot {
         COORDINATOR => "the coordinator".into(),
         NOTARY => "the notary".into(),
+        API => "the api".into(),
         s => format!("party {}", s - 1),
     }
 }
@@ -44,12 +49,16 @@ pub struct Procs {
     children: Vec<Option<Child>>,
     /// Extra arguments of the notary (its test roots and name resolution).
     pub notary_args: Vec<String>,
+    /// Extra global flags of every role (`--log-format json`).
+    pub flags: Vec<String>,
+    /// Where the api serves HTTP.
+    pub api: SocketAddr,
 }
 
 impl Procs {
-    /// `mpcstats init` with fresh loopback addresses (and a notary address if `notary`),
-    /// then `edit` applied to the text of cluster.toml. Nothing is started.
-    pub fn init(notary: bool, edit: impl FnOnce(String) -> String) -> Procs {
+    /// `mpcstats init` with fresh loopback addresses, then `edit` applied to the cluster
+    /// file. Nothing is started.
+    pub fn init(edit: impl FnOnce(&mut Cluster)) -> Procs {
         let dir = tempfile::tempdir().unwrap();
         let mut init = Command::new(BIN);
         init.args(["init", "--out"]).arg(dir.path());
@@ -57,9 +66,7 @@ impl Procs {
             init.args(["--party", &free_addr().to_string()]);
         }
         init.args(["--coordinator", &free_addr().to_string()]);
-        if notary {
-            init.args(["--notary", &free_addr().to_string()]);
-        }
+        init.args(["--notary", &free_addr().to_string()]);
         let out = init.output().unwrap();
         assert!(
             out.status.success(),
@@ -67,18 +74,24 @@ impl Procs {
             String::from_utf8_lossy(&out.stderr)
         );
         let file = dir.path().join("cluster.toml");
-        let text = std::fs::read_to_string(&file).unwrap();
-        std::fs::write(&file, edit(text)).unwrap();
+        let mut cluster = Cluster::load(&file).unwrap();
+        edit(&mut cluster);
+        cluster.save(&file).unwrap();
         Procs {
             dir,
-            children: (0..5).map(|_| None).collect(),
+            children: (0..SLOTS).map(|_| None).collect(),
             notary_args: Vec::new(),
+            flags: Vec::new(),
+            api: std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap(),
         }
     }
 
     /// The coordinator and the three parties of a fresh cluster, running.
     pub fn start() -> Procs {
-        let mut p = Procs::init(false, |t| t);
+        let mut p = Procs::init(|_| {});
         for slot in 0..4 {
             p.spawn(slot);
         }
@@ -101,15 +114,24 @@ impl Procs {
         format!("role{slot}.log")
     }
 
+    /// What the role in `slot` has logged so far.
+    pub fn log(&self, slot: usize) -> String {
+        std::fs::read_to_string(self.path(&Self::log_name(slot))).unwrap_or_default()
+    }
+
     pub fn spawn(&mut self, slot: usize) {
         let mut cmd = Command::new(BIN);
         cmd.arg("--cluster").arg(self.cluster_file());
+        cmd.args(&self.flags);
         match slot {
             COORDINATOR => {
                 cmd.arg("coordinator");
             }
             NOTARY => {
                 cmd.arg("notary").args(&self.notary_args);
+            }
+            API => {
+                cmd.args(["api", "--listen", &self.api.to_string()]);
             }
             s => {
                 cmd.args(["party", "--id", &(s - 1).to_string()]);
@@ -160,11 +182,29 @@ impl Procs {
     pub fn running(&self, slot: usize) -> bool {
         self.children[slot].is_some()
     }
+
+    /// Waits for the role in `slot` to exit (at most [`NEVER_HANGS`]) and returns how.
+    pub fn wait_exit(&mut self, slot: usize) -> ExitStatus {
+        let child = self.children[slot].as_mut().expect("running");
+        let deadline = Instant::now() + NEVER_HANGS;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.children[slot] = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {NEVER_HANGS:?} of its signal",
+                role_name(slot)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Procs {
     fn drop(&mut self) {
-        for slot in 0..5 {
+        for slot in 0..SLOTS {
             if self.children[slot].is_some() {
                 // A stopped process must be continued to die promptly on some kernels.
                 let _ = Command::new("kill")
@@ -177,17 +217,18 @@ impl Drop for Procs {
         // Kept for study when asked (MPCSTATS_TEST_LOGS=DIR).
         if let Some(keep) = std::env::var_os("MPCSTATS_TEST_LOGS") {
             let _ = std::fs::create_dir_all(&keep);
-            for slot in 0..5 {
+            for slot in 0..SLOTS {
                 let name = Self::log_name(slot);
                 let _ = std::fs::copy(self.path(&name), Path::new(&keep).join(name));
             }
         }
         // On failure, show what the roles logged.
         if std::thread::panicking() {
-            for slot in 0..5 {
-                let Ok(log) = std::fs::read_to_string(self.path(&Self::log_name(slot))) else {
+            for slot in 0..SLOTS {
+                let log = self.log(slot);
+                if log.is_empty() {
                     continue;
-                };
+                }
                 let tail: Vec<&str> = log.lines().rev().take(60).collect();
                 eprintln!("--- {} log (last lines) ---", role_name(slot));
                 for line in tail.into_iter().rev() {
