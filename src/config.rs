@@ -552,8 +552,34 @@ pin = "04"
             |l| l.tickets_per_address = 0,
             |l| l.concurrent_contributions = 0,
             |l| l.requests_per_minute = 0,
+            |l| l.intents_per_minute = 0,
+            |l| l.queries_per_minute = 0,
         ] {
             assert!(at(zero).unwrap_err().to_string().contains("at least 1"));
+        }
+        // The new rate keys default when absent, and every rate is capped.
+        assert_eq!(
+            c.limits.intents_per_minute,
+            Limits::default().intents_per_minute
+        );
+        assert_eq!(
+            c.limits.queries_per_minute,
+            Limits::default().queries_per_minute
+        );
+        for (name, set) in [
+            (
+                "requests_per_minute",
+                (|l: &mut Limits, v| l.requests_per_minute = v) as fn(&mut Limits, u32),
+            ),
+            ("intents_per_minute", |l, v| l.intents_per_minute = v),
+            ("queries_per_minute", |l, v| l.queries_per_minute = v),
+        ] {
+            let mut l = Limits::default();
+            set(&mut l, MAX_PER_MINUTE);
+            assert!(l.validate().is_ok(), "{name}");
+            set(&mut l, MAX_PER_MINUTE + 1);
+            let err = l.validate().unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("at most"), "{err}");
         }
         // An empty queue is allowed: busy whenever every slot is taken.
         assert!(at(|l| l.contribution_queue = 0).is_ok());
