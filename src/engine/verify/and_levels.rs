@@ -78,6 +78,17 @@ impl USide {
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
+        out.clear();
+        out.resize(self.groups() * 64, Gf64::ZERO);
+        if super::gfni::materialise_u(q, &self.coef, &self.bits, out).is_some() {
+            return;
+        }
+        self.materialise_portable(out);
+    }
+
+    /// [`USide::materialise_into`] by tables of subset sums, on any CPU.
+    fn materialise_portable(&self, out: &mut Vec<Gf64>) {
+        let q = self.q;
         // Indices come 8 bits (terms) at a time; the tables here are per group, so they
         // take 4 terms each (16 entries) rather than 8 (256 entries for 64 lookups).
         let k = q.min(CHUNK);
@@ -150,6 +161,17 @@ impl VSide {
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
+        out.clear();
+        out.resize(self.groups() * 64, Gf64::ZERO);
+        if super::gfni::materialise_v(q, &self.coef, &self.bits, out).is_some() {
+            return;
+        }
+        self.materialise_portable(out);
+    }
+
+    /// [`VSide::materialise_into`] by tables of subset sums, on any CPU.
+    fn materialise_portable(&self, out: &mut Vec<Gf64>) {
+        let q = self.q;
         let k = q.min(CHUNK);
         let chunks = q / k;
         // tables[((c · 64 + s) << k) | i] = X^s · (subset sum i of chunk c).
@@ -386,6 +408,30 @@ mod tests {
             for (s, o) in out.iter().enumerate() {
                 assert_eq!(*o as usize, gather(&b, s), "k {k}, s {s}");
             }
+        }
+    }
+
+    /// The portable kernels agree with the dispatched ones (GFNI where the CPU has it).
+    #[test]
+    fn portable_materialise_matches_dispatch() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        for q in [2usize, 4, 8, 16] {
+            let groups = 3;
+            let u = USide {
+                q,
+                coef: (0..q * groups).map(|_| Gf64::random(&mut rng)).collect(),
+                bits: (0..q * groups).map(|_| rng.gen()).collect(),
+            };
+            let v = VSide {
+                q,
+                coef: (0..q).map(|_| Gf64::random(&mut rng)).collect(),
+                bits: u.bits.iter().map(|b| !b).collect(),
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            u.materialise_portable(&mut a);
+            assert_eq!(a, mat_u(&u), "U, q {q}");
+            v.materialise_portable(&mut b);
+            assert_eq!(b, mat_v(&v), "V, q {q}");
         }
     }
 

@@ -13,6 +13,7 @@ const LOW: u64 = 0x1b;
 
 /// An element of GF(2^64).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Gf64(pub u64);
 
 impl Gf64 {

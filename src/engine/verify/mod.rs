@@ -20,6 +20,7 @@ pub mod and_proof;
 pub mod galois;
 pub mod gf64;
 pub mod gf64_wide;
+pub mod gfni;
 pub mod opening;
 pub mod recursion;
 pub mod ring_proof;
