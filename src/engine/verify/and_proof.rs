@@ -27,16 +27,20 @@
 //! degree 2 has at most two roots). The first level pairs a gate's two terms and works on
 //! whole words (three field products per 64 gates).
 //!
-//! **End and zero knowledge.** At length one P masks u*, v* with a random point (ρ_u from
-//! the P–V_L stream, ρ_v from the P–V_R stream) and proves p(1) = τ for p = u(X) v(X) of
-//! the masked lines. The verifiers open u(r), v(r) (uniform: the mask's coefficient 1 − r
-//! is non-zero as r ∉ {0, 1}), their parts of p(r) and every d, and check d_L = d_R at each
-//! level and u(r) v(r) = p(r). V_R's view of the proof is masked by the P–V_L stream and
+//! **End and zero knowledge.** Halving stops at m ≤ 1,024 entries (`recursion::final_len`:
+//! two rounds saved per level skipped, for 8 KiB more per verifier). P masks every entry
+//! u*_j, v*_j with a random point (ρ_{u,j} from the P–V_L stream, ρ_{v,j} from the P–V_R
+//! stream) and proves p(1) = τ for p = Σ_j u_j(X) v_j(X) of the masked lines. The verifiers
+//! open every u_j(r), v_j(r) (uniform and independent: the mask's coefficient 1 − r is
+//! non-zero as r ∉ {0, 1}), their parts of p(r) and every d, and check d_L = d_R at each
+//! level and Σ_j u_j(r) v_j(r) = p(r); a p* ≠ p passes that with probability at most
+//! 2 / 2^64, as at length one. V_R's view of the proof is masked by the P–V_L stream and
 //! V_L receives nothing from P, so neither learns more than the verdict.
 //!
 //! **Soundness error** per proof: (1 + 2 (L + 1)) / 2^64 for L levels (L ≤ 24 at the
-//! largest batch), below 2^-58. **Cost**: 2L + 3 rounds and 32 (seed) + 32 L (levels) +
-//! 24 + 16 (L + 3) (last step) bytes sent per party; the local work is in `and_levels`
+//! largest batch, 14 since halving stops at m entries), below 2^-58. **Cost**: 2L + 3
+//! rounds and 32 (seed) + 32 L (levels) + 24 + 16 (m + L + 2) (last step) bytes sent per
+//! party; the local work is in `and_levels`
 //! (group form for the first levels, then about 3.5 field products per remaining entry).
 
 use crate::engine::prf::Prg;

@@ -297,13 +297,17 @@ async fn run_case(c: Case, security: Security) -> (Outcome, bool) {
 
 /// An abort an honest party may report: a failed check, a malformed message, or a link
 /// that its peer closed after aborting.
+/// The oracle's key check is an abort too: a neighbour that sends a false verdict (or
+/// a wrong hash) cannot be told from a provider whose shares do not fit, and either way
+/// the provider is refused before any MPC runs, which is a refusal, not a wrong verdict.
 fn is_abort(e: &EngineError) -> bool {
-    matches!(
-        e,
+    let key_check = crate::oracle::mpc::VerifyError::KeySharesInconsistent.to_string();
+    match e {
         EngineError::Verification { .. }
-            | EngineError::Malformed { .. }
-            | EngineError::Transport { .. }
-    )
+        | EngineError::Malformed { .. }
+        | EngineError::Transport { .. } => true,
+        EngineError::Invalid(m) => m.strip_prefix("oracle refused: ") == Some(&key_check),
+    }
 }
 
 const PROTOS: [Proto; 18] = [
