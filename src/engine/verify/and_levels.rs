@@ -27,6 +27,19 @@ pub(crate) const MAX_TERMS: usize = 16;
 /// Terms per table of subset sums when materialising (2^CHUNK entries per table).
 const CHUNK: usize = 8;
 
+/// A U side's two vectors (coefficients, bit-words) handed back for reuse.
+pub(crate) type Recycled = (Vec<Gf64>, Vec<u64>);
+
+/// The group form's vectors kept between proofs, so that each proof reuses the previous
+/// one's allocations instead of faulting in fresh pages: the two U sides' coefficients
+/// and bit-words, the two V sides' bit-words, and the three weight vectors.
+#[derive(Default)]
+pub(crate) struct GroupBufs {
+    pub u: [Recycled; 2],
+    pub v: [Vec<u64>; 2],
+    pub thetas: [Vec<Gf64>; 3],
+}
+
 /// The U side in group form: `q` terms per group, group-major.
 pub(crate) struct USide {
     pub q: usize,
@@ -42,10 +55,18 @@ pub(crate) struct VSide {
 }
 
 impl USide {
-    /// After the level-1 fold at r: θ_w X^s (a_s + (a_s ⊕ b_s) r) for words (a, b).
-    pub fn from_words(words: impl Iterator<Item = (u64, u64)>, th: &[Gf64], r: Gf64) -> Self {
-        let mut coef = Vec::with_capacity(2 * th.len());
-        let mut bits = Vec::with_capacity(2 * th.len());
+    /// After the level-1 fold at r: θ_w X^s (a_s + (a_s ⊕ b_s) r) for words (a, b), in
+    /// `coef` and `bits` (cleared first: their allocations are reused).
+    pub fn from_words(
+        words: impl Iterator<Item = (u64, u64)>,
+        th: &[Gf64],
+        r: Gf64,
+        (mut coef, mut bits): Recycled,
+    ) -> Self {
+        coef.clear();
+        bits.clear();
+        coef.reserve(2 * th.len());
+        bits.reserve(2 * th.len());
         for ((a, b), t) in words.zip(th) {
             coef.extend([*t, *t * r]);
             bits.extend([a, a ^ b]);
@@ -78,8 +99,6 @@ impl USide {
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
-        out.clear();
-        out.resize(self.groups() * 64, Gf64::ZERO);
         if super::gfni::materialise_u(q, &self.coef, &self.bits, out).is_some() {
             return;
         }
@@ -126,9 +145,14 @@ impl USide {
 }
 
 impl VSide {
-    /// After the level-1 fold at r: c_s + (c_s ⊕ d_s) r for words (c, d).
-    pub fn from_words(words: impl Iterator<Item = (u64, u64)>, r: Gf64) -> Self {
-        let mut bits = Vec::new();
+    /// After the level-1 fold at r: c_s + (c_s ⊕ d_s) r for words (c, d), in `bits`
+    /// (cleared first: its allocation is reused).
+    pub fn from_words(
+        words: impl Iterator<Item = (u64, u64)>,
+        r: Gf64,
+        mut bits: Vec<u64>,
+    ) -> Self {
+        bits.clear();
         for (c, d) in words {
             bits.extend([c, c ^ d]);
         }
@@ -161,8 +185,6 @@ impl VSide {
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
         let q = self.q;
         assert!(q <= MAX_TERMS, "group form with {q} terms");
-        out.clear();
-        out.resize(self.groups() * 64, Gf64::ZERO);
         if super::gfni::materialise_v(q, &self.coef, &self.bits, out).is_some() {
             return;
         }
@@ -294,9 +316,18 @@ fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
 }
 
 dispatch_mul!(
-    /// The prover's coefficients over pairs of groups (an even number of them).
-    fn group_coeffs = group_coeffs_k(u: &USide, v: &VSide) -> Coeffs
+    fn group_coeffs_scalar = group_coeffs_k(u: &USide, v: &VSide) -> Coeffs
 );
+
+/// The prover's coefficients over pairs of groups (an even number of them): with 512-bit
+/// carry-less multiplies where the CPU has them (4 and 8 terms), portably elsewhere.
+pub(crate) fn group_coeffs(u: &USide, v: &VSide) -> Coeffs {
+    match super::gf64_wide::group_sums(u.q, &u.coef, &u.bits, &v.coef, &v.bits) {
+        // c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1 (as in `group_coeffs_k`).
+        Some([c0, m11, x]) => [c0, x, c0 + m11 + x],
+        None => group_coeffs_scalar(u, v),
+    }
+}
 
 #[inline(always)]
 fn level1_k<M: GfMul>(words: &[AndWord], th: &[Gf64]) -> Coeffs {
@@ -443,8 +474,9 @@ mod tests {
             let w: Vec<(u64, u64, u64, u64)> = (0..words).map(|_| rng.gen()).collect();
             let th: Vec<Gf64> = (0..words).map(|_| Gf64::random(&mut rng)).collect();
             let r1 = Gf64::random(&mut rng);
-            let mut u = USide::from_words(w.iter().map(|x| (x.0, x.1)), &th, r1);
-            let mut v = VSide::from_words(w.iter().map(|x| (x.2, x.3)), r1);
+            let mut u =
+                USide::from_words(w.iter().map(|x| (x.0, x.1)), &th, r1, Default::default());
+            let mut v = VSide::from_words(w.iter().map(|x| (x.2, x.3)), r1, Vec::new());
             let mut pu = mat_u(&u);
             let mut pv = mat_v(&v);
             // The level-1 fold, written out per gate.
@@ -467,6 +499,7 @@ mod tests {
                 pv = mat_v(&v);
                 // Group pairs are entry pairs (g, s), (g + 1, s): reorder the plain vectors.
                 let c = group_coeffs(&u, &v);
+                assert_eq!(c, group_coeffs_scalar(&u, &v), "q {}", u.q);
                 let (mut eu, mut ev) = (Vec::new(), Vec::new());
                 let g = u.groups();
                 for k in 0..g / 2 {

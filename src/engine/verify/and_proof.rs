@@ -47,7 +47,7 @@ use crate::engine::prf::Prg;
 use rand::SeedableRng;
 
 use super::and_levels::{
-    group_coeffs, level1, taus, vec_coeffs, vec_fold, USide, VSide, MAX_TERMS,
+    group_coeffs, level1, taus, vec_coeffs, vec_fold, GroupBufs, USide, VSide, MAX_TERMS,
 };
 use super::gf64::Gf64;
 use super::recursion::{Ledger, ProofElem};
@@ -87,10 +87,12 @@ impl ProofElem for Gf64 {
     }
 }
 
-/// The word weights θ_w from a revealed seed.
-fn thetas(seed: [u8; 32], n: usize) -> Vec<Gf64> {
+/// The word weights θ_w from a revealed seed, into `out` (its allocation reused).
+fn thetas(seed: [u8; 32], n: usize, mut out: Vec<Gf64>) -> Vec<Gf64> {
     let mut rng = Prg::from_seed(seed);
-    (0..n).map(|_| Gf64::random(&mut rng)).collect()
+    out.clear();
+    out.extend((0..n).map(|_| Gf64::random(&mut rng)));
+    out
 }
 
 impl<T: Transport> Session<T> {
@@ -103,12 +105,17 @@ impl<T: Transport> Session<T> {
         }
         let [seed_own, seed_next, seed_prev] = self.weight_seeds().await?;
         let n = words.len();
+        let GroupBufs {
+            u: [bu_p, bu_l],
+            v: [bv_p, bv_r],
+            thetas: [t_p, t_l, t_r],
+        } = std::mem::take(&mut self.verifier_mut().groups);
         // My proof's, the next party's (I am V_L) and the previous party's (I am V_R).
         let (th_p, th_l, th_r) = super::heavy(|| {
             (
-                thetas(seed_own, n),
-                thetas(seed_next, n),
-                thetas(seed_prev, n),
+                thetas(seed_own, n, t_p),
+                thetas(seed_next, n, t_l),
+                thetas(seed_prev, n, t_r),
             )
         });
 
@@ -121,10 +128,10 @@ impl<T: Transport> Session<T> {
         ledger.level(&step);
         let (mut gu, mut gv, mut gl, mut gr) = super::heavy(|| {
             (
-                USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p),
-                VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p),
-                USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l),
-                VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r),
+                USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p, bu_p),
+                VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p, bv_p),
+                USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l, bu_l),
+                VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r, bv_r),
             )
         });
 
@@ -152,7 +159,11 @@ impl<T: Transport> Session<T> {
             gl.materialise_into(&mut bufs[2]);
             gr.materialise_into(&mut bufs[3]);
         });
-        drop((gu, gv, gl, gr));
+        self.verifier_mut().groups = GroupBufs {
+            u: [(gu.coef, gu.bits), (gl.coef, gl.bits)],
+            v: [gv.bits, gr.bits],
+            thetas: [th_p, th_l, th_r],
+        };
         let bufs = self.finish_proof("and", bufs, ledger).await?;
         let v = self.verifier_mut();
         v.spare = bufs;

@@ -1,11 +1,12 @@
-//! The two hottest loops of the AND-gate proof's plain levels with 512-bit carry-less
-//! multiplies (VPCLMULQDQ: four GF(2^64) products per instruction), where the CPU has
-//! them (checked once at run time): folding a vector at a challenge, and the prover's
-//! coefficients with the reductions deferred to the end. Each returns `None` where the
-//! instructions are missing so that the caller runs the portable kernel; both are tested
-//! against it. This module holds arithmetic only.
+//! The hottest loops of the AND-gate proof with 512-bit carry-less multiplies
+//! (VPCLMULQDQ: four GF(2^64) products per instruction), where the CPU has them (checked
+//! once at run time): on plain levels, folding a vector at a challenge and the prover's
+//! coefficients; on group levels (`and_levels`), the prover's sums over pairs of groups.
+//! Reductions are deferred to the end. Each returns `None` where the instructions are
+//! missing so that the caller runs the portable kernel; each is tested against it. This
+//! module holds arithmetic only.
 
-use super::gf64::Gf64;
+use super::gf64::{Gf64, Wide};
 
 /// Whether the CPU has the instructions (AVX-512 F and VPCLMULQDQ).
 #[cfg(target_arch = "x86_64")]
@@ -40,6 +41,29 @@ pub(crate) fn coeffs_prefix(u: &[Gf64], v: &[Gf64]) -> Option<([Gf64; 3], usize)
         return Some(unsafe { coeffs_avx512(u, v) });
     }
     let _ = (u, v);
+    None
+}
+
+/// The group-form sums over pairs of groups with `q` ∈ {4, 8} terms (`and_levels`): for
+/// each pair (U groups g0, g1 with coefficients `uc` and bit-words `ub`; V groups h0, h1
+/// with bit-words `vb` and the global coefficients `vc`) the cross sums
+/// Σ_c α_c Σ_d β_d (b_c ∧ c_d) of (g0, h0), of (g1, h1), and of (g0, h1) plus (g1, h0),
+/// each summed over all pairs. `None` without the instructions or for another `q`.
+pub(crate) fn group_sums(
+    q: usize,
+    uc: &[Gf64],
+    ub: &[u64],
+    vc: &[Gf64],
+    vb: &[u64],
+) -> Option<[Gf64; 3]> {
+    #[cfg(target_arch = "x86_64")]
+    if available() && (q == 4 || q == 8) {
+        assert!(uc.len() == ub.len() && ub.len() == vb.len() && vc.len() == q);
+        assert_eq!(ub.len() % (2 * q), 0, "pairs of groups");
+        // SAFETY: the features were detected at run time; the lengths are checked above.
+        return Some(unsafe { group_sums_avx512(q, uc, ub, vc, vb) });
+    }
+    let _ = (q, uc, ub, vc, vb);
     None
 }
 
@@ -141,11 +165,129 @@ unsafe fn coeffs_avx512(u: &[Gf64], v: &[Gf64]) -> ([Gf64; 3], usize) {
     ([c0, c2 + c0 + m11, c2], n)
 }
 
+/// Lane k of an index vector: `f(k)`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn lanes(f: impl Fn(i64) -> i64) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    _mm512_setr_epi64(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7))
+}
+
+/// `group_sums` with 8 products per pair of instructions: a vector holds 8 / q U terms
+/// against one V group, qword k being term k / q against V word k % q; the two products
+/// of a 128-bit lane belong to one term, so each lane's sum is multiplied by its term's
+/// coefficient (low and high halves apart, 192 bits unreduced) and every lane accumulates.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn group_sums_avx512(
+    q: usize,
+    uc: &[Gf64],
+    ub: &[u64],
+    vc: &[Gf64],
+    vb: &[u64],
+) -> [Gf64; 3] {
+    use std::arch::x86_64::*;
+    let qi = q as i64;
+    let per = 8 / q;
+    let part = (1u8 << per) - 1;
+    let vmask = ((1u16 << q) - 1) as u8;
+    let (term, word) = (lanes(|k| k / qi), lanes(|k| k % qi));
+    let vcr = _mm512_permutexvar_epi64(
+        word,
+        _mm512_maskz_loadu_epi64(vmask, vc.as_ptr() as *const _),
+    );
+    // (lo, hi) accumulators of (g0, h0), (g1, h1) and the two mixed crosses.
+    let mut acc = [[_mm512_setzero_si512(); 2]; 3];
+    let mut base = 0;
+    while base < ub.len() {
+        let v = [0, q].map(|o| {
+            let w = _mm512_maskz_loadu_epi64(vmask, vb.as_ptr().add(base + o) as *const _);
+            _mm512_permutexvar_epi64(word, w)
+        });
+        for half in 0..2 {
+            for t in (0..q).step_by(per) {
+                let at = base + half * q + t;
+                let b = _mm512_permutexvar_epi64(
+                    term,
+                    _mm512_maskz_loadu_epi64(part, ub.as_ptr().add(at) as *const _),
+                );
+                let a = _mm512_permutexvar_epi64(
+                    term,
+                    _mm512_maskz_loadu_epi64(part, uc.as_ptr().add(at) as *const _),
+                );
+                for (h, vh) in v.iter().enumerate() {
+                    let x = _mm512_and_si512(b, *vh);
+                    let s = _mm512_xor_si512(
+                        _mm512_clmulepi64_epi128::<0x00>(vcr, x),
+                        _mm512_clmulepi64_epi128::<0x11>(vcr, x),
+                    );
+                    let slot = if half == h { half } else { 2 };
+                    let [lo, hi] = &mut acc[slot];
+                    *lo = _mm512_xor_si512(*lo, _mm512_clmulepi64_epi128::<0x00>(a, s));
+                    *hi = _mm512_xor_si512(*hi, _mm512_clmulepi64_epi128::<0x10>(a, s));
+                }
+            }
+        }
+        base += 2 * q;
+    }
+    acc.map(|[lo, hi]| {
+        let (l0, l1) = x86::fold_lanes(lo);
+        let (h0, h1) = x86::fold_lanes(hi);
+        // l0 + (l1 + h0) X^64 + h1 X^128, with X^128 = (X^64)^2.
+        let x64 = Gf64(0x1b);
+        Wide(l1 ^ h0, l0).reduce() + Gf64(h1) * (x64 * x64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{RngCore, SeedableRng};
     use rand_chacha::ChaCha20Rng;
+
+    /// The group sums against their definition, with all-ones words among random ones.
+    #[test]
+    fn group_sums_match_field_arithmetic() {
+        let mut rng = ChaCha20Rng::seed_from_u64(12);
+        let word = |rng: &mut ChaCha20Rng, i: usize| {
+            if i.is_multiple_of(5) {
+                u64::MAX
+            } else {
+                rng.next_u64()
+            }
+        };
+        for q in [4usize, 8] {
+            for pairs in [1usize, 3] {
+                let n = 2 * q * pairs;
+                let uc: Vec<Gf64> = (0..n).map(|i| Gf64(word(&mut rng, i))).collect();
+                let ub: Vec<u64> = (0..n).map(|i| word(&mut rng, i + 1)).collect();
+                let vb: Vec<u64> = (0..n).map(|i| word(&mut rng, i + 2)).collect();
+                let vc: Vec<Gf64> = (0..q).map(|i| Gf64(word(&mut rng, i))).collect();
+                let Some(got) = group_sums(q, &uc, &ub, &vc, &vb) else {
+                    eprintln!("no AVX-512 here: the portable kernel runs instead");
+                    return;
+                };
+                let cross = |g: usize, h: usize| {
+                    let mut s = Gf64::ZERO;
+                    for c in 0..q {
+                        for d in 0..q {
+                            s += uc[g * q + c] * vc[d] * Gf64(ub[g * q + c] & vb[h * q + d]);
+                        }
+                    }
+                    s
+                };
+                let mut want = [Gf64::ZERO; 3];
+                for p in 0..pairs {
+                    let (g0, g1) = (2 * p, 2 * p + 1);
+                    want[0] += cross(g0, g0);
+                    want[1] += cross(g1, g1);
+                    want[2] += cross(g0, g1) + cross(g1, g0);
+                }
+                assert_eq!(got, want, "q {q}, {pairs} pairs");
+            }
+        }
+    }
 
     #[test]
     fn wide_kernels_match_field_arithmetic() {

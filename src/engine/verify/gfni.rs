@@ -24,16 +24,20 @@ fn available() -> bool {
 }
 
 /// Entries of U-side groups: `coef` and `bits` group-major with `q` ≤ 16 terms per group,
-/// 64 entries per group written to `out` (whose length is 64 · groups). `None` without
-/// the instructions.
-pub(crate) fn materialise_u(q: usize, coef: &[Gf64], bits: &[u64], out: &mut [Gf64]) -> Option<()> {
+/// 64 entries per group, written over `out` (its allocation reused, never zeroed first).
+/// `None` without the instructions.
+pub(crate) fn materialise_u(
+    q: usize,
+    coef: &[Gf64],
+    bits: &[u64],
+    out: &mut Vec<Gf64>,
+) -> Option<()> {
     assert!((1..=16).contains(&q), "group form with {q} terms");
     assert_eq!(coef.len(), bits.len());
-    assert_eq!(out.len(), 64 * (bits.len() / q));
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: the features were detected at run time; the lengths are checked above.
-        unsafe { x86::groups(q, Some(coef), &[], bits, out, false) };
+        unsafe { x86::fill(q, Some(coef), &[], bits, out, false) };
         return Some(());
     }
     let _ = (coef, bits, out);
@@ -42,14 +46,18 @@ pub(crate) fn materialise_u(q: usize, coef: &[Gf64], bits: &[u64], out: &mut [Gf
 
 /// Entries of V-side groups: global coefficients `coef` (`q` ≤ 16 of them), per-group
 /// bit-words, entry s of a group times X^s. `None` without the instructions.
-pub(crate) fn materialise_v(q: usize, coef: &[Gf64], bits: &[u64], out: &mut [Gf64]) -> Option<()> {
+pub(crate) fn materialise_v(
+    q: usize,
+    coef: &[Gf64],
+    bits: &[u64],
+    out: &mut Vec<Gf64>,
+) -> Option<()> {
     assert!((1..=16).contains(&q), "group form with {q} terms");
     assert_eq!(coef.len(), q);
-    assert_eq!(out.len(), 64 * (bits.len() / q));
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: as above.
-        unsafe { x86::groups(q, None, coef, bits, out, true) };
+        unsafe { x86::fill(q, None, coef, bits, out, true) };
         return Some(());
     }
     let _ = (coef, bits, out);
@@ -126,14 +134,42 @@ mod x86 {
         _mm512_xor_si512(_mm512_xor_si512(lo, fold(hi)), fold(over))
     }
 
+    /// Makes `out` the 64 entries of every group of `bits`, each written exactly once by
+    /// [`groups`] before the length is set (so nothing is zeroed first).
+    ///
+    /// # Safety
+    /// As [`groups`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    pub(super) unsafe fn fill(
+        q: usize,
+        per_group: Option<&[Gf64]>,
+        global: &[Gf64],
+        bits: &[u64],
+        out: &mut Vec<Gf64>,
+        x_powers: bool,
+    ) {
+        let n = 64 * (bits.len() / q);
+        out.clear();
+        out.reserve(n);
+        // SAFETY: capacity for n entries was reserved just above; `groups` only stores
+        // into them (64 per group, 8 stores of 8), so all n are initialised when the
+        // length is set.
+        unsafe {
+            let dst = std::slice::from_raw_parts_mut(out.as_mut_ptr(), n);
+            groups(q, per_group, global, bits, dst, x_powers);
+            out.set_len(n);
+        }
+    }
+
     /// The kernel of both sides: per-group coefficients (`per_group`) or global ones
     /// (`global`), entries optionally times X^s.
     ///
     /// # Safety
     /// The CPU must have AVX-512 F/BW/VBMI and GFNI; `out` holds 64 entries per group of
-    /// `bits`, and `per_group` (if given) one coefficient per bit-word.
+    /// `bits` (possibly uninitialised: they are only stored to), and `per_group` (if
+    /// given) one coefficient per bit-word.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
-    pub(super) unsafe fn groups(
+    unsafe fn groups(
         q: usize,
         per_group: Option<&[Gf64]>,
         global: &[Gf64],
@@ -248,7 +284,7 @@ mod tests {
                 let coef: Vec<Gf64> = (0..n)
                     .map(|i| Gf64(if i == 0 { u64::MAX } else { rng.gen() }))
                     .collect();
-                let mut out = vec![Gf64(7); 64 * groups];
+                let mut out = vec![Gf64(7); 3];
                 materialise_u(q, &coef, &bits, &mut out).expect("available");
                 assert_eq!(out, reference(q, &coef, false, &bits, false), "U q {q}");
                 let glob = &coef[..q];

@@ -123,6 +123,8 @@ pub(crate) struct Verifier {
     /// The AND proof's four plain vectors, kept between proofs so that each proof reuses
     /// the previous one's allocations.
     pub spare: [Vec<gf64::Gf64>; 4],
+    /// The AND proof's group-form and weight vectors, kept likewise.
+    pub groups: and_levels::GroupBufs,
     pub ring64: RingPending<Z64>,
     pub ring128: RingPending<Z128>,
     pub ring256: RingPending<Z256>,
@@ -150,6 +152,7 @@ impl Verifier {
             security,
             pending: Vec::new(),
             spare: Default::default(),
+            groups: Default::default(),
             ring64: RingPending::default(),
             ring128: RingPending::default(),
             ring256: RingPending::default(),
