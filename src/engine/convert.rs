@@ -445,12 +445,23 @@ impl<T: Transport> Session<T> {
         }
         let pairs: Vec<(&BitShares, &BitShares)> = v.iter().zip(w).collect();
         let g = self.and_many(&pairs).await?;
-        // Blocks from low to high: (G, P); the block containing bit 0 needs no P.
-        let mut blocks: Vec<(BitShares, Option<BitShares>)> = g
+        let blocks: Vec<(BitShares, Option<BitShares>)> = g
             .into_iter()
             .enumerate()
             .map(|(j, g)| (g, (j > 0).then(|| v[j].xor_same(&w[j]))))
             .collect();
+        self.carry_tree(blocks, n).await
+    }
+
+    /// The carry out of the top block, from (generate, propagate) per bit, low to high; the
+    /// block containing bit 0 needs no propagate (its generate includes any carry in). One
+    /// round per level of a binary tree, 2 ANDs per merge (1 where the lower block is the
+    /// lowest).
+    pub(crate) async fn carry_tree(
+        &mut self,
+        mut blocks: Vec<(BitShares, Option<BitShares>)>,
+        n: usize,
+    ) -> Result<BitShares> {
         while blocks.len() > 1 {
             let mut ands: Vec<(&BitShares, &BitShares)> = Vec::new();
             for pair in blocks.chunks_exact(2) {
