@@ -51,6 +51,7 @@ use super::and_levels::{
 };
 use super::gf64::Gf64;
 use super::recursion::{Ledger, ProofElem};
+use super::{AndWord, MAX_PENDING_WORDS};
 use crate::engine::error::Result;
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
@@ -97,12 +98,22 @@ fn thetas(seed: [u8; 32], n: usize, mut out: Vec<Gf64>) -> Vec<Gf64> {
 
 impl<T: Transport> Session<T> {
     /// Proves and verifies every pending AND gate, then forgets them. No-op when nothing is
-    /// pending (all parties have the same record, so all skip together).
+    /// pending (all parties have the same record, so all skip together). A record longer
+    /// than [`MAX_PENDING_WORDS`] (one round of ANDs can be) is proven in chunks of that
+    /// many words, one proof after another, so that a proof's memory stays bounded.
     pub(crate) async fn prove_ands(&mut self) -> Result<()> {
         let mut words = std::mem::take(&mut self.verifier_mut().pending);
-        if words.is_empty() {
-            return Ok(());
+        for chunk in words.chunks(MAX_PENDING_WORDS) {
+            self.prove_words(chunk).await?;
         }
+        // Keep the record's allocation for the next batch.
+        words.clear();
+        self.verifier_mut().pending = words;
+        Ok(())
+    }
+
+    /// One proof over `words` (not empty).
+    async fn prove_words(&mut self, words: &[AndWord]) -> Result<()> {
         let [seed_own, seed_next, seed_prev] = self.weight_seeds().await?;
         let n = words.len();
         let GroupBufs {
@@ -122,7 +133,7 @@ impl<T: Transport> Session<T> {
         // Level 1 on words. Prover: my a are x_i, y_i and my b are x_{i+1}, y_{i+1}.
         // V_L of next: next's x_i, y_i are my b. V_R of prev: prev's x_{i+1}, y_{i+1} are my a.
         let (c_p, (tau_l, tau_r)) =
-            super::heavy(|| (level1(&words, &th_p), taus(&words, &th_l, &th_r)));
+            super::heavy(|| (level1(words, &th_p), taus(words, &th_l, &th_r)));
         let mut ledger = Ledger::new(tau_l, tau_r);
         let step = self.level_round(&c_p).await?;
         ledger.level(&step);
@@ -167,9 +178,6 @@ impl<T: Transport> Session<T> {
         let bufs = self.finish_proof("and", bufs, ledger).await?;
         let v = self.verifier_mut();
         v.spare = bufs;
-        // Keep the record's allocation for the next batch.
-        words.clear();
-        v.pending = words;
         v.proven_words += n as u64;
         v.proofs += 1;
         Ok(())

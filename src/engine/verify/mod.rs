@@ -112,8 +112,9 @@ pub(crate) struct AndWord {
     pub tf_next: u64,
 }
 
-/// The most AND words kept before a proof runs on its own (2^17 words, 8.4 M gates; the
-/// proof's first vectors then take 2 × 8 × 2^23 bytes = 128 MiB).
+/// The most AND words kept before a proof runs on its own, and the most one proof covers
+/// (2^17 words, 8.4 M gates): a proof's materialised vectors then take 4 × 8 × 2^20 bytes
+/// = 32 MiB per party, whatever the size of the round that recorded them.
 pub(crate) const MAX_PENDING_WORDS: usize = 1 << 17;
 
 /// Verification state of one session.

@@ -42,6 +42,58 @@ async fn honest_ands_are_proven_and_open_correctly() {
     }
 }
 
+/// One round of ANDs longer than a proof may be is proven in chunks: an honest run takes
+/// two proofs and opens correctly; a bit flipped in the second chunk's words fails the
+/// second proof.
+#[tokio::test]
+async fn a_round_longer_than_a_proof_is_proven_in_chunks() {
+    use crate::engine::local::{Cheater, Tamper};
+    use crate::engine::Peer;
+    let words = MAX_PENDING_WORDS + 3;
+    let len = 64 * words;
+    let go = |ts| {
+        run3_secure(5, Security::Malicious, ts, move |mut s| async move {
+            let me = s.id();
+            let (x, y) = (
+                test_share(me, &rand_bits(1, len), 3),
+                test_share(me, &rand_bits(2, len), 4),
+            );
+            let z = s.and(&x, &y).await?;
+            assert_eq!(s.pending_and_words(), words);
+            let opened = s.open_bits(&z).await?;
+            Ok((opened, s.proven()))
+        })
+    };
+    let honest = ok(go(
+        local_transports().map(|t| Cheater::new(t, usize::MAX, Peer::Prev, Tamper::Flip(0)))
+    )
+    .await);
+    let (x, y) = (rand_bits(1, len), rand_bits(2, len));
+    let want: Vec<bool> = x.iter().zip(&y).map(|(a, b)| a & b).collect();
+    for (opened, proven) in &honest {
+        assert_eq!(unpack(opened, len), want);
+        assert_eq!(proven.and_words, words as u64);
+        assert_eq!(proven.proofs, 2, "two chunks");
+    }
+    // Party 1's AND message (round 1, to its previous party), one gate past the first chunk.
+    let ts = local_transports().map(|t| {
+        let at = if t.id() == 1 { 1 } else { usize::MAX };
+        Cheater::new(t, at, Peer::Prev, Tamper::Flip(64 * MAX_PENDING_WORDS + 5))
+    });
+    let out = go(ts).await;
+    for (id, r) in out.iter().enumerate() {
+        if id == 1 {
+            continue;
+        }
+        match r {
+            Err(EngineError::Verification { check, .. }) => {
+                assert!(check.starts_with("AND-gate proof"), "party {id}: {check}")
+            }
+            other => panic!("party {id} must abort on the second proof: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn semi_honest_sessions_record_nothing() {
     let x = rand_bits(1, 100);
