@@ -151,12 +151,21 @@ mod x86 {
         let n = 64 * (bits.len() / q);
         out.clear();
         out.reserve(n);
-        // SAFETY: capacity for n entries was reserved just above; `groups` only stores
-        // into them (64 per group, 8 stores of 8), so all n are initialised when the
-        // length is set.
+        // SAFETY: the caller's contract for the instructions; the spare capacity holds n
+        // entries (reserved just above), `groups` stores every one of them (64 per group,
+        // 8 stores of 8) through the pointer and reads none, so all n are initialised
+        // when the length is set.
         unsafe {
-            let dst = std::slice::from_raw_parts_mut(out.as_mut_ptr(), n);
-            groups(q, per_group, global, bits, dst, x_powers);
+            let dst = out.spare_capacity_mut();
+            debug_assert!(dst.len() >= n);
+            groups(
+                q,
+                per_group,
+                global,
+                bits,
+                dst.as_mut_ptr().cast::<Gf64>(),
+                x_powers,
+            );
             out.set_len(n);
         }
     }
@@ -165,16 +174,16 @@ mod x86 {
     /// (`global`), entries optionally times X^s.
     ///
     /// # Safety
-    /// The CPU must have AVX-512 F/BW/VBMI and GFNI; `out` holds 64 entries per group of
-    /// `bits` (possibly uninitialised: they are only stored to), and `per_group` (if
-    /// given) one coefficient per bit-word.
+    /// The CPU must have AVX-512 F/BW/VBMI and GFNI; `out` is valid for writes of 64
+    /// entries per group of `bits` (it may point to uninitialised memory: it is only
+    /// stored to), and `per_group` (if given) holds one coefficient per bit-word.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
     unsafe fn groups(
         q: usize,
         per_group: Option<&[Gf64]>,
         global: &[Gf64],
         bits: &[u64],
-        out: &mut [Gf64],
+        out: *mut Gf64,
         x_powers: bool,
     ) {
         // dst qword B, byte k ← byte B of word 7 − k.
@@ -191,11 +200,7 @@ mod x86 {
                 .unwrap_or(&[]);
             matrices(c, gather, reverse)
         });
-        for (gi, (g, dst)) in bits
-            .chunks_exact(q)
-            .zip(out.chunks_exact_mut(64))
-            .enumerate()
-        {
+        for (gi, g) in bits.chunks_exact(q).enumerate() {
             let mut m = global_m;
             let mut idx = [_mm512_setzero_si512(); 2];
             for t in 0..chunks {
@@ -224,8 +229,9 @@ mod x86 {
                     let s = _mm512_add_epi64(lanes, _mm512_set1_epi64(8 * e as i64));
                     y = times_x_powers(y, s);
                 }
-                // SAFETY: dst has 64 entries of 8 bytes; Gf64 is a transparent u64.
-                unsafe { _mm512_storeu_si512(dst[8 * e..].as_mut_ptr() as *mut _, y) };
+                // SAFETY: entries 64 gi + 8 e .. + 8 lie within the caller's 64 per group;
+                // Gf64 is a transparent u64.
+                unsafe { _mm512_storeu_si512(out.add(64 * gi + 8 * e).cast(), y) };
             }
         }
     }
