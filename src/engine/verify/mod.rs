@@ -115,8 +115,9 @@ pub(crate) struct AndWord {
 /// The most AND words kept before a proof runs on its own, and the most one proof covers
 /// (2^18 words, 16.8 M gates): a proof's vectors then take about 424 bytes per word, 106
 /// MiB per party, whatever the size of the round that recorded them. Larger rounds are
-/// proven in chunks, one proof (about 30 rounds) after another: at n = 10^5 no round of
-/// the statistics is that large, at 10^6 many are.
+/// proven in chunks, one proof (about 30 rounds) after another: at n = 10^5 the sort's and
+/// the selection's rounds fit one proof (a histogram's widest round over 10 edges takes
+/// four); at 10^6 many rounds are split.
 pub(crate) const MAX_PENDING_WORDS: usize = 1 << 18;
 
 /// Verification state of one session.
