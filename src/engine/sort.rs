@@ -175,12 +175,7 @@ impl Partitioner {
         for seg in &self.segments {
             let k = rule.for_len(seg.len, live, n);
             let idx = &self.order[seg.start..seg.start + seg.len];
-            for a in 0..k {
-                for b in a + 1..k {
-                    xs.push(keys[idx[a]]);
-                    ys.push(keys[idx[b]]);
-                }
-            }
+            pivot_pairs(&idx[..k], keys, &mut xs, &mut ys);
             for &e in &idx[k..] {
                 for &p in &idx[..k] {
                     xs.push(keys[e]);
@@ -189,31 +184,15 @@ impl Partitioner {
             }
         }
         // The bits are opened: see the module documentation for why this reveals nothing.
-        let bits_open = s.lt_open(&xs, &ys, bits).await?;
+        let bits_open = self.open_lt(s, &xs, &ys, bits).await?;
         self.stats.levels += 1;
-        self.stats.comparisons += bits_open.len() as u64;
 
         let mut cursor = 0;
         let mut next_segments = Vec::new();
         for seg in std::mem::take(&mut self.segments) {
             let k = rule.for_len(seg.len, live, n);
             let idx: Vec<usize> = self.order[seg.start..seg.start + seg.len].to_vec();
-            // Rank of each pivot among the pivots: the number of pivots below it.
-            let mut prank = vec![0usize; k];
-            for a in 0..k {
-                for b in a + 1..k {
-                    if bits_open[cursor] {
-                        prank[b] += 1;
-                    } else {
-                        prank[a] += 1;
-                    }
-                    cursor += 1;
-                }
-            }
-            let mut sorted_p = vec![0usize; k];
-            for (a, &r) in prank.iter().enumerate() {
-                sorted_p[r] = idx[a];
-            }
+            let sorted_p = sorted_pivots(&idx[..k], &bits_open, &mut cursor);
             // Bucket of each other element: the number of pivots below it.
             let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); k + 1];
             for &e in &idx[k..] {
@@ -224,25 +203,7 @@ impl Partitioner {
                 cursor += k;
                 buckets[below].push(e);
             }
-            // Lay out bucket 0, pivot 0, bucket 1, ..., pivot k − 1, bucket k.
-            let mut pos = seg.start;
-            for (r, bucket) in buckets.into_iter().enumerate() {
-                if bucket.len() > 1 {
-                    next_segments.push(Segment {
-                        start: pos,
-                        len: bucket.len(),
-                    });
-                }
-                for e in bucket {
-                    self.order[pos] = e;
-                    pos += 1;
-                }
-                if r < k {
-                    self.order[pos] = sorted_p[r];
-                    pos += 1;
-                }
-            }
-            debug_assert_eq!(pos, seg.start + seg.len);
+            self.lay_out(seg, buckets, &sorted_p, &mut next_segments);
         }
         debug_assert_eq!(cursor, bits_open.len());
         self.segments = next_segments;
@@ -250,7 +211,73 @@ impl Partitioner {
     }
 }
 
+/// Pushes the comparison of every pair of `pivots` (a < b in index) asking x_a < x_b.
+fn pivot_pairs<R: Ring>(
+    pivots: &[usize],
+    keys: &[Share<R>],
+    xs: &mut Vec<Share<R>>,
+    ys: &mut Vec<Share<R>>,
+) {
+    for (a, &pa) in pivots.iter().enumerate() {
+        for &pb in &pivots[a + 1..] {
+            xs.push(keys[pa]);
+            ys.push(keys[pb]);
+        }
+    }
+}
+
+/// The pivots in ascending key order, from the opened bits of [`pivot_pairs`] starting at
+/// `cursor` (advanced past them): a pivot's rank is the number of pivots below it.
+fn sorted_pivots(pivots: &[usize], bits: &[bool], cursor: &mut usize) -> Vec<usize> {
+    let k = pivots.len();
+    let mut rank = vec![0usize; k];
+    for a in 0..k {
+        for b in a + 1..k {
+            if bits[*cursor] {
+                rank[b] += 1;
+            } else {
+                rank[a] += 1;
+            }
+            *cursor += 1;
+        }
+    }
+    let mut sorted = vec![0usize; k];
+    for (a, &r) in rank.iter().enumerate() {
+        sorted[r] = pivots[a];
+    }
+    sorted
+}
+
 impl Partitioner {
+    /// Lays out `seg` as bucket 0, pivot 0, bucket 1, ..., pivot k − 1, bucket k, and
+    /// queues every bucket of more than one element as a segment of the next level.
+    fn lay_out(
+        &mut self,
+        seg: Segment,
+        buckets: Vec<Vec<usize>>,
+        sorted_p: &[usize],
+        next_segments: &mut Vec<Segment>,
+    ) {
+        let mut pos = seg.start;
+        for (r, bucket) in buckets.into_iter().enumerate() {
+            if bucket.len() > 1 {
+                next_segments.push(Segment {
+                    start: pos,
+                    len: bucket.len(),
+                });
+            }
+            for e in bucket {
+                self.order[pos] = e;
+                pos += 1;
+            }
+            if let Some(&p) = sorted_p.get(r) {
+                self.order[pos] = p;
+                pos += 1;
+            }
+        }
+        debug_assert_eq!(pos, seg.start + seg.len);
+    }
+
     /// One level by binary search over sorted pivots: first the pivots of every segment
     /// are sorted (one `lt_open` of all pivot pairs), then every other element finds its
     /// bucket by comparing with the middle pivot of the range it may still fall in, one
@@ -277,36 +304,17 @@ impl Partitioner {
         // The pivots (each segment's first k elements), sorted by their pairwise bits.
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for (g, &k) in segments.iter().zip(&ks) {
-            let idx = &self.order[g.start..g.start + k];
-            for a in 0..k {
-                for b in a + 1..k {
-                    xs.push(keys[idx[a]]);
-                    ys.push(keys[idx[b]]);
-                }
-            }
+            pivot_pairs(&self.order[g.start..g.start + k], keys, &mut xs, &mut ys);
         }
         let pair_bits = self.open_lt(s, &xs, &ys, bits).await?;
         let mut cursor = 0;
-        let mut sorted: Vec<Vec<usize>> = Vec::with_capacity(segments.len());
-        for (g, &k) in segments.iter().zip(&ks) {
-            let idx = &self.order[g.start..g.start + k];
-            let mut prank = vec![0usize; k];
-            for a in 0..k {
-                for b in a + 1..k {
-                    if pair_bits[cursor] {
-                        prank[b] += 1;
-                    } else {
-                        prank[a] += 1;
-                    }
-                    cursor += 1;
-                }
-            }
-            let mut p = vec![0usize; k];
-            for (a, &r) in prank.iter().enumerate() {
-                p[r] = idx[a];
-            }
-            sorted.push(p);
-        }
+        let sorted: Vec<Vec<usize>> = segments
+            .iter()
+            .zip(&ks)
+            .map(|(g, &k)| {
+                sorted_pivots(&self.order[g.start..g.start + k], &pair_bits, &mut cursor)
+            })
+            .collect();
 
         // Every other element: (segment, element, lo, hi) with its bucket (the number of
         // pivots below it) in lo..=hi, narrowed at the middle pivot until lo = hi.
@@ -342,25 +350,8 @@ impl Partitioner {
         // a bucket took the same path, so they settled in one step and in segment order,
         // as in `level`.
         let mut next_segments = Vec::new();
-        for ((g, buckets), p) in segments.iter().zip(settled).zip(sorted) {
-            let mut pos = g.start;
-            for (r, bucket) in buckets.into_iter().enumerate() {
-                if bucket.len() > 1 {
-                    next_segments.push(Segment {
-                        start: pos,
-                        len: bucket.len(),
-                    });
-                }
-                for e in bucket {
-                    self.order[pos] = e;
-                    pos += 1;
-                }
-                if let Some(&pv) = p.get(r) {
-                    self.order[pos] = pv;
-                    pos += 1;
-                }
-            }
-            debug_assert_eq!(pos, g.start + g.len);
+        for ((g, buckets), p) in segments.into_iter().zip(settled).zip(sorted) {
+            self.lay_out(g, buckets, &p, &mut next_segments);
         }
         self.segments = next_segments;
         Ok(())

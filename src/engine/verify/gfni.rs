@@ -32,16 +32,8 @@ pub(crate) fn materialise_u(
     bits: &[u64],
     out: &mut Vec<Gf64>,
 ) -> Option<()> {
-    assert!((1..=16).contains(&q), "group form with {q} terms");
     assert_eq!(coef.len(), bits.len());
-    #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: the features were detected at run time; the lengths are checked above.
-        unsafe { x86::fill(q, Some(coef), &[], bits, out, false) };
-        return Some(());
-    }
-    let _ = (coef, bits, out);
-    None
+    materialise(q, Some(coef), &[], bits, out, false)
 }
 
 /// Entries of V-side groups: global coefficients `coef` (`q` ≤ 16 of them), per-group
@@ -52,15 +44,27 @@ pub(crate) fn materialise_v(
     bits: &[u64],
     out: &mut Vec<Gf64>,
 ) -> Option<()> {
-    assert!((1..=16).contains(&q), "group form with {q} terms");
     assert_eq!(coef.len(), q);
+    materialise(q, None, coef, bits, out, true)
+}
+
+/// Both sides, where the CPU has the instructions.
+fn materialise(
+    q: usize,
+    per_group: Option<&[Gf64]>,
+    global: &[Gf64],
+    bits: &[u64],
+    out: &mut Vec<Gf64>,
+    x_powers: bool,
+) -> Option<()> {
+    assert!((1..=16).contains(&q), "group form with {q} terms");
     #[cfg(target_arch = "x86_64")]
     if available() {
-        // SAFETY: as above.
-        unsafe { x86::fill(q, None, coef, bits, out, true) };
+        // SAFETY: the features were detected at run time; the callers checked the lengths.
+        unsafe { x86::fill(q, per_group, global, bits, out, x_powers) };
         return Some(());
     }
-    let _ = (coef, bits, out);
+    let _ = (per_group, global, bits, out, x_powers);
     None
 }
 
