@@ -417,3 +417,27 @@ fn check<E: ProofElem>(
         suspects: [prover.min(other), prover.max(other)],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ring::{Z128, Z64};
+    use crate::engine::verify::galois::Gr;
+    use crate::engine::verify::gf64::Gf64;
+
+    /// The last vector is the largest power of two of entries within 8 KiB: 1,024 GF(2^64)
+    /// entries (8 KiB exactly), and for the Galois rings 21 → 16 and 10 → 8 entries.
+    #[test]
+    fn the_last_vector_fits_its_byte_budget() {
+        assert_eq!(final_len::<Gf64>(), 1024);
+        assert_eq!(final_len::<Gf64>() * Gf64::bytes(), FINAL_BYTES);
+        for (len, bytes) in [
+            (final_len::<Gr<Z64>>(), Gr::<Z64>::bytes()),
+            (final_len::<Gr<Z128>>(), Gr::<Z128>::bytes()),
+        ] {
+            assert!(len.is_power_of_two());
+            assert!(len * bytes <= FINAL_BYTES, "{len} × {bytes}");
+            assert!(2 * len * bytes > FINAL_BYTES, "{len} × {bytes} could double");
+        }
+    }
+}
