@@ -437,7 +437,10 @@ mod tests {
         ] {
             assert!(len.is_power_of_two());
             assert!(len * bytes <= FINAL_BYTES, "{len} × {bytes}");
-            assert!(2 * len * bytes > FINAL_BYTES, "{len} × {bytes} could double");
+            assert!(
+                2 * len * bytes > FINAL_BYTES,
+                "{len} × {bytes} could double"
+            );
         }
     }
 }
