@@ -35,6 +35,7 @@ pub mod lift;
 pub mod local;
 pub mod popcount;
 pub mod prf;
+pub mod prg;
 pub mod ring;
 pub mod select;
 pub mod session;

@@ -9,7 +9,7 @@
 //! deterministic given the seeds. This module does not agree on seeds (see `session`) and
 //! holds no networking.
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 
 use super::ring::Ring;
 use super::share::Share;
@@ -18,15 +18,7 @@ use super::transport::Peer;
 /// A 32-byte PRF seed.
 pub type Seed = [u8; 32];
 
-/// The generator behind every stream drawn from a seed (correlated randomness, the proofs'
-/// masks, challenges and weights, the shuffle's permutations): ChaCha with 8 rounds under
-/// a 256-bit key. Its security margin: the best published attacks on ChaCha
-/// (differential-linear, Beierle et al. CRYPTO 2020; Coutinho et al. EUROCRYPT 2023)
-/// reach 7 rounds at 2^148 time or more and nothing reaches 8, which is why Aumasson's
-/// "Too Much Crypto" (2019) counts 8 rounds as sufficient for 128-bit security. It
-/// draws 2.5× faster than ChaCha20 (the profile of 10^6 products had 15% in ChaCha20).
-/// Fresh seeds still come from the operating system through ChaCha20 at session start.
-pub type Prg = rand_chacha::ChaCha8Rng;
+pub use super::prg::Prg;
 
 /// The correlated randomness of one party.
 pub struct Correlated {
@@ -78,16 +70,19 @@ impl Correlated {
     /// β_i = F(k_i) ⊕ F(k_{i+1}), drawn from stream 0 in lock step like
     /// [`Correlated::zero_shares`], so β_0 ⊕ β_1 ⊕ β_2 = 0.
     pub fn zero_bits(&mut self, words: usize) -> Vec<u64> {
-        (0..words)
-            .map(|_| self.own.next_u64() ^ self.next.next_u64())
-            .collect()
+        let (mut own, next) = self.zero_bit_parts(words);
+        for (o, n) in own.iter_mut().zip(&next) {
+            *o ^= n;
+        }
+        own
     }
 
     /// The two parts F(k_i), F(k_{i+1}) of [`Correlated::zero_bits`], for proofs that
     /// need them apart; the same draws, so either call keeps the streams in lock step.
     pub fn zero_bit_parts(&mut self, words: usize) -> (Vec<u64>, Vec<u64>) {
-        let own = (0..words).map(|_| self.own.next_u64()).collect();
-        let next = (0..words).map(|_| self.next.next_u64()).collect();
+        let (mut own, mut next) = (vec![0; words], vec![0; words]);
+        self.own.fill_u64(&mut own);
+        self.next.fill_u64(&mut next);
         (own, next)
     }
 

@@ -39,7 +39,7 @@
 //! In a malicious session the same passes run over widened columns with a tag column and
 //! are checked before the shuffle returns (`verify::shuffle_check`).
 //!
-//! Permutations are Fisher–Yates shuffles driven by a ChaCha20 stream whose 256-bit key is
+//! Permutations are Fisher–Yates shuffles driven by a [`Prg`] stream whose 256-bit seed is
 //! drawn from the pair's common randomness; indices are sampled without bias by rejection.
 
 use crate::engine::prf::Prg;
