@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo bench --bench mpc` (optionally `-- 100000` for another vector length, and
 //! `--reps N` for the repetitions each figure is the median of, 3 by default; `products`,
-//! `comparisons` or `and` to run only those sections).
+//! `comparisons` or `and` to run only those sections; `semi-honest` or `malicious` to run
+//! only that mode).
 
 mod common;
 
@@ -15,11 +16,18 @@ fn main() {
         .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    // Sections by name (`products`, `comparisons`, `and`); all when none is named.
-    let named: Vec<String> = common::positional()
+    // Sections by name (`products`, `comparisons`, `and`); all when none is named. A mode
+    // named (`semi-honest`, `malicious`) runs only that mode.
+    let all: Vec<String> = common::positional()
         .into_iter()
         .filter(|a| a.parse::<usize>().is_err())
         .collect();
+    let mode_names = [Security::SemiHonest, Security::Malicious].map(|s| s.name());
+    let (named_modes, named): (Vec<String>, Vec<String>) = all
+        .into_iter()
+        .partition(|a| mode_names.contains(&a.as_str()));
+    let in_mode =
+        move |s: Security| named_modes.is_empty() || named_modes.iter().any(|a| a == s.name());
     let run = |name: &str| named.is_empty() || named.iter().any(|a| a == name);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -38,7 +46,10 @@ fn main() {
         let mut semi = None;
         let modes = |name: &str| {
             if run(name) {
-                vec![Security::SemiHonest, Security::Malicious]
+                [Security::SemiHonest, Security::Malicious]
+                    .into_iter()
+                    .filter(|&s| in_mode(s))
+                    .collect()
             } else {
                 vec![]
             }

@@ -116,30 +116,34 @@ impl<T: Transport> Session<T> {
         Ok(x.iter().zip(missing).map(|(s, m)| s.a + s.b + m).collect())
     }
 
-    /// Sends this party's additive terms t to its previous party and returns the next
-    /// party's: the one round of every product and resharing.
-    pub(crate) async fn send_products<R: Ring>(&mut self, t: &[R]) -> Result<Vec<R>> {
+    /// The one round of every product and resharing: sends this party's encoded additive
+    /// terms `msg` (n elements of R) to its previous party and returns the next party's,
+    /// checked to hold n elements.
+    pub(crate) async fn send_product_bytes<R: Ring>(
+        &mut self,
+        msg: Vec<u8>,
+        n: usize,
+    ) -> Result<Vec<u8>> {
         let out = Outgoing {
             next: None,
-            prev: Some(R::encode_slice(t)),
+            prev: Some(msg),
         };
         let inc = self.exchange(out, ONLY_NEXT).await?;
-        decode(inc.next, Peer::Next, t.len())
+        let bytes = take(inc.next, Peer::Next)?;
+        if Some(bytes.len()) != n.checked_mul(R::BYTES) {
+            return Err(EngineError::Malformed {
+                peer: Peer::Next.name(),
+                expected: format!("{n} ring elements of {} bytes", R::BYTES),
+                found: format!("{} bytes", bytes.len()),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Element-wise products. One round, one element per product per party.
     pub async fn mul<R: Ring>(&mut self, x: &[Share<R>], y: &[Share<R>]) -> Result<Vec<Share<R>>> {
         same_len("mul", x.len(), y.len())?;
-        let gates: Vec<Gate<'_, R>> = x
-            .iter()
-            .zip(y)
-            .map(|(p, q)| Gate {
-                x: std::slice::from_ref(p),
-                y: std::slice::from_ref(q),
-                linear: Share::zero(),
-            })
-            .collect();
-        self.products(&gates).await
+        self.mul_elementwise(x, y).await
     }
 
     /// Σ_j x_j y_j at the cost of one product.

@@ -134,6 +134,54 @@ pub struct Gate<'a, R> {
     pub linear: Share<R>,
 }
 
+/// Where the operands of a round of product gates come from: a list of [`Gate`]s, or two
+/// vectors multiplied element-wise (for which no gate list is built).
+pub(crate) trait GateSource<R> {
+    fn len(&self) -> usize;
+    /// Component a of gate j's local product: Σ_l (x_a y_a + x_a y_b + x_b y_a)_l + l_a.
+    fn local(&self, j: usize) -> R;
+    /// Appends gate j's pairs to `pairs` as (x_a, x_b, y_a, y_b); returns their number and
+    /// component b of the linear term.
+    fn record(&self, j: usize, pairs: &mut Vec<[R; 4]>) -> (usize, R);
+}
+
+impl<R: Ring> GateSource<R> for [Gate<'_, R>] {
+    fn len(&self) -> usize {
+        <[_]>::len(self)
+    }
+    fn local(&self, j: usize) -> R {
+        let g = &self[j];
+        g.x.iter().zip(g.y).fold(g.linear.a, |acc, (p, q)| {
+            acc + crate::engine::arith::local_cross(p, q)
+        })
+    }
+    fn record(&self, j: usize, pairs: &mut Vec<[R; 4]>) -> (usize, R) {
+        let g = &self[j];
+        pairs.extend(g.x.iter().zip(g.y).map(|(x, y)| [x.a, x.b, y.a, y.b]));
+        (g.x.len(), g.linear.b)
+    }
+}
+
+/// Element-wise products of two vectors of equal length: gate j is x_j y_j.
+struct Elementwise<'a, R> {
+    x: &'a [Share<R>],
+    y: &'a [Share<R>],
+}
+
+impl<R: Ring> GateSource<R> for Elementwise<'_, R> {
+    fn len(&self) -> usize {
+        self.x.len().min(self.y.len())
+    }
+    fn local(&self, j: usize) -> R {
+        crate::engine::arith::local_cross(&self.x[j], &self.y[j])
+    }
+    fn record(&self, j: usize, pairs: &mut Vec<[R; 4]>) -> (usize, R) {
+        let (x, y) = (self.x[j], self.y[j]);
+        pairs.push([x.a, x.b, y.a, y.b]);
+        (1, R::zero())
+    }
+}
+
 /// The gate weights θ_j from a revealed seed: uniform in the exceptional set (see the
 /// module doc for why that is as sound as uniform in GR).
 fn weights<R: Ring>(seed: [u8; 32], n: usize) -> Vec<Gr<R>> {
@@ -193,9 +241,6 @@ impl<T: Transport> Session<T> {
         gates: &[Gate<'_, R>],
         record: bool,
     ) -> Result<Vec<Share<R>>> {
-        if record && self.malicious() && pending_of::<R>(self.verifier_mut()).is_none() {
-            self.refuse_unproven("a product in this ring")?;
-        }
         for g in gates {
             if g.x.len() != g.y.len() {
                 return Err(crate::engine::error::EngineError::Invalid(format!(
@@ -205,44 +250,73 @@ impl<T: Transport> Session<T> {
                 )));
             }
         }
-        let local: Vec<R> = gates
-            .iter()
-            .map(|g| {
-                g.x.iter().zip(g.y).fold(g.linear.a, |acc, (p, q)| {
-                    acc + crate::engine::arith::local_cross(p, q)
-                })
-            })
-            .collect();
-        let n = local.len();
-        let (f_own, f_next) = self.correlated().zero_share_parts::<R>(n);
-        let t: Vec<R> = local
-            .iter()
-            .zip(&f_own)
-            .zip(&f_next)
-            .map(|((t, p), q)| *t + *p - *q)
-            .collect();
-        let from_next = self.send_products(&t).await?;
-        if let (true, Some(rec)) = (
-            record && self.malicious(),
-            pending_of::<R>(self.verifier_mut()),
-        ) {
-            for (j, g) in gates.iter().enumerate() {
+        self.product_round(gates, record).await
+    }
+
+    /// Element-wise products x_j y_j as one round of single-pair gates, without building
+    /// a gate list (see [`Session::mul`]).
+    pub(crate) async fn mul_elementwise<R: Ring>(
+        &mut self,
+        x: &[Share<R>],
+        y: &[Share<R>],
+    ) -> Result<Vec<Share<R>>> {
+        self.product_round(&Elementwise { x, y }, true).await
+    }
+
+    /// One round of product gates from any [`GateSource`]. Party i computes
+    /// t_j = local_j + F(k_i)_j − F(k_{i+1})_j a block at a time (the zero share is drawn
+    /// as it is used), sends t to party i − 1 and gets t' from party i + 1: gate j's
+    /// result is (t_j, t'_j). Only a recorded gate keeps its zero-share parts, which its
+    /// proof needs.
+    async fn product_round<R: Ring, G: GateSource<R> + ?Sized>(
+        &mut self,
+        gates: &G,
+        record: bool,
+    ) -> Result<Vec<Share<R>>> {
+        let recording = record && self.malicious();
+        if recording && pending_of::<R>(self.verifier_mut()).is_none() {
+            self.refuse_unproven("a product in this ring")?;
+        }
+        const BLOCK: usize = 1024;
+        let n = gates.len();
+        let mut out: Vec<Share<R>> = Vec::with_capacity(n);
+        let mut msg: Vec<u8> = Vec::with_capacity(n * R::BYTES);
+        let mut kept = recording.then(|| (Vec::with_capacity(n), Vec::with_capacity(n)));
+        let mut t = Vec::with_capacity(BLOCK.min(n));
+        for start in (0..n).step_by(BLOCK) {
+            let m = BLOCK.min(n - start);
+            let (f_own, f_next) = self.correlated().zero_share_parts::<R>(m);
+            t.clear();
+            t.extend((0..m).map(|k| gates.local(start + k) + f_own[k] - f_next[k]));
+            msg.extend_from_slice(&R::encode_slice(&t));
+            out.extend(t.iter().map(|&a| Share { a, b: R::zero() }));
+            if let Some((own, next)) = &mut kept {
+                own.extend_from_slice(&f_own);
+                next.extend_from_slice(&f_next);
+            }
+        }
+        let received = self.send_product_bytes::<R>(msg, n).await?;
+        for (start, chunk) in (0..n).step_by(BLOCK).zip(received.chunks(BLOCK * R::BYTES)) {
+            let m = BLOCK.min(n - start);
+            let from_next = R::decode_vec(chunk, m).unwrap_or_default();
+            for (o, b) in out[start..start + m].iter_mut().zip(from_next) {
+                o.b = b;
+            }
+        }
+        if let (Some((f_own, f_next)), Some(rec)) = (kept, pending_of::<R>(self.verifier_mut())) {
+            for (j, (f_own, f_next)) in f_own.into_iter().zip(f_next).enumerate() {
                 let start = rec.pairs.len();
-                rec.pairs
-                    .extend(g.x.iter().zip(g.y).map(|(x, y)| [x.a, x.b, y.a, y.b]));
+                let (len, lb) = gates.record(j, &mut rec.pairs);
                 rec.gates.push(GateRec {
                     start,
-                    len: g.x.len(),
-                    lb: g.linear.b,
-                    f_own: f_own[j],
-                    tf_next: from_next[j] - f_next[j],
+                    len,
+                    lb,
+                    f_own,
+                    tf_next: out[j].b - f_next,
                 });
             }
         }
-        Ok(t.into_iter()
-            .zip(from_next)
-            .map(|(a, b)| Share { a, b })
-            .collect())
+        Ok(out)
     }
 
     /// Proves and verifies every pending product gate of ring R, then forgets them.
