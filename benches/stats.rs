@@ -3,8 +3,8 @@
 //! and in malicious mode. Prints time, rounds and bytes sent per party, and the ratio.
 //!
 //! Run: `cargo bench --bench stats` (or `-- 10000 100000` for chosen sizes, names such as
-//! `median gini` to run only those statistics, and `--reps N` for the repetitions each figure
-//! is the median of; 3 by default).
+//! `median gini` to run only those statistics, `semi-honest` or `malicious` to run only that
+//! mode, and `--reps N` for the repetitions each figure is the median of; 3 by default).
 
 mod common;
 
@@ -28,9 +28,17 @@ fn main() {
             given
         }
     };
-    let only: Vec<String> = common::positional()
+    let words: Vec<String> = common::positional()
         .into_iter()
         .filter(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
+        .collect();
+    let mode_names = [Security::SemiHonest, Security::Malicious].map(|s| s.name());
+    let (modes_named, only): (Vec<String>, Vec<String>) = words
+        .into_iter()
+        .partition(|a| mode_names.contains(&a.as_str()));
+    let modes: Vec<Security> = [Security::SemiHonest, Security::Malicious]
+        .into_iter()
+        .filter(|s| modes_named.is_empty() || modes_named.iter().any(|a| a == s.name()))
         .collect();
     let ds = bench_dataset(None);
     let specs = {
@@ -64,7 +72,7 @@ fn main() {
             let mut semi = None;
             for (spec, security) in specs
                 .iter()
-                .flat_map(|s| [(s, Security::SemiHonest), (s, Security::Malicious)])
+                .flat_map(|s| modes.iter().map(move |&m| (s, m)))
             {
                 let q = Arc::new(Query::new(spec, &ds).unwrap());
                 session += 1;
