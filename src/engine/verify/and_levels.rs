@@ -68,9 +68,10 @@ impl USide {
         coef.reserve(2 * th.len());
         bits.reserve(2 * th.len());
         for ((a, b), t) in words.zip(th) {
-            coef.extend([*t, *t * r]);
+            coef.extend([*t, *t]);
             bits.extend([a, a ^ b]);
         }
+        scale_runs(&mut coef, 1, Gf64::ONE, r);
         USide { q: 2, coef, bits }
     }
 
@@ -266,17 +267,35 @@ fn gather(b: &[u64], s: usize) -> usize {
         .fold(0, |acc, (q, w)| acc | ((w >> s & 1) as usize) << q)
 }
 
+/// Entry k of `x` times `first` where (start + k) mod 2q < q, else times `second`. A plain
+/// loop, not a closure: a closure would be compiled apart from the dispatched kernel,
+/// without the carry-less multiply inlined.
 #[inline(always)]
-fn fold_u_coef_k<M: GfMul>(coef: &mut [Gf64], q: usize, r: Gf64) {
-    let one_r = Gf64::ONE + r;
-    for pair in coef.chunks_exact_mut(2 * q) {
-        let (first, second) = pair.split_at_mut(q);
-        first.iter_mut().for_each(|c| *c = M::mul(*c, one_r));
-        second.iter_mut().for_each(|c| *c = M::mul(*c, r));
+fn scale_runs_k<M: GfMul>(x: &mut [Gf64], q: usize, first: Gf64, second: Gf64, start: usize) {
+    for (k, c) in x.iter_mut().enumerate() {
+        let f = if (start + k) % (2 * q) < q {
+            first
+        } else {
+            second
+        };
+        *c = M::mul(*c, f);
     }
 }
 
-dispatch_mul!(fn fold_u_coef = fold_u_coef_k(coef: &mut [Gf64], q: usize, r: Gf64) -> ());
+dispatch_mul!(fn scale_runs_rest = scale_runs_k(x: &mut [Gf64], q: usize, first: Gf64, second: Gf64, start: usize) -> ());
+
+/// In every run of 2q entries, the first q times `first` and the next q times `second`
+/// (with 512-bit carry-less multiplies where the CPU has them).
+fn scale_runs(x: &mut [Gf64], q: usize, first: Gf64, second: Gf64) {
+    let done = super::gf64_wide::scale_runs(x, q, first, second).unwrap_or(0);
+    scale_runs_rest(&mut x[done..], q, first, second, done);
+}
+
+/// Folds the U side's coefficients at r: (1 + r) · first group + r · second, for every
+/// pair of groups of q terms.
+fn fold_u_coef(coef: &mut [Gf64], q: usize, r: Gf64) {
+    scale_runs(coef, q, Gf64::ONE + r, r);
+}
 
 /// Σ_s u_{g,s} v_{h,s} for one U group and one V group, unreduced (sums of products are
 /// reduced once, by the caller).
@@ -320,7 +339,7 @@ dispatch_mul!(
 );
 
 /// The prover's coefficients over pairs of groups (an even number of them): with 512-bit
-/// carry-less multiplies where the CPU has them (4 and 8 terms), portably elsewhere.
+/// carry-less multiplies where the CPU has them (2, 4 and 8 terms), portably elsewhere.
 pub(crate) fn group_coeffs(u: &USide, v: &VSide) -> Coeffs {
     match super::gf64_wide::group_sums(u.q, &u.coef, &u.bits, &v.coef, &v.bits) {
         // c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1 (as in `group_coeffs_k`).

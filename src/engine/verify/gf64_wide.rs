@@ -32,6 +32,19 @@ pub(crate) fn fold_prefix(x: &mut [Gf64], r: Gf64) -> Option<usize> {
     None
 }
 
+/// The group form's U-side fold (`and_levels`): in every run of 2q entries, the first q
+/// times `first` and the next q times `second`, for the first 8⌊len/8⌋ entries (q a power
+/// of two); returns how many entries it scaled, or `None` without the instructions.
+pub(crate) fn scale_runs(x: &mut [Gf64], q: usize, first: Gf64, second: Gf64) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if available() && q.is_power_of_two() {
+        // SAFETY: the features were detected at run time.
+        return Some(unsafe { scale_runs_avx512(x, q, first, second) });
+    }
+    let _ = (x, q, first, second);
+    None
+}
+
 /// Σ over pairs of (u0 v0, u0 v1 + u1 v0, (u0 + u1)(v0 + v1)) for the first 8⌊len/8⌋
 /// entries, reduced once; with how many entries it consumed.
 pub(crate) fn coeffs_prefix(u: &[Gf64], v: &[Gf64]) -> Option<([Gf64; 3], usize)> {
@@ -44,7 +57,7 @@ pub(crate) fn coeffs_prefix(u: &[Gf64], v: &[Gf64]) -> Option<([Gf64; 3], usize)
     None
 }
 
-/// The group-form sums over pairs of groups with `q` ∈ {4, 8} terms (`and_levels`): for
+/// The group-form sums over pairs of groups with `q` ∈ {2, 4, 8} terms (`and_levels`): for
 /// each pair (U groups g0, g1 with coefficients `uc` and bit-words `ub`; V groups h0, h1
 /// with bit-words `vb` and the global coefficients `vc`) the cross sums
 /// Σ_c α_c Σ_d β_d (b_c ∧ c_d) of (g0, h0), of (g1, h1), and of (g0, h1) plus (g1, h0),
@@ -57,7 +70,7 @@ pub(crate) fn group_sums(
     vb: &[u64],
 ) -> Option<[Gf64; 3]> {
     #[cfg(target_arch = "x86_64")]
-    if available() && (q == 4 || q == 8) {
+    if available() && matches!(q, 2 | 4 | 8) {
         assert!(uc.len() == ub.len() && ub.len() == vb.len() && vc.len() == q);
         assert_eq!(ub.len() % (2 * q), 0, "pairs of groups");
         // SAFETY: the features were detected at run time; the lengths are checked above.
@@ -133,6 +146,39 @@ unsafe fn fold_avx512(x: &mut [Gf64], r: Gf64) -> usize {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn scale_runs_avx512(x: &mut [Gf64], q: usize, first: Gf64, second: Gf64) -> usize {
+    use std::arch::x86_64::*;
+    let n = x.len() / 8 * 8;
+    let factor = |k: usize| {
+        if k % (2 * q) < q {
+            first.0 as i64
+        } else {
+            second.0 as i64
+        }
+    };
+    // Entry k's factor; with 2q ≤ 8 the pattern repeats in every block of eight, else a
+    // block lies within one run of q and takes one factor.
+    let pattern = lanes(|j| factor(j as usize));
+    let p = x.as_mut_ptr() as *mut u64;
+    let mut k = 0;
+    while k < n {
+        let m = if 2 * q <= 8 {
+            pattern
+        } else {
+            _mm512_set1_epi64(factor(k))
+        };
+        let v = _mm512_loadu_si512(p.add(k) as *const _);
+        // Low and high qword of each lane times its own factor, reduced in place.
+        let lo = x86::reduce4(_mm512_clmulepi64_epi128::<0x00>(v, m));
+        let hi = x86::reduce4(_mm512_clmulepi64_epi128::<0x11>(v, m));
+        _mm512_storeu_si512(p.add(k) as *mut _, _mm512_unpacklo_epi64(lo, hi));
+        k += 8;
+    }
+    n
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
 unsafe fn coeffs_avx512(u: &[Gf64], v: &[Gf64]) -> ([Gf64; 3], usize) {
     use std::arch::x86_64::*;
     let n = u.len().min(v.len()) / 8 * 8;
@@ -174,7 +220,7 @@ fn lanes(f: impl Fn(i64) -> i64) -> std::arch::x86_64::__m512i {
     _mm512_setr_epi64(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7))
 }
 
-/// `group_sums` with 8 products per pair of instructions: a vector holds 8 / q U terms
+/// `group_sums` with 8 products per pair of instructions (4 at q = 2): a vector holds 8 / q U terms
 /// against one V group, qword k being term k / q against V word k % q; the two products
 /// of a 128-bit lane belong to one term, so each lane's sum is multiplied by its term's
 /// coefficient (low and high halves apart, 192 bits unreduced) and every lane accumulates.
@@ -189,7 +235,8 @@ unsafe fn group_sums_avx512(
 ) -> [Gf64; 3] {
     use std::arch::x86_64::*;
     let qi = q as i64;
-    let per = 8 / q;
+    // Terms per vector: 8 / q, but never past the group (at q = 2, half the lanes idle).
+    let per = (8 / q).min(q);
     let part = (1u8 << per) - 1;
     let vmask = ((1u16 << q) - 1) as u8;
     let (term, word) = (lanes(|k| k / qi), lanes(|k| k % qi));
@@ -257,7 +304,7 @@ mod tests {
                 rng.next_u64()
             }
         };
-        for q in [4usize, 8] {
+        for q in [2usize, 4, 8] {
             for pairs in [1usize, 3] {
                 let n = 2 * q * pairs;
                 let uc: Vec<Gf64> = (0..n).map(|i| Gf64(word(&mut rng, i))).collect();
@@ -285,6 +332,38 @@ mod tests {
                     want[2] += cross(g0, g1) + cross(g1, g0);
                 }
                 assert_eq!(got, want, "q {q}, {pairs} pairs");
+            }
+        }
+    }
+
+    /// Scaling runs of q entries by alternating factors, against field arithmetic, for
+    /// runs shorter than, equal to and longer than a block of eight, with all-ones
+    /// entries (the widest products) among random ones and a tail the kernel leaves.
+    #[test]
+    fn scale_runs_matches_field_arithmetic() {
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        let (f, g) = (Gf64(u64::MAX), Gf64(rng.next_u64()));
+        for q in [1usize, 2, 4, 8, 16, 32] {
+            for len in [2 * q, 6 * q, 64 + 2 * q] {
+                let x: Vec<Gf64> = (0..len)
+                    .map(|i| Gf64(if i % 3 == 0 { u64::MAX } else { rng.next_u64() }))
+                    .collect();
+                let mut got = x.clone();
+                let Some(n) = scale_runs(&mut got, q, f, g) else {
+                    eprintln!("no AVX-512 here: the portable kernel runs instead");
+                    return;
+                };
+                assert_eq!(n, len / 8 * 8);
+                for k in 0..len {
+                    let want = if k >= n {
+                        x[k]
+                    } else if k % (2 * q) < q {
+                        x[k] * f
+                    } else {
+                        x[k] * g
+                    };
+                    assert_eq!(got[k], want, "q {q}, len {len}, entry {k}");
+                }
             }
         }
     }
