@@ -377,3 +377,45 @@ fn lorenz_points_are_limited_to_2_through_100() {
         assert!(e.contains("from 2 to 100"), "{bad}: {e}");
     }
 }
+
+/// Order statistics compare keys only as wide as the dataset's maximum needs (its bits,
+/// plus those of an index, plus a sign). At that limit: maxima of 1, 2^20 − 1, 2^20 (one
+/// bit more) and 2^62 − 1 (the widest a dataset may have), values at 0, 1, max − 1 and
+/// max, and n at and just past a power of two (where the index takes one more bit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_statistics_at_the_width_of_the_maximum() {
+    for max in [1u128, (1 << 20) - 1, 1 << 20, (1 << 62) - 1] {
+        let ds = Dataset {
+            name: "d".into(),
+            description: String::new(),
+            scale: 0,
+            max: max.to_string(),
+            min_cohort: 2,
+            epoch_size: None,
+            probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
+            privacy: None,
+            proof: ProofPolicy::None,
+            template: None,
+        };
+        for n in [8usize, 9, 16, 17] {
+            let values: Vec<u128> = (0..n)
+                .map(|i| [max, 0, max.saturating_sub(1), 1.min(max)][(i * 7) % 4])
+                .collect();
+            for stat in ["min", "max", "median", "gini"] {
+                let spec = QuerySpec::new("d", stat);
+                let q = Query::new(&spec, &ds).unwrap();
+                let want = reference::answer(&q, &values).unwrap().text;
+                let got = mpc_answer_in(&ds, &spec, &values, n as u64).await;
+                assert_eq!(got, Ok(want), "{stat}, max {max}, n {n}");
+            }
+            let spec = QuerySpec {
+                param: Some("0.3".into()),
+                ..QuerySpec::new("d", "quantile")
+            };
+            let q = Query::new(&spec, &ds).unwrap();
+            let want = reference::answer(&q, &values).unwrap().text;
+            let got = mpc_answer_in(&ds, &spec, &values, 100 + n as u64).await;
+            assert_eq!(got, Ok(want), "quantile, max {max}, n {n}");
+        }
+    }
+}

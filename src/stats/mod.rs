@@ -368,10 +368,16 @@ fn parse_edges(edges: &[String], ds: &Dataset) -> Result<Vec<u128>> {
     Ok(out)
 }
 
-/// Bits of a comparison key value · 2^ℓ + index for n values (ℓ = ⌈log2 n⌉, at least 1),
-/// with values below 2^62: the keys stay below 2^(62+ℓ), so comparisons need 63 + ℓ bits.
-pub fn key_bits(n: usize) -> (u32, u32) {
-    let l = usize::BITS - n.saturating_sub(1).leading_zeros();
-    let l = l.max(1);
-    (l, 63 + l)
+/// ℓ = ⌈log2 n⌉ (at least 1): the bits of an index among n values.
+pub fn index_bits(n: usize) -> u32 {
+    (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+}
+
+/// (ℓ, bits) for comparison keys value · 2^ℓ + index over n values below 2^value_bits:
+/// the keys stay below 2^(value_bits + ℓ), so a difference of two keys and its sign fit
+/// in value_bits + ℓ + 1 bits. Stored values lie in [0, max] (the parties' range check
+/// at intake), so value_bits is that of the dataset's maximum, at most 62.
+pub fn key_bits(n: usize, value_bits: u32) -> (u32, u32) {
+    let l = index_bits(n);
+    (l, value_bits + l + 1)
 }

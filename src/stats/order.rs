@@ -8,8 +8,13 @@
 use super::key_bits;
 use crate::engine::{Result, Session, Share, Transport, Z128};
 
-fn keys<T: Transport>(s: &Session<T>, x: &[Share<Z128>]) -> (Vec<Share<Z128>>, u32) {
-    let (l, bits) = key_bits(x.len());
+/// The keys of `x` (values below 2^value_bits) and the bits their comparisons need.
+fn keys<T: Transport>(
+    s: &Session<T>,
+    x: &[Share<Z128>],
+    value_bits: u32,
+) -> (Vec<Share<Z128>>, u32) {
+    let (l, bits) = key_bits(x.len(), value_bits);
     let me = s.id();
     let keys = x
         .iter()
@@ -27,8 +32,9 @@ pub async fn at_ranks<T: Transport>(
     s: &mut Session<T>,
     x: &[Share<Z128>],
     ranks: &[usize],
+    value_bits: u32,
 ) -> Result<Vec<Share<Z128>>> {
-    let (keys, bits) = keys(s, x);
+    let (keys, bits) = keys(s, x, value_bits);
     let found = s.select_ranks(&keys, &[x.to_vec()], ranks, bits).await?;
     Ok(found.into_iter().map(|(_, payload)| payload[0]).collect())
 }
@@ -37,8 +43,9 @@ pub async fn at_ranks<T: Transport>(
 pub async fn sorted<T: Transport>(
     s: &mut Session<T>,
     x: &[Share<Z128>],
+    value_bits: u32,
 ) -> Result<Vec<Share<Z128>>> {
-    let (keys, bits) = keys(s, x);
+    let (keys, bits) = keys(s, x, value_bits);
     let (_, mut payload) = s.sort_by_key(&keys, &[x.to_vec()], bits).await?;
     Ok(payload.swap_remove(0))
 }

@@ -21,7 +21,7 @@
 use anyhow::{bail, Result};
 
 use super::order::{at_ranks, quantile_ranks, sorted};
-use super::{division, filter, key_bits, Query, Stat, GINI_DIGITS};
+use super::{division, filter, index_bits, Query, Stat, GINI_DIGITS};
 use crate::engine::{share, unpack, BitShares, Ring, Session, Share, Transport, Z128, Z256, Z64};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
@@ -79,6 +79,9 @@ async fn compute<T: Transport>(
             values: super::private::run(s, q, &x, budget).await?,
         });
     }
+    // Every stored value lies in [0, max] (range-checked at intake): order statistics
+    // compare keys of that many bits, not of the 62 any dataset may have.
+    let vb = super::private::domain_bits(q.max_scaled);
     let out: Vec<Share<Z128>> = match q.stat {
         Stat::Count => Vec::new(),
         Stat::Sum | Stat::Mean => vec![share::sum(&x)],
@@ -103,22 +106,22 @@ async fn compute<T: Transport>(
                 values: halves(&values),
             });
         }
-        Stat::Min => at_ranks(s, &x, &[0]).await?,
-        Stat::Max => at_ranks(s, &x, &[n - 1]).await?,
-        Stat::Median if n % 2 == 1 => at_ranks(s, &x, &[n / 2]).await?,
+        Stat::Min => at_ranks(s, &x, &[0], vb).await?,
+        Stat::Max => at_ranks(s, &x, &[n - 1], vb).await?,
+        Stat::Median if n % 2 == 1 => at_ranks(s, &x, &[n / 2], vb).await?,
         Stat::Median => {
-            let v = at_ranks(s, &x, &[n / 2 - 1, n / 2]).await?;
+            let v = at_ranks(s, &x, &[n / 2 - 1, n / 2], vb).await?;
             vec![v[0].add(v[1])]
         }
         Stat::Quantile | Stat::Percentile => {
             let f = q.fraction.expect("validated");
             let (lo, hi, frac) = quantile_ranks(n, f);
-            let v = at_ranks(s, &x, &[lo, hi]).await?;
+            let v = at_ranks(s, &x, &[lo, hi], vb).await?;
             vec![v[0]
                 .mul_public(Z128(f.den - frac))
                 .add(v[1].mul_public(Z128(frac)))]
         }
-        Stat::Gini => gini(s, &x).await?,
+        Stat::Gini => gini(s, &x, vb).await?,
         Stat::Lorenz => {
             let k = q.points.expect("validated") as usize;
             if (n / k) < min_cohort as usize {
@@ -129,7 +132,7 @@ async fn compute<T: Transport>(
                     (n as u64 / min_cohort.max(1)).max(1)
                 );
             }
-            lorenz(s, &x, k).await?
+            lorenz(s, &x, k, vb).await?
         }
         Stat::Histogram => {
             let values = histogram(s, &x, &q.edges).await?;
@@ -165,15 +168,19 @@ pub fn halves(x: &[Share<Z256>]) -> Vec<Share<Z128>> {
         .collect()
 }
 
-async fn gini<T: Transport>(s: &mut Session<T>, x: &[Share<Z128>]) -> Result<Vec<Share<Z128>>> {
+async fn gini<T: Transport>(
+    s: &mut Session<T>,
+    x: &[Share<Z128>],
+    value_bits: u32,
+) -> Result<Vec<Share<Z128>>> {
     let n = x.len();
-    let (l, _) = key_bits(n);
+    let l = index_bits(n);
     // 10·n·Σx < 10·n²·2^62 must stay below 2^(bits − 1).
     let bits = 67 + 2 * l;
     if bits > 128 {
         bail!("gini over {n} contributions is beyond the 128-bit ring");
     }
-    let sorted = sorted(s, x).await?;
+    let sorted = sorted(s, x, value_bits).await?;
     let total = share::sum(&sorted);
     let zero = s.is_zero(&[total], 63 + l).await?;
     let mut num = Share::<Z128>::default();
@@ -220,12 +227,13 @@ async fn lorenz<T: Transport>(
     s: &mut Session<T>,
     x: &[Share<Z128>],
     k: usize,
+    value_bits: u32,
 ) -> Result<Vec<Share<Z128>>> {
     let n = x.len();
-    let (l, _) = key_bits(n);
+    let l = index_bits(n);
     // 10·Σx < 10·n·2^62 must stay below 2^(bits − 1).
     let bits = 67 + l;
-    let sorted = sorted(s, x).await?;
+    let sorted = sorted(s, x, value_bits).await?;
     let total = share::sum(&sorted);
     let zero = s.is_zero(&[total], 63 + l).await?;
     let mut prefix = Vec::with_capacity(k - 1);
