@@ -33,6 +33,7 @@ pub mod convert;
 pub mod error;
 pub mod lift;
 pub mod local;
+pub mod par;
 pub mod popcount;
 pub mod prf;
 pub mod prg;

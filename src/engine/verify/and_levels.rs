@@ -313,21 +313,20 @@ fn cross<M: GfMul>(uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Wide {
 }
 
 #[inline(always)]
-fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
-    let q = u.q;
+fn group_coeffs_k<M: GfMul>(q: usize, uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Coeffs {
     let (mut c0, mut m11, mut x) = (Wide::default(), Wide::default(), Wide::default());
-    let uc = u.coef.chunks_exact(2 * q);
-    let ub = u.bits.chunks_exact(2 * q);
-    let vb = v.bits.chunks_exact(2 * q);
+    let uc = uc.chunks_exact(2 * q);
+    let ub = ub.chunks_exact(2 * q);
+    let vb = vb.chunks_exact(2 * q);
     for ((uc, ub), vb) in uc.zip(ub).zip(vb) {
         let (uc0, uc1) = uc.split_at(q);
         let (ub0, ub1) = ub.split_at(q);
         let (vb0, vb1) = vb.split_at(q);
-        c0 = c0.plus(cross::<M>(uc0, ub0, &v.coef, vb0));
-        m11 = m11.plus(cross::<M>(uc1, ub1, &v.coef, vb1));
+        c0 = c0.plus(cross::<M>(uc0, ub0, vc, vb0));
+        m11 = m11.plus(cross::<M>(uc1, ub1, vc, vb1));
         x = x
-            .plus(cross::<M>(uc0, ub0, &v.coef, vb1))
-            .plus(cross::<M>(uc1, ub1, &v.coef, vb0));
+            .plus(cross::<M>(uc0, ub0, vc, vb1))
+            .plus(cross::<M>(uc1, ub1, vc, vb0));
     }
     let (c0, m11, x) = (c0.reduce(), m11.reduce(), x.reduce());
     // p = Σ (u0 + (u0 + u1) X)(v0 + (v0 + v1) X): c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1.
@@ -335,17 +334,41 @@ fn group_coeffs_k<M: GfMul>(u: &USide, v: &VSide) -> Coeffs {
 }
 
 dispatch_mul!(
-    fn group_coeffs_scalar = group_coeffs_k(u: &USide, v: &VSide) -> Coeffs
+    fn group_coeffs_scalar_k = group_coeffs_k(q: usize, uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Coeffs
 );
 
-/// The prover's coefficients over pairs of groups (an even number of them): with 512-bit
+/// [`group_coeffs`] on one core, portably (the definition the wide kernel is tested
+/// against).
+#[cfg(test)]
+fn group_coeffs_scalar(u: &USide, v: &VSide) -> Coeffs {
+    group_coeffs_scalar_k(u.q, &u.coef, &u.bits, &v.coef, &v.bits)
+}
+
+/// The coefficients over the pairs of groups in these slices (whole pairs): with 512-bit
 /// carry-less multiplies where the CPU has them (2, 4 and 8 terms), portably elsewhere.
-pub(crate) fn group_coeffs(u: &USide, v: &VSide) -> Coeffs {
-    match super::gf64_wide::group_sums(u.q, &u.coef, &u.bits, &v.coef, &v.bits) {
+fn group_coeffs_part(q: usize, uc: &[Gf64], ub: &[u64], vc: &[Gf64], vb: &[u64]) -> Coeffs {
+    match super::gf64_wide::group_sums(q, uc, ub, vc, vb) {
         // c1 = Σ u0 v1 + u1 v0, c2 = c0 + m11 + c1 (as in `group_coeffs_k`).
         Some([c0, m11, x]) => [c0, x, c0 + m11 + x],
-        None => group_coeffs_scalar(u, v),
+        None => group_coeffs_scalar_k(q, uc, ub, vc, vb),
     }
+}
+
+/// The prover's coefficients over pairs of groups (an even number of them), the pairs
+/// split over the machine's cores.
+pub(crate) fn group_coeffs(u: &USide, v: &VSide) -> Coeffs {
+    let q = u.q;
+    crate::engine::par::sum_ranges(
+        u.bits.len(),
+        2 * q,
+        &|s, e| group_coeffs_part(q, &u.coef[s..e], &u.bits[s..e], &v.coef, &v.bits[s..e]),
+        &add3,
+    )
+}
+
+/// The sum of two coefficient triples.
+pub(crate) fn add3(a: Coeffs, b: Coeffs) -> Coeffs {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
 
 #[inline(always)]

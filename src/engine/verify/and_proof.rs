@@ -43,6 +43,7 @@
 //! party; the local work is in `and_levels`
 //! (group form for the first levels, then about 3.5 field products per remaining entry).
 
+use crate::engine::par::{join, join4};
 use crate::engine::prf::Prg;
 use rand::SeedableRng;
 
@@ -122,27 +123,30 @@ impl<T: Transport> Session<T> {
             thetas: [t_p, t_l, t_r],
         } = std::mem::take(&mut self.verifier_mut().groups);
         // My proof's, the next party's (I am V_L) and the previous party's (I am V_R).
-        let (th_p, th_l, th_r) = super::heavy(|| {
-            (
-                thetas(seed_own, n, t_p),
-                thetas(seed_next, n, t_l),
-                thetas(seed_prev, n, t_r),
+        let (th_p, th_l, th_r, ()) = super::heavy(|| {
+            join4(
+                n,
+                || thetas(seed_own, n, t_p),
+                || thetas(seed_next, n, t_l),
+                || thetas(seed_prev, n, t_r),
+                || (),
             )
         });
 
         // Level 1 on words. Prover: my a are x_i, y_i and my b are x_{i+1}, y_{i+1}.
         // V_L of next: next's x_i, y_i are my b. V_R of prev: prev's x_{i+1}, y_{i+1} are my a.
         let (c_p, (tau_l, tau_r)) =
-            super::heavy(|| (level1(words, &th_p), taus(words, &th_l, &th_r)));
+            super::heavy(|| join(n, || level1(words, &th_p), || taus(words, &th_l, &th_r)));
         let mut ledger = Ledger::new(tau_l, tau_r);
         let step = self.level_round(&c_p).await?;
         ledger.level(&step);
         let (mut gu, mut gv, mut gl, mut gr) = super::heavy(|| {
-            (
-                USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p, bu_p),
-                VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p, bv_p),
-                USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l, bu_l),
-                VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r, bv_r),
+            join4(
+                n,
+                || USide::from_words(words.iter().map(|w| (w.ax, w.ay)), &th_p, step.r_p, bu_p),
+                || VSide::from_words(words.iter().map(|w| (w.by, w.bx)), step.r_p, bv_p),
+                || USide::from_words(words.iter().map(|w| (w.bx, w.by)), &th_l, step.r_l, bu_l),
+                || VSide::from_words(words.iter().map(|w| (w.ay, w.ax)), step.r_r, bv_r),
             )
         });
 
@@ -155,20 +159,28 @@ impl<T: Transport> Session<T> {
             let c_p = super::heavy(|| group_coeffs(&gu, &gv));
             let step = self.level_round(&c_p).await?;
             ledger.level(&step);
+            let len = gu.bits.len();
             super::heavy(|| {
-                gu.fold(step.r_p);
-                gv.fold(step.r_p);
-                gl.fold(step.r_l);
-                gr.fold(step.r_r);
+                join4(
+                    len,
+                    || gu.fold(step.r_p),
+                    || gv.fold(step.r_p),
+                    || gl.fold(step.r_l),
+                    || gr.fold(step.r_r),
+                )
             });
         }
         // The plain vectors reuse the allocations of the previous proof (no fresh pages).
         let mut bufs = std::mem::take(&mut self.verifier_mut().spare);
+        let [b0, b1, b2, b3] = &mut bufs;
         super::heavy(|| {
-            gu.materialise_into(&mut bufs[0]);
-            gv.materialise_into(&mut bufs[1]);
-            gl.materialise_into(&mut bufs[2]);
-            gr.materialise_into(&mut bufs[3]);
+            join4(
+                64 * gu.groups(),
+                || gu.materialise_into(b0),
+                || gv.materialise_into(b1),
+                || gl.materialise_into(b2),
+                || gr.materialise_into(b3),
+            )
         });
         self.verifier_mut().groups = GroupBufs {
             u: [(gu.coef, gu.bits), (gl.coef, gl.bits)],

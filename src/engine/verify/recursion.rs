@@ -17,6 +17,7 @@ pub(crate) trait ProofElem:
     Copy
     + PartialEq
     + Send
+    + Sync
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
@@ -282,14 +283,25 @@ impl<T: Transport> Session<T> {
                     x.push(E::zero());
                 }
             }
-            let c_p = super::heavy(|| E::coeffs(&pu, &pv));
+            let len = pu.len();
+            let c_p = super::heavy(|| {
+                crate::engine::par::sum_ranges(
+                    len,
+                    2,
+                    &|s, e| E::coeffs(&pu[s..e], &pv[s..e]),
+                    &|a: Coeffs<E>, b: Coeffs<E>| [a[0] + b[0], a[1] + b[1], a[2] + b[2]],
+                )
+            });
             let step = self.level_round(&c_p).await?;
             ledger.level(&step);
             super::heavy(|| {
-                E::fold(&mut pu, step.r_p);
-                E::fold(&mut pv, step.r_p);
-                E::fold(&mut lu, step.r_l);
-                E::fold(&mut rv, step.r_r);
+                crate::engine::par::join4(
+                    len,
+                    || E::fold(&mut pu, step.r_p),
+                    || E::fold(&mut pv, step.r_p),
+                    || E::fold(&mut lu, step.r_l),
+                    || E::fold(&mut rv, step.r_r),
+                )
             });
         }
         let levels = ledger.ds_l.len();
