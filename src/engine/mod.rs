@@ -12,6 +12,8 @@
 //! * [`wide`] — Z_2^256, for exact second moments.
 //! * [`share`] — replicated shares, local operations, client-side split and reconstruct.
 //! * [`prf`] — correlated randomness (zero shares, random shares) from pairwise seeds.
+//! * [`prg`] — the AES-128-CTR generator behind every seeded stream.
+//! * [`par`] — one party's local work spread over its cores.
 //! * [`session`] — one party's session: seed agreement, round and byte counters.
 //! * [`arith`] — input, open, multiplication, dot products, resharing: one round per vector.
 //! * [`binary`] — boolean sharing over Z_2, bit-sliced: XOR, AND, open.
