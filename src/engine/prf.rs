@@ -55,9 +55,10 @@ impl Correlated {
 
     /// This party's additive 3-out-of-3 shares of n zeros: α_i = F(k_i) − F(k_{i+1}).
     pub fn zero_shares<R: Ring>(&mut self, n: usize) -> Vec<R> {
-        let f_own: Vec<R> = draw(&mut self.own, n);
-        let f_next: Vec<R> = draw(&mut self.next, n);
-        f_own.into_iter().zip(f_next).map(|(p, q)| p - q).collect()
+        // Each stream is drawn in order, so interleaving the two changes no value.
+        (0..n)
+            .map(|_| R::random(&mut self.own) - R::random(&mut self.next))
+            .collect()
     }
 
     /// The two parts F(k_i), F(k_{i+1}) of [`Correlated::zero_shares`], for proofs that
@@ -89,12 +90,11 @@ impl Correlated {
     /// This party's pairs of a replicated sharing of n random values nobody knows:
     /// component j is F(k_j), so party i's pair is (F(k_i), F(k_{i+1})).
     pub fn random_shares<R: Ring>(&mut self, n: usize) -> Vec<Share<R>> {
-        let f_own: Vec<R> = draw(&mut self.own, n);
-        let f_next: Vec<R> = draw(&mut self.next, n);
-        f_own
-            .into_iter()
-            .zip(f_next)
-            .map(|(a, b)| Share { a, b })
+        (0..n)
+            .map(|_| Share {
+                a: R::random(&mut self.own),
+                b: R::random(&mut self.next),
+            })
             .collect()
     }
 
