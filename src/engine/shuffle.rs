@@ -86,28 +86,6 @@ fn pass_permutation(c: &mut super::prf::Correlated, peer: Peer, n: usize) -> Vec
     random_permutation(&mut Prg::from_seed(seed), n)
 }
 
-/// Applies `perm` to every column of the flat column-major vector `flat` (columns of length n).
-fn permute_flat<R: Ring>(flat: &[R], perm: &[usize]) -> Vec<R> {
-    let n = perm.len();
-    let mut out = Vec::with_capacity(flat.len());
-    if n == 0 {
-        return out;
-    }
-    for col in flat.chunks_exact(n) {
-        out.extend(perm.iter().map(|&src| col[src]));
-    }
-    out
-}
-
-fn decode<R: Ring>(msg: Option<Vec<u8>>, peer: Peer, n: usize) -> Result<Vec<R>> {
-    let bytes = take(msg, peer)?;
-    R::decode_vec(&bytes, n).ok_or_else(|| EngineError::Malformed {
-        peer: peer.name(),
-        expected: format!("{n} ring elements of {} bytes", R::BYTES),
-        found: format!("{} bytes", bytes.len()),
-    })
-}
-
 impl<T: Transport> Session<T> {
     /// Applies one secret, uniformly random permutation to every column (all of the same
     /// length), so records stay together. Three rounds; each party sends
@@ -137,6 +115,10 @@ impl<T: Transport> Session<T> {
     }
 
     /// The pass of pair (j, j + 1) on a flat column-major table with columns of length n.
+    /// Each output is computed where it is needed: the masks are drawn a block at a time
+    /// (in stream order, so the draws are those of one long draw), the permuted masked
+    /// values are written straight into the result and encoded from it, and the received
+    /// values are added into it; no whole-table temporaries.
     pub(crate) async fn shuffle_pass<R: Ring>(
         &mut self,
         j: usize,
@@ -145,71 +127,91 @@ impl<T: Transport> Session<T> {
     ) -> Result<Vec<Share<R>>> {
         let len = x.len();
         let me = self.id();
-        if me == j {
-            // Holds A = x_j + x_{j+1}; y_j is common with the third party (our Prev).
-            let perm = pass_permutation(self.correlated(), Peer::Next, n);
-            let y_j: Vec<R> = self.correlated().common_with(Peer::Prev, len);
-            let a: Vec<R> = x.iter().map(|s| s.a + s.b).collect();
-            let masked: Vec<R> = permute_flat(&a, &perm)
-                .into_iter()
-                .zip(&y_j)
-                .map(|(v, m)| v - *m)
-                .collect();
-            let out = Outgoing {
-                next: Some(R::encode_slice(&masked)),
-                prev: None,
+        let mut out: Vec<Share<R>> = Vec::with_capacity(len);
+        if me == j || me == (j + 1) % 3 {
+            // Party j holds A = x_j + x_{j+1} and masks with y_j, common with the third
+            // party (its Prev); party j + 1 holds B = x_{j+2} and masks with y_{j+2},
+            // common with the third party (its Next). Each sends π(value) − y to the other.
+            let first = me == j;
+            let (perm_peer, mask_peer, to) = if first {
+                (Peer::Next, Peer::Prev, Peer::Next)
+            } else {
+                (Peer::Prev, Peer::Next, Peer::Prev)
+            };
+            let perm = pass_permutation(self.correlated(), perm_peer, n);
+            let mut msg = Vec::with_capacity(len * R::BYTES);
+            let mut masked = Vec::with_capacity(BLOCK.min(len));
+            for start in (0..len).step_by(BLOCK.max(1)) {
+                let m = BLOCK.min(len - start);
+                let y: Vec<R> = self.correlated().common_with(mask_peer, m);
+                masked.clear();
+                masked.extend(y.iter().enumerate().map(|(k, y)| {
+                    let i = start + k;
+                    let s = x[i / n * n + perm[i % n]];
+                    let v = if first { s.a + s.b } else { s.b };
+                    v - *y
+                }));
+                msg.extend_from_slice(&R::encode_slice(&masked));
+                // Party j keeps (y_j, masked + theirs); party j + 1 (masked + theirs, y).
+                out.extend(masked.iter().zip(&y).map(|(&v, &y)| {
+                    if first {
+                        Share { a: y, b: v }
+                    } else {
+                        Share { a: v, b: y }
+                    }
+                }));
+            }
+            drop(x);
+            let (next, prev) = match to {
+                Peer::Next => (Some(msg), None),
+                Peer::Prev => (None, Some(msg)),
             };
             let expect = Expect {
-                next: true,
-                prev: false,
+                next: to == Peer::Next,
+                prev: to == Peer::Prev,
             };
-            let inc = self.exchange(out, expect).await?;
-            let theirs: Vec<R> = decode(inc.next, Peer::Next, len)?;
-            Ok(y_j
-                .into_iter()
-                .zip(masked.into_iter().zip(theirs))
-                .map(|(a, (p, q))| Share { a, b: p + q })
-                .collect())
-        } else if me == (j + 1) % 3 {
-            // Holds B = x_{j+2}; y_{j+2} is common with the third party (our Next).
-            let perm = pass_permutation(self.correlated(), Peer::Prev, n);
-            let y_next: Vec<R> = self.correlated().common_with(Peer::Next, len);
-            let b: Vec<R> = x.iter().map(|s| s.b).collect();
-            let masked: Vec<R> = permute_flat(&b, &perm)
-                .into_iter()
-                .zip(&y_next)
-                .map(|(v, m)| v - *m)
-                .collect();
-            let out = Outgoing {
-                next: None,
-                prev: Some(R::encode_slice(&masked)),
-            };
-            let expect = Expect {
-                next: false,
-                prev: true,
-            };
-            let inc = self.exchange(out, expect).await?;
-            let theirs: Vec<R> = decode(inc.prev, Peer::Prev, len)?;
-            Ok(masked
-                .into_iter()
-                .zip(theirs)
-                .zip(y_next)
-                .map(|((p, q), b)| Share { a: p + q, b })
-                .collect())
+            let inc = self.exchange(Outgoing { next, prev }, expect).await?;
+            let bytes = take(if first { inc.next } else { inc.prev }, to)?;
+            if Some(bytes.len()) != len.checked_mul(R::BYTES) {
+                return Err(EngineError::Malformed {
+                    peer: to.name(),
+                    expected: format!("{len} ring elements of {} bytes", R::BYTES),
+                    found: format!("{} bytes", bytes.len()),
+                });
+            }
+            for (start, chunk) in (0..len)
+                .step_by(BLOCK.max(1))
+                .zip(bytes.chunks(BLOCK * R::BYTES))
+            {
+                let m = BLOCK.min(len - start);
+                let theirs = R::decode_vec(chunk, m).unwrap_or_default();
+                for (o, t) in out[start..start + m].iter_mut().zip(theirs) {
+                    if first {
+                        o.b += t;
+                    } else {
+                        o.a += t;
+                    }
+                }
+            }
+            Ok(out)
         } else {
             // The third party: y_{j+2} common with j + 1 (our Prev), y_j common with j (Next).
-            let y_mine: Vec<R> = self.correlated().common_with(Peer::Prev, len);
-            let y_j: Vec<R> = self.correlated().common_with(Peer::Next, len);
+            drop(x);
+            for start in (0..len).step_by(BLOCK.max(1)) {
+                let m = BLOCK.min(len - start);
+                let y_mine: Vec<R> = self.correlated().common_with(Peer::Prev, m);
+                let y_j: Vec<R> = self.correlated().common_with(Peer::Next, m);
+                out.extend(y_mine.into_iter().zip(y_j).map(|(a, b)| Share { a, b }));
+            }
             self.exchange(Outgoing::default(), Expect::default())
                 .await?;
-            Ok(y_mine
-                .into_iter()
-                .zip(y_j)
-                .map(|(a, b)| Share { a, b })
-                .collect())
+            Ok(out)
         }
     }
 }
+
+/// Elements per block of mask draws and encoding in a pass.
+const BLOCK: usize = 1024;
 
 #[cfg(test)]
 mod tests {
