@@ -9,7 +9,7 @@
 mod common;
 
 use common::{meshes, ratio, report_reps, run3, run3_reps};
-use mpcstats::engine::{BitShares, Security, Share, Z128, Z64};
+use mpcstats::engine::{BitShares, Share, Z128, Z64};
 
 fn main() {
     let n: usize = common::positional()
@@ -22,12 +22,7 @@ fn main() {
         .into_iter()
         .filter(|a| a.parse::<usize>().is_err())
         .collect();
-    let mode_names = [Security::SemiHonest, Security::Malicious].map(|s| s.name());
-    let (named_modes, named): (Vec<String>, Vec<String>) = all
-        .into_iter()
-        .partition(|a| mode_names.contains(&a.as_str()));
-    let in_mode =
-        move |s: Security| named_modes.is_empty() || named_modes.iter().any(|a| a == s.name());
+    let (in_modes, named) = common::modes_and_rest(all);
     let run = |name: &str| named.is_empty() || named.iter().any(|a| a == name);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -46,10 +41,7 @@ fn main() {
         let mut semi = None;
         let modes = |name: &str| {
             if run(name) {
-                [Security::SemiHonest, Security::Malicious]
-                    .into_iter()
-                    .filter(|&s| in_mode(s))
-                    .collect()
+                in_modes.clone()
             } else {
                 vec![]
             }

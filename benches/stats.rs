@@ -32,14 +32,7 @@ fn main() {
         .into_iter()
         .filter(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
         .collect();
-    let mode_names = [Security::SemiHonest, Security::Malicious].map(|s| s.name());
-    let (modes_named, only): (Vec<String>, Vec<String>) = words
-        .into_iter()
-        .partition(|a| mode_names.contains(&a.as_str()));
-    let modes: Vec<Security> = [Security::SemiHonest, Security::Malicious]
-        .into_iter()
-        .filter(|s| modes_named.is_empty() || modes_named.iter().any(|a| a == s.name()))
-        .collect();
+    let (modes, only) = common::modes_and_rest(words);
     let ds = bench_dataset(None);
     let specs = {
         let q = |s: &str| QuerySpec::new("bench", s);

@@ -34,6 +34,16 @@ fn dataset() -> Dataset {
     }
 }
 
+/// [`dataset`] with no decimal places, maximum `max` and a cohort of 2.
+fn unscaled(max: u128) -> Dataset {
+    Dataset {
+        scale: 0,
+        max: max.to_string(),
+        min_cohort: 2,
+        ..dataset()
+    }
+}
+
 /// Every kind of statistic, with parameters and filters.
 fn specs() -> Vec<QuerySpec> {
     let q = |s: &str| QuerySpec::new("d", s);
@@ -292,18 +302,7 @@ proptest! {
 #[tokio::test]
 async fn variance_is_exact_at_every_magnitude() {
     let max: u128 = (1 << 62) - 1;
-    let ds = Dataset {
-        name: "d".into(),
-        description: String::new(),
-        scale: 0,
-        max: max.to_string(),
-        min_cohort: 2,
-        epoch_size: None,
-        probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
-        privacy: None,
-        proof: ProofPolicy::None,
-        template: None,
-    };
+    let ds = unscaled(max);
     ds.max_scaled().unwrap();
     for stat in ["variance", "stddev"] {
         for population in [false, true] {
@@ -385,18 +384,7 @@ fn lorenz_points_are_limited_to_2_through_100() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_statistics_at_the_width_of_the_maximum() {
     for max in [1u128, (1 << 20) - 1, 1 << 20, (1 << 62) - 1] {
-        let ds = Dataset {
-            name: "d".into(),
-            description: String::new(),
-            scale: 0,
-            max: max.to_string(),
-            min_cohort: 2,
-            epoch_size: None,
-            probing_per_epoch: mpcstats::config::DEFAULT_PROBING_PER_EPOCH,
-            privacy: None,
-            proof: ProofPolicy::None,
-            template: None,
-        };
+        let ds = unscaled(max);
         for n in [8usize, 9, 16, 17] {
             let values: Vec<u128> = (0..n)
                 .map(|i| [max, 0, max.saturating_sub(1), 1.min(max)][(i * 7) % 4])

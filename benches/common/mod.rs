@@ -151,6 +151,20 @@ pub fn positional() -> Vec<String> {
     out
 }
 
+/// Splits named words into the security modes they name (`semi-honest`, `malicious`;
+/// both when none is named) and the other words.
+pub fn modes_and_rest(words: Vec<String>) -> (Vec<Security>, Vec<String>) {
+    let all = [Security::SemiHonest, Security::Malicious];
+    let (named, rest): (Vec<String>, Vec<String>) = words
+        .into_iter()
+        .partition(|a| all.iter().any(|s| s.name() == a));
+    let modes = all
+        .into_iter()
+        .filter(|s| named.is_empty() || named.iter().any(|a| a == s.name()))
+        .collect();
+    (modes, rest)
+}
+
 /// How many times [`run3_reps`] repeats a measurement: `--reps N` on the command line, else 3.
 /// This machine's timings vary by up to a third between identical runs, so a single run is
 /// not a figure.

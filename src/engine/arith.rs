@@ -32,12 +32,39 @@ fn same_len(op: &str, x: usize, y: usize) -> Result<()> {
 }
 
 fn decode<R: Ring>(msg: Option<Vec<u8>>, peer: Peer, n: usize) -> Result<Vec<R>> {
+    let bytes = take_elements::<R>(msg, peer, n)?;
+    Ok(R::decode_vec(&bytes, n).unwrap_or_default())
+}
+
+/// The message expected from `peer`, checked to hold exactly n elements of R.
+pub(crate) fn take_elements<R: Ring>(
+    msg: Option<Vec<u8>>,
+    peer: Peer,
+    n: usize,
+) -> Result<Vec<u8>> {
     let bytes = take(msg, peer)?;
-    R::decode_vec(&bytes, n).ok_or_else(|| EngineError::Malformed {
-        peer: peer.name(),
-        expected: format!("{n} ring elements of {} bytes", R::BYTES),
-        found: format!("{} bytes", bytes.len()),
-    })
+    if Some(bytes.len()) != n.checked_mul(R::BYTES) {
+        return Err(EngineError::Malformed {
+            peer: peer.name(),
+            expected: format!("{n} ring elements of {} bytes", R::BYTES),
+            found: format!("{} bytes", bytes.len()),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Elements decoded per block by [`each_element`].
+const DECODE_BLOCK: usize = 1024;
+
+/// `f(i, x_i)` for every element of a message checked by [`take_elements`], decoded a
+/// block at a time (no decoded copy of the whole message).
+pub(crate) fn each_element<R: Ring>(bytes: &[u8], mut f: impl FnMut(usize, R)) {
+    for (b, chunk) in bytes.chunks(DECODE_BLOCK * R::BYTES).enumerate() {
+        let block = R::decode_vec(chunk, chunk.len() / R::BYTES).unwrap_or_default();
+        for (k, x) in block.into_iter().enumerate() {
+            f(b * DECODE_BLOCK + k, x);
+        }
+    }
 }
 
 const ONLY_NEXT: Expect = Expect {
@@ -129,15 +156,7 @@ impl<T: Transport> Session<T> {
             prev: Some(msg),
         };
         let inc = self.exchange(out, ONLY_NEXT).await?;
-        let bytes = take(inc.next, Peer::Next)?;
-        if Some(bytes.len()) != n.checked_mul(R::BYTES) {
-            return Err(EngineError::Malformed {
-                peer: Peer::Next.name(),
-                expected: format!("{n} ring elements of {} bytes", R::BYTES),
-                found: format!("{} bytes", bytes.len()),
-            });
-        }
-        Ok(bytes)
+        take_elements::<R>(inc.next, Peer::Next, n)
     }
 
     /// Element-wise products. One round, one element per product per party.

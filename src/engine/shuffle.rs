@@ -45,9 +45,10 @@
 use crate::engine::prf::Prg;
 use rand::{RngCore, SeedableRng};
 
+use super::arith::{each_element, take_elements};
 use super::error::{EngineError, Result};
 use super::ring::{Ring, Z64};
-use super::session::{take, Session};
+use super::session::Session;
 use super::share::Share;
 use super::transport::{Expect, Outgoing, Peer, Transport};
 
@@ -141,7 +142,7 @@ impl<T: Transport> Session<T> {
             let perm = pass_permutation(self.correlated(), perm_peer, n);
             let mut msg = Vec::with_capacity(len * R::BYTES);
             let mut masked = Vec::with_capacity(BLOCK.min(len));
-            for start in (0..len).step_by(BLOCK.max(1)) {
+            for start in (0..len).step_by(BLOCK) {
                 let m = BLOCK.min(len - start);
                 let y: Vec<R> = self.correlated().common_with(mask_peer, m);
                 masked.clear();
@@ -171,33 +172,19 @@ impl<T: Transport> Session<T> {
                 prev: to == Peer::Prev,
             };
             let inc = self.exchange(Outgoing { next, prev }, expect).await?;
-            let bytes = take(if first { inc.next } else { inc.prev }, to)?;
-            if Some(bytes.len()) != len.checked_mul(R::BYTES) {
-                return Err(EngineError::Malformed {
-                    peer: to.name(),
-                    expected: format!("{len} ring elements of {} bytes", R::BYTES),
-                    found: format!("{} bytes", bytes.len()),
-                });
-            }
-            for (start, chunk) in (0..len)
-                .step_by(BLOCK.max(1))
-                .zip(bytes.chunks(BLOCK * R::BYTES))
-            {
-                let m = BLOCK.min(len - start);
-                let theirs = R::decode_vec(chunk, m).unwrap_or_default();
-                for (o, t) in out[start..start + m].iter_mut().zip(theirs) {
-                    if first {
-                        o.b += t;
-                    } else {
-                        o.a += t;
-                    }
+            let bytes = take_elements::<R>(if first { inc.next } else { inc.prev }, to, len)?;
+            each_element::<R>(&bytes, |i, t| {
+                if first {
+                    out[i].b += t;
+                } else {
+                    out[i].a += t;
                 }
-            }
+            });
             Ok(out)
         } else {
             // The third party: y_{j+2} common with j + 1 (our Prev), y_j common with j (Next).
             drop(x);
-            for start in (0..len).step_by(BLOCK.max(1)) {
+            for start in (0..len).step_by(BLOCK) {
                 let m = BLOCK.min(len - start);
                 let y_mine: Vec<R> = self.correlated().common_with(Peer::Prev, m);
                 let y_j: Vec<R> = self.correlated().common_with(Peer::Next, m);

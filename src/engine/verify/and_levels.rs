@@ -13,6 +13,7 @@
 //! This module holds no rounds, no randomness and no record keeping.
 
 use super::gf64::{dispatch_mul, Gf64, GfMul, Wide};
+use super::recursion::add3;
 use super::AndWord;
 
 /// Coefficients (c0, c1, c2) of a level's polynomial.
@@ -366,11 +367,6 @@ pub(crate) fn group_coeffs(u: &USide, v: &VSide) -> Coeffs {
     )
 }
 
-/// The sum of two coefficient triples.
-pub(crate) fn add3(a: Coeffs, b: Coeffs) -> Coeffs {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
 #[inline(always)]
 fn level1_k<M: GfMul>(words: &[AndWord], th: &[Gf64]) -> Coeffs {
     let mut c = [Gf64::ZERO; 3];
@@ -428,8 +424,7 @@ dispatch_mul!(
 /// multiplies where the CPU has them, the remainder (and everything elsewhere) portably.
 pub(crate) fn vec_coeffs(u: &[Gf64], v: &[Gf64]) -> Coeffs {
     let (head, n) = super::gf64_wide::coeffs_prefix(u, v).unwrap_or(([Gf64::ZERO; 3], 0));
-    let rest = vec_coeffs_rest(&u[n..], &v[n..]);
-    [head[0] + rest[0], head[1] + rest[1], head[2] + rest[2]]
+    add3(head, vec_coeffs_rest(&u[n..], &v[n..]))
 }
 
 #[inline(always)]

@@ -69,6 +69,11 @@ pub(crate) trait ProofElem:
 
 pub(crate) type Coeffs<E> = [E; 3];
 
+/// The sum of two coefficient triples (of parts of one sum).
+pub(crate) fn add3<E: ProofElem>(a: Coeffs<E>, b: Coeffs<E>) -> Coeffs<E> {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
 pub(crate) fn eval<E: ProofElem>(c: &Coeffs<E>, r: E) -> E {
     c[0] + c[1] * r + c[2] * r * r
 }
@@ -289,7 +294,7 @@ impl<T: Transport> Session<T> {
                     len,
                     2,
                     &|s, e| E::coeffs(&pu[s..e], &pv[s..e]),
-                    &|a: Coeffs<E>, b: Coeffs<E>| [a[0] + b[0], a[1] + b[1], a[2] + b[2]],
+                    &add3,
                 )
             });
             let step = self.level_round(&c_p).await?;

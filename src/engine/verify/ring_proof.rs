@@ -296,13 +296,7 @@ impl<T: Transport> Session<T> {
             }
         }
         let received = self.send_product_bytes::<R>(msg, n).await?;
-        for (start, chunk) in (0..n).step_by(BLOCK).zip(received.chunks(BLOCK * R::BYTES)) {
-            let m = BLOCK.min(n - start);
-            let from_next = R::decode_vec(chunk, m).unwrap_or_default();
-            for (o, b) in out[start..start + m].iter_mut().zip(from_next) {
-                o.b = b;
-            }
-        }
+        crate::engine::arith::each_element::<R>(&received, |i, b| out[i].b = b);
         if let (Some((f_own, f_next)), Some(rec)) = (kept, pending_of::<R>(self.verifier_mut())) {
             for (j, (f_own, f_next)) in f_own.into_iter().zip(f_next).enumerate() {
                 let start = rec.pairs.len();
