@@ -22,6 +22,10 @@
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
 //! * [`lift`] — shares of small values from Z_2^128 to Z_2^256.
 //! * [`popcount`] — the number of ones per group of shared bits, as a boolean circuit.
+//! * [`shuffle`] — the oblivious shuffle of rows of shares.
+//! * [`sort`] — sorting by secret keys on opened comparison bits after a shuffle.
+//! * [`select`] — order statistics: quickselect and the max/min tournament.
+//! * [`bracket`] — selection's Floyd–Rivest step: pivots from a sample around the ranks.
 //! * [`verify`] — security with abort: recorded gates, their proof, checked openings.
 //! * [`local`] — in-process transport and a three-party test harness.
 //!
@@ -29,6 +33,7 @@
 
 pub mod arith;
 pub mod binary;
+pub mod bracket;
 pub mod circuits;
 pub mod compare;
 pub mod convert;

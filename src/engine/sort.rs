@@ -37,16 +37,22 @@ use super::transport::Transport;
 /// `budget` · n pairs at most and the long tail of small unbalanced segments is cut short
 /// (`budget` = 0 disables this). A segment of at most `small` elements is sorted completely
 /// in one level (every element a pivot, all pairs compared). Never more than len − 1.
+///
+/// `bracket` applies to selection only: a segment of at least `bracket` elements (and at
+/// least [`crate::engine::bracket::MIN_BRACKET`]) is first narrowed around its wanted
+/// ranks by pivots taken from a sample (Floyd–Rivest, `bracket`), about 1.5 comparisons
+/// per element for a median instead of the 6 or more of quickselect; 0 disables it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PivotRule {
     pub pivots: usize,
     pub budget: usize,
     pub small: usize,
+    pub bracket: usize,
 }
 
 impl PivotRule {
     /// Pivots for a segment of `len` ≥ 2 elements, in 1..len, when `live` of `n` elements
-    /// are in unsorted segments.
+    /// are in unsorted segments (`n` the size of the problem the levels work on).
     fn for_len(self, len: usize, live: usize, n: usize) -> usize {
         if len <= self.small {
             return len - 1;
@@ -61,6 +67,7 @@ pub const SORT_RULE: PivotRule = PivotRule {
     pivots: 3,
     budget: 3,
     small: 8,
+    bracket: 0,
 };
 /// The rule of [`Session::sort_by_key`] in malicious mode, by binary search over the
 /// pivots ([`Partitioner::level_search`]): 7 pivots cost 3 comparisons per element for an
@@ -69,12 +76,14 @@ pub const SEARCH_RULE: PivotRule = PivotRule {
     pivots: 7,
     budget: 3,
     small: 8,
+    bracket: 0,
 };
 /// The rule of [`Session::select_ranks`] (measured: see the tests).
 pub const SELECT_RULE: PivotRule = PivotRule {
     pivots: 2,
     budget: 1,
     small: 8,
+    bracket: 10_000,
 };
 
 /// Work done by one sort or selection: quicksort levels (one `lt_open` each) and opened
@@ -111,16 +120,16 @@ pub(crate) fn check_inputs<R: Ring>(
 /// A segment of positions [start, start + len) whose elements are exactly the elements of
 /// ranks start..start + len, in no known order.
 #[derive(Clone, Copy, Debug)]
-struct Segment {
-    start: usize,
-    len: usize,
+pub(crate) struct Segment {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
 }
 
 /// Quicksort state over shuffled keys: `order[p]` is the index (into the shuffled keys) of
 /// the element at position p. Positions outside the unsorted segments are final.
 pub(crate) struct Partitioner {
-    order: Vec<usize>,
-    segments: Vec<Segment>,
+    pub(crate) order: Vec<usize>,
+    pub(crate) segments: Vec<Segment>,
     pub(crate) stats: SortStats,
 }
 
@@ -158,17 +167,18 @@ impl Partitioner {
     }
 
     /// One level: compares in one `lt_open` and partitions every segment around the pivots
-    /// `rule` gives it (its first elements). Segments of size ≤ 1 are dropped.
+    /// `rule` gives it (its first elements). Segments of size ≤ 1 are dropped. `n` is the
+    /// size of the problem the levels work on (the rule's budget is relative to it).
     pub(crate) async fn level<R: Ring, T: Transport>(
         &mut self,
         s: &mut Session<T>,
         keys: &[Share<R>],
         bits: u32,
         rule: PivotRule,
+        n: usize,
     ) -> Result<()> {
         // Comparison pairs (x, y) asking x < y, segment by segment in a fixed layout:
         // first pivot-vs-pivot pairs (a < b in index), then each other element vs each pivot.
-        let n = self.order.len();
         let live: usize = self.segments.iter().map(|s| s.len).sum();
         let mut xs = Vec::new();
         let mut ys = Vec::new();
@@ -251,7 +261,7 @@ fn sorted_pivots(pivots: &[usize], bits: &[bool], cursor: &mut usize) -> Vec<usi
 impl Partitioner {
     /// Lays out `seg` as bucket 0, pivot 0, bucket 1, ..., pivot k − 1, bucket k, and
     /// queues every bucket of more than one element as a segment of the next level.
-    fn lay_out(
+    pub(crate) fn lay_out(
         &mut self,
         seg: Segment,
         buckets: Vec<Vec<usize>>,
@@ -316,16 +326,52 @@ impl Partitioner {
             })
             .collect();
 
-        // Every other element: (segment, element, lo, hi) with its bucket (the number of
-        // pivots below it) in lo..=hi, narrowed at the middle pivot until lo = hi.
-        let mut open: Vec<(usize, usize, usize, usize)> = Vec::new();
-        for (i, (g, &k)) in segments.iter().zip(&ks).enumerate() {
-            for &e in &self.order[g.start + k..g.start + g.len] {
-                open.push((i, e, 0, k));
-            }
+        // Every other element finds its bucket (the number of pivots below it).
+        let items: Vec<(usize, usize)> = segments
+            .iter()
+            .zip(&ks)
+            .enumerate()
+            .flat_map(|(i, (g, &k))| {
+                self.order[g.start + k..g.start + g.len]
+                    .iter()
+                    .map(move |&e| (i, e))
+            })
+            .collect();
+        let settled = self.search(s, keys, bits, items, &sorted).await?;
+        self.stats.levels += 1;
+
+        // Lay out bucket 0, pivot 0, bucket 1, ..., pivot k − 1, bucket k. All elements of
+        // a bucket took the same path, so they settled in one step and in segment order,
+        // as in `level`.
+        let mut next_segments = Vec::new();
+        for ((g, buckets), p) in segments.into_iter().zip(settled).zip(sorted) {
+            self.lay_out(g, buckets, &p, &mut next_segments);
         }
-        let mut settled: Vec<Vec<Vec<usize>>> =
-            ks.iter().map(|&k| vec![Vec::new(); k + 1]).collect();
+        self.segments = next_segments;
+        Ok(())
+    }
+
+    /// The bucket of every `(group, element)` of `items` among the ascending pivots
+    /// `sorted[group]`: binary search, comparing each element with the middle pivot of the
+    /// range it may still fall in, one `lt_open` per step for all elements at once (at most
+    /// ⌈log2(k + 1)⌉ steps for k pivots). Returns, per group, its buckets' elements in
+    /// `items` order. Which pairs are compared next depends only on bits already opened.
+    pub(crate) async fn search<R: Ring, T: Transport>(
+        &mut self,
+        s: &mut Session<T>,
+        keys: &[Share<R>],
+        bits: u32,
+        items: Vec<(usize, usize)>,
+        sorted: &[Vec<usize>],
+    ) -> Result<Vec<Vec<Vec<usize>>>> {
+        let mut settled: Vec<Vec<Vec<usize>>> = sorted
+            .iter()
+            .map(|p| vec![Vec::new(); p.len() + 1])
+            .collect();
+        let mut open: Vec<(usize, usize, usize, usize)> = items
+            .into_iter()
+            .map(|(i, e)| (i, e, 0, sorted[i].len()))
+            .collect();
         while !open.is_empty() {
             let (xs, ys): (Vec<Share<R>>, Vec<Share<R>>) = open
                 .iter()
@@ -344,22 +390,12 @@ impl Partitioner {
             }
             open = next;
         }
-        self.stats.levels += 1;
-
-        // Lay out bucket 0, pivot 0, bucket 1, ..., pivot k − 1, bucket k. All elements of
-        // a bucket took the same path, so they settled in one step and in segment order,
-        // as in `level`.
-        let mut next_segments = Vec::new();
-        for ((g, buckets), p) in segments.into_iter().zip(settled).zip(sorted) {
-            self.lay_out(g, buckets, &p, &mut next_segments);
-        }
-        self.segments = next_segments;
-        Ok(())
+        Ok(settled)
     }
 
     /// `lt_open` that counts its comparisons and skips empty vectors (every party has the
     /// same state, so all skip together).
-    async fn open_lt<R: Ring, T: Transport>(
+    pub(crate) async fn open_lt<R: Ring, T: Transport>(
         &mut self,
         s: &mut Session<T>,
         xs: &[Share<R>],
@@ -428,7 +464,7 @@ impl<T: Transport> Session<T> {
             if self.malicious() {
                 part.level_search(self, &cols[0], bits, SEARCH_RULE).await?;
             } else {
-                part.level(self, &cols[0], bits, rule).await?;
+                part.level(self, &cols[0], bits, rule, n).await?;
             }
         }
         let stats = part.stats;
@@ -454,6 +490,7 @@ pub(crate) mod tests {
         pivots: 1,
         budget: 0,
         small: 0,
+        bracket: 0,
     };
 
     /// n distinct keys value · 2^20 + index with values below 2^vbits, in random order.
@@ -575,6 +612,7 @@ pub(crate) mod tests {
                     pivots: 2,
                     budget: 0,
                     small: 3,
+                    bracket: 0,
                 },
             ] {
                 let st = check_sort::<Z64>(100 + i as u64, n, rule).await;
@@ -591,6 +629,7 @@ pub(crate) mod tests {
                 pivots: 5,
                 budget: 6,
                 small: 20,
+                bracket: 0,
             },
         )
         .await;

@@ -8,7 +8,8 @@
 //! under a shared key, comparisons and equality through the carry-save A2B, products, dot
 //! products and resharings in every ring, B2A and bit injection, checked
 //! openings of ring and bit shares, the tagged shuffle in Z_2^64 and Z_2^128, quicksort,
-//! quickselect and the maximum, and the TLS oracle's MPC verification of a session).
+//! quickselect (bracketed too) and the maximum, and the TLS oracle's MPC verification of
+//! a session).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -49,6 +50,8 @@ enum Proto {
     Sort(usize),
     /// Quickselect of three ranks and the maximum of Z_2^128 keys, opened.
     Select(usize),
+    /// The two middle ranks of Z_2^64 keys, the segment bracketed first (`bracket`), opened.
+    Bracketed(usize),
     /// The TLS oracle's MPC verification of a synthetic TLS 1.3 session with a response of
     /// about this many bytes: AES-GCM under shared keys, the opened response and the
     /// parsed value, opened.
@@ -164,6 +167,23 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
             let mut v: Vec<crate::engine::Share<Z128>> = picked.into_iter().map(|p| p.0).collect();
             v.push(s.max_min(&sk, 64, true).await?);
             Ok(Z128::encode_slice(&s.open(&v).await?))
+        }
+        Proto::Bracketed(n) => {
+            use crate::engine::sort::{PivotRule, SELECT_RULE};
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let k: Vec<Z64> = (0..n as u64)
+                .map(|i| Z64(((rng.gen::<u64>() >> 24) << 22) | i))
+                .collect();
+            let sk = share_all(&k, seed)[me].clone();
+            let rule = PivotRule {
+                bracket: crate::engine::bracket::MIN_BRACKET,
+                ..SELECT_RULE
+            };
+            let (picked, _) = s
+                .select_with_rule(&sk, &[], &[n / 2 - 1, n / 2], 63, rule)
+                .await?;
+            let v: Vec<crate::engine::Share<Z64>> = picked.into_iter().map(|p| p.0).collect();
+            Ok(Z64::encode_slice(&s.open(&v).await?))
         }
         Proto::Oracle(len) => {
             use crate::oracle::handshake::TlsVersion;
@@ -310,13 +330,14 @@ fn is_abort(e: &EngineError) -> bool {
     }
 }
 
-const PROTOS: [Proto; 18] = [
+const PROTOS: [Proto; 19] = [
     Proto::Oracle(200),
     Proto::Shuffle(1),
     Proto::Shuffle(25),
     Proto::Sort(2),
     Proto::Sort(40),
     Proto::Select(33),
+    Proto::Bracketed(600),
     Proto::Convert(1),
     Proto::Convert(70),
     Proto::Products(1),
