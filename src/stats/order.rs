@@ -2,11 +2,12 @@
 //!
 //! Comparison keys are value · 2^ℓ + i with i the public storage index, so no two keys are
 //! equal (the engine's sort and selection open comparison bits after an oblivious shuffle,
-//! which is safe only for distinct keys). The keys themselves are never opened: results are
-//! taken from the payload, which carries the plain value shares.
+//! which is safe only for distinct keys). The keys themselves are never opened: a sort
+//! carries the values as a payload column; a selection takes the few selected keys' high
+//! bits instead.
 
 use super::key_bits;
-use crate::engine::{Result, Session, Share, Transport, Z128};
+use crate::engine::{BitShares, Result, Session, Share, Transport, Z128};
 
 /// The keys of `x` (values below 2^value_bits) and the bits their comparisons need.
 fn keys<T: Transport>(
@@ -27,7 +28,9 @@ fn keys<T: Transport>(
     (keys, bits)
 }
 
-/// Shares of the values at the given 0-based ascending ranks.
+/// Shares of the values at the given 0-based ascending ranks. The selection shuffles the
+/// keys alone (no payload column: half the shuffle's bytes); the values are then the keys'
+/// high bits, ⌊key / 2^ℓ⌋, by bit decomposition and conversion of the few selected keys.
 pub async fn at_ranks<T: Transport>(
     s: &mut Session<T>,
     x: &[Share<Z128>],
@@ -35,8 +38,29 @@ pub async fn at_ranks<T: Transport>(
     value_bits: u32,
 ) -> Result<Vec<Share<Z128>>> {
     let (keys, bits) = keys(s, x, value_bits);
-    let found = s.select_ranks(&keys, &[x.to_vec()], ranks, bits).await?;
-    Ok(found.into_iter().map(|(_, payload)| payload[0]).collect())
+    let found = s.select_ranks(&keys, &[], ranks, bits).await?;
+    let picked: Vec<Share<Z128>> = found.into_iter().map(|(k, _)| k).collect();
+    values_of_keys(s, &picked, key_bits(x.len(), value_bits).0, value_bits).await
+}
+
+/// ⌊k / 2^ℓ⌋ for keys k below 2^(value_bits + ℓ): the bits ℓ.. of each key, converted to
+/// arithmetic shares and summed with their weights. Exact (no probabilistic truncation).
+async fn values_of_keys<T: Transport>(
+    s: &mut Session<T>,
+    k: &[Share<Z128>],
+    l: u32,
+    value_bits: u32,
+) -> Result<Vec<Share<Z128>>> {
+    let planes = s.a2b(k, value_bits + l).await?;
+    let high: Vec<&BitShares> = planes.planes[l as usize..].iter().collect();
+    let bits = s.b2a::<Z128>(&BitShares::concat(&high)).await?;
+    let mut out = vec![Share::<Z128>::default(); k.len()];
+    for (t, plane) in bits.chunks(k.len().max(1)).enumerate() {
+        for (o, b) in out.iter_mut().zip(plane) {
+            *o += b.mul_public(Z128(1u128 << t));
+        }
+    }
+    Ok(out)
 }
 
 /// Shares of the values in ascending order.
