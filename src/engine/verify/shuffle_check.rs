@@ -12,7 +12,7 @@
 //! sharing, chosen from the cheater's view (its own components and permutation), which is
 //! independent of the secrets below.
 //!
-//! # Construction (values in Z_2^k, k = 64 or 128; tags in W = Z_2^2k)
+//! # Construction (values in Z_2^k, k = 64 or 128; tags in W = Z_2^K, K = k + 64)
 //!
 //! 1. Widen: every component is read as an integer in W. Both holders of a component widen
 //!    it alike, so x' = Σ components (in W) is a sharing of a W value with x' ≡ x mod 2^k.
@@ -34,12 +34,14 @@
 //! change of an output value; changes by multiples of 2^k vanish when narrowed). Then
 //! E = Σ_j ρ_j e_j with e_j = Δ_j − Σ_c α_c δ_{c,j}. Write δ_{c,j} = 2^v·w, w odd, v < k.
 //! The cheater's view is independent of α_c (it holds two of its three components), so
-//! α_c·δ_{c,j} mod 2^2k is uniform over the multiples of 2^v and e_j has 2-adic valuation
+//! α_c·δ_{c,j} mod 2^K is uniform over the multiples of 2^v and e_j has 2-adic valuation
 //! ≥ t with probability at most 2^-(t−v). The weights ρ are drawn after every pass, and
-//! Pr[ρ_j e_j ≡ 0 mod 2^2k] = 2^-(2k − val(e_j)) for uniform ρ_j (other rows' terms fixed).
-//! Summing over t = val(e_j): Pr[E = 0] ≤ Σ_t 2^-(t−v)·2^-(2k−t) ≤ k·2^-(2k−v) ≤ k·2^-(k+1):
-//! below 2^-58 for k = 64 and 2^-121 for k = 128. A wrong copy in the coin's or E's
-//! opening is caught by the opening check.
+//! Pr[ρ_j e_j ≡ 0 mod 2^K] = 2^-(K − val(e_j)) for uniform ρ_j (other rows' terms fixed).
+//! Summing over t = val(e_j) from v to K: Pr[E = 0] ≤ Σ_t 2^-(t−v)·2^-(K−t) =
+//! (K − v + 1)·2^-(K−v) ≤ 66·2^-65 (v ≤ k − 1, K = k + 64): below 2^-58 for both rings.
+//! The width above k buys the bound, which is why K = k + 64 and not 2k: 2k would give
+//! 2^-121 for k = 128, far below the rest of the protocol, for a third more bytes in every
+//! pass. A wrong copy in the coin's or E's opening is caught by the opening check.
 //!
 //! Why the tag products and E's gate need no proof: a deviating message in a product round
 //! adds to that product's output a term the cheater chooses from its view, and changes
@@ -47,9 +49,9 @@
 //! joins Δ_j above (the bound holds for any Δ chosen without knowing α; the cheater's view
 //! holds two of α's three components, which are independent of α). A term Δ_E on E must
 //! cancel −Σ_j ρ_j(Δ_j − Σ_c α_c δ_{c,j}); with D_c = Σ_j ρ_j δ_{c,j} that means guessing
-//! Σ_c α_c D_c mod 2^2k, and Pr[val(D_c) ≥ t] ≤ 2^-(t−v) over ρ gives the same k·2^-(k+1)
+//! Σ_c α_c D_c mod 2^K, and Pr[val(D_c) ≥ t] ≤ 2^-(t−v) over ρ gives the same 66·2^-65
 //! bound. What an unproven product cannot do is change the values: they never pass
-//! through one. So the check costs no ring-product proof, which in Z_2^256 would dominate
+//! through one. So the check costs no ring-product proof, which in Z_2^192 would dominate
 //! the shuffle's time.
 //!
 //! # Privacy
@@ -63,7 +65,8 @@
 //!
 //! Per row and party: one W element for the tag, and the passes move (columns + 1) W
 //! elements instead of columns Z_2^k elements: for one column 1 + 2·2 W elements against
-//! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes. Rounds: 1 (tags) + 3
+//! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes for k = 64 (W = 16 bytes) and
+//! 3.75× for k = 128 (W = 24 bytes). Rounds: 1 (tags) + 3
 //! (passes) + 1 (coin) + 1 (E's gate) + 1 (E's opening), and no proof.
 
 use crate::engine::prf::Prg;
@@ -74,7 +77,7 @@ use crate::engine::ring::{Ring, Z128};
 use crate::engine::session::Session;
 use crate::engine::share::Share;
 use crate::engine::transport::Transport;
-use crate::engine::wide::Z256;
+use crate::engine::z192::Z192;
 
 use super::ring_proof::Gate;
 
@@ -97,7 +100,7 @@ fn widen_share<R: Ring, W: Ring>(s: &Share<R>) -> Share<W> {
 
 impl<T: Transport> Session<T> {
     /// The malicious-mode shuffle of `engine::shuffle`, for rings of 64 or 128 bits (tags
-    /// in Z_2^128 and Z_2^256). Other rings are refused.
+    /// in Z_2^128 and Z_2^192). Other rings are refused.
     pub(crate) async fn tagged_shuffle<R: Ring>(
         &mut self,
         columns: &[Vec<Share<R>>],
@@ -105,7 +108,7 @@ impl<T: Transport> Session<T> {
     ) -> Result<Vec<Vec<Share<R>>>> {
         match R::BITS {
             64 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
-            128 => self.tagged_shuffle_in::<R, Z256>(columns, n).await,
+            128 => self.tagged_shuffle_in::<R, Z192>(columns, n).await,
             _ => Err(super::unproven("the shuffle of this ring")),
         }
     }
@@ -243,6 +246,56 @@ mod tests {
         for n in [1, 2, 64, 300] {
             rows_intact::<Z64>(n, 10 + n as u64).await;
             rows_intact::<Z128>(n, 20 + n as u64).await;
+        }
+    }
+
+    /// The hardest error for the tag ring's width: ±2^127 on a Z_2^128 value (2-adic
+    /// valuation k − 1, the most a cheater can hide below 2^k), by flipping the top bit of
+    /// a row's value in pass 0 or 1. Every honest party fails the tag check; the same flip
+    /// in semi-honest mode changes that row unseen.
+    #[tokio::test]
+    async fn a_flip_of_the_top_bit_of_a_z128_value_fails_the_tag_check() {
+        let x: Vec<Z128> = (0..30).map(|i| Z128(7 + i)).collect();
+        let sx = share_all(&x, 11);
+        for security in [Security::Malicious, Security::SemiHonest] {
+            for pass in 0..2usize {
+                let sx = sx.clone();
+                let at = pass
+                    + if security == Security::Malicious {
+                        2
+                    } else {
+                        1
+                    };
+                let ts = local_transports().map(|t| {
+                    let round = if t.id() == pass { at } else { usize::MAX };
+                    // Bit 127 of the message is the top bit of row 0's value in both
+                    // encodings (16 bytes per element, or 24 with the value in the low 16).
+                    Cheater::new(t, round, Peer::Next, Tamper::Flip(127))
+                });
+                let out = run3_secure(5, security, ts, move |mut s| {
+                    let col = sx[s.id()].clone();
+                    async move {
+                        let sh = s.shuffle(&[col]).await?;
+                        s.open(&sh[0]).await
+                    }
+                })
+                .await;
+                for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
+                    match (security, r) {
+                        (Security::Malicious, Err(EngineError::Verification { check, .. })) => {
+                            assert_eq!(*check, "shuffle: a shuffled row does not match its tag");
+                        }
+                        (Security::Malicious, other) => {
+                            panic!("pass {pass}: party {id} must abort, got {other:?}")
+                        }
+                        (Security::SemiHonest, r) => {
+                            let mut got = r.as_ref().expect("semi-honest control").clone();
+                            got.sort_unstable();
+                            assert_ne!(got, x, "the control: the flip changes a row unseen");
+                        }
+                    }
+                }
+            }
         }
     }
 
