@@ -5,7 +5,9 @@
 //! Keys must be distinct and below 2^(bits − 1) (value · 2^ℓ + original index). Opening the
 //! comparison bits after the shuffle is safe for the reason given in `sort`: the transcript is
 //! a function of a uniformly random bijection from shuffled positions to ranks alone.
-//! The returned shares are the (fresh) shares output by the shuffle.
+//! The returned shares are the (fresh) shares output by the shuffle. Keys are guaranteed
+//! mod 2^bits, the width they are compared on (in malicious mode a deviation above it may go
+//! unseen, and changes no comparison); payload columns at every bit.
 
 use super::error::{EngineError, Result};
 use super::ring::Ring;
@@ -68,7 +70,13 @@ impl<T: Transport> Session<T> {
         cols.push(keys.to_vec());
         cols.extend(payload.iter().cloned());
         if n > 1 {
-            cols = self.shuffle(&cols).await?;
+            // Keys alone matter only on their `bits` bits, which lets the malicious
+            // shuffle's tags use a narrower ring; a payload is guaranteed at every bit.
+            cols = if payload.is_empty() {
+                self.shuffle_low(&cols, bits).await?
+            } else {
+                self.shuffle(&cols).await?
+            };
         }
         let mut wanted: Vec<usize> = ranks.to_vec();
         wanted.sort_unstable();

@@ -95,6 +95,18 @@ impl<T: Transport> Session<T> {
         &mut self,
         columns: &[Vec<Share<R>>],
     ) -> Result<Vec<Vec<Share<R>>>> {
+        self.shuffle_low(columns, R::BITS).await
+    }
+
+    /// [`Session::shuffle`] of columns whose values matter only mod 2^bits (keys compared
+    /// on `bits` bits): against a malicious party the rows are guaranteed mod 2^bits only,
+    /// which lets the tag check run in a narrower ring (`verify::shuffle_check`). Honest
+    /// runs are exact at every bit, as with `shuffle`.
+    pub async fn shuffle_low<R: Ring>(
+        &mut self,
+        columns: &[Vec<Share<R>>],
+        bits: u32,
+    ) -> Result<Vec<Vec<Share<R>>>> {
         let n = columns.first().map_or(0, Vec::len);
         if let Some(bad) = columns.iter().find(|c| c.len() != n) {
             return Err(EngineError::Invalid(format!(
@@ -103,7 +115,7 @@ impl<T: Transport> Session<T> {
             )));
         }
         if self.malicious() {
-            return self.tagged_shuffle(columns, n).await;
+            return self.tagged_shuffle(columns, n, bits.min(R::BITS)).await;
         }
         let mut flat: Vec<Share<R>> = columns.iter().flatten().copied().collect();
         for j in 0..3 {

@@ -12,7 +12,12 @@
 //! sharing, chosen from the cheater's view (its own components and permutation), which is
 //! independent of the secrets below.
 //!
-//! # Construction (values in Z_2^k, k = 64 or 128; tags in W = Z_2^K, K = k + 64)
+//! # Construction (values in Z_2^k; tags in W = Z_2^K, K ≥ k + 63)
+//!
+//! k is the number of low bits of the values that matter: 64 for Z_2^64 columns (W =
+//! Z_2^128), 128 for Z_2^128 columns (W = Z_2^192), or fewer when the caller says so
+//! (`Session::shuffle_low`: keys compared on k ≤ 65 bits take W = Z_2^128 even in a
+//! Z_2^128 column, whose bits above k are then not guaranteed).
 //!
 //! 1. Widen: every component is read as an integer in W. Both holders of a component widen
 //!    it alike, so x' = Σ components (in W) is a sharing of a W value with x' ≡ x mod 2^k.
@@ -38,10 +43,10 @@
 //! ≥ t with probability at most 2^-(t−v). The weights ρ are drawn after every pass, and
 //! Pr[ρ_j e_j ≡ 0 mod 2^K] = 2^-(K − val(e_j)) for uniform ρ_j (other rows' terms fixed).
 //! Summing over t = val(e_j) from v to K: Pr[E = 0] ≤ Σ_t 2^-(t−v)·2^-(K−t) =
-//! (K − v + 1)·2^-(K−v) ≤ 66·2^-65 (v ≤ k − 1, K = k + 64): below 2^-58 for both rings.
-//! The width above k buys the bound, which is why K = k + 64 and not 2k: 2k would give
-//! 2^-121 for k = 128, far below the rest of the protocol, for a third more bytes in every
-//! pass. A wrong copy in the coin's or E's opening is caught by the opening check.
+//! (K − v + 1)·2^-(K−v), at most 66·2^-65 for K = k + 64 and 65·2^-64 < 2^-57.9 for
+//! K = k + 63 (v ≤ k − 1). The width above k buys the bound, which is why K is k + 63 or
+//! k + 64 and not 2k: 2k would give 2^-121 for k = 128, far below the rest of the
+//! protocol, for a third more bytes in every pass. A wrong copy in the coin's or E's opening is caught by the opening check.
 //!
 //! Why the tag products and E's gate need no proof: a deviating message in a product round
 //! adds to that product's output a term the cheater chooses from its view, and changes
@@ -49,8 +54,7 @@
 //! joins Δ_j above (the bound holds for any Δ chosen without knowing α; the cheater's view
 //! holds two of α's three components, which are independent of α). A term Δ_E on E must
 //! cancel −Σ_j ρ_j(Δ_j − Σ_c α_c δ_{c,j}); with D_c = Σ_j ρ_j δ_{c,j} that means guessing
-//! Σ_c α_c D_c mod 2^K, and Pr[val(D_c) ≥ t] ≤ 2^-(t−v) over ρ gives the same 66·2^-65
-//! bound. What an unproven product cannot do is change the values: they never pass
+//! Σ_c α_c D_c mod 2^K, and Pr[val(D_c) ≥ t] ≤ 2^-(t−v) over ρ gives the same bound. What an unproven product cannot do is change the values: they never pass
 //! through one. So the check costs no ring-product proof, which in Z_2^192 would dominate
 //! the shuffle's time.
 //!
@@ -65,8 +69,9 @@
 //!
 //! Per row and party: one W element for the tag, and the passes move (columns + 1) W
 //! elements instead of columns Z_2^k elements: for one column 1 + 2·2 W elements against
-//! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes for k = 64 (W = 16 bytes) and
-//! 3.75× for k = 128 (W = 24 bytes). Rounds: 1 (tags) + 3
+//! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes for Z_2^64 columns (W = 16
+//! bytes), 3.75× for Z_2^128 columns (W = 24 bytes) and 2.5× for Z_2^128 columns that
+//! matter on at most 65 bits (W = 16 bytes). Rounds: 1 (tags) + 3
 //! (passes) + 1 (coin) + 1 (E's gate) + 1 (E's opening), and no proof.
 
 use crate::engine::prf::Prg;
@@ -99,15 +104,18 @@ fn widen_share<R: Ring, W: Ring>(s: &Share<R>) -> Share<W> {
 }
 
 impl<T: Transport> Session<T> {
-    /// The malicious-mode shuffle of `engine::shuffle`, for rings of 64 or 128 bits (tags
-    /// in Z_2^128 and Z_2^192). Other rings are refused.
+    /// The malicious-mode shuffle of `engine::shuffle`, for rings of 64 or 128 bits whose
+    /// values matter mod 2^bits: tags in Z_2^128 while bits ≤ 65 (K − k ≥ 63), else in
+    /// Z_2^192. Other rings are refused.
     pub(crate) async fn tagged_shuffle<R: Ring>(
         &mut self,
         columns: &[Vec<Share<R>>],
         n: usize,
+        bits: u32,
     ) -> Result<Vec<Vec<Share<R>>>> {
         match R::BITS {
             64 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
+            128 if bits <= 65 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
             128 => self.tagged_shuffle_in::<R, Z192>(columns, n).await,
             _ => Err(super::unproven("the shuffle of this ring")),
         }
@@ -294,6 +302,69 @@ mod tests {
                             assert_ne!(got, x, "the control: the flip changes a row unseen");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Z_2^128 keys that matter on 65 bits: the tags drop to Z_2^128 (the passes send 2/3
+    /// of the bytes of the full-width shuffle, so under 3/4 with the constant rounds), rows
+    /// stay intact, and ±2^64, the top bit
+    /// that matters (valuation k − 1), still fails the tag check.
+    #[tokio::test]
+    async fn keys_on_65_bits_are_tagged_in_z128_and_checked_at_their_top_bit() {
+        let x: Vec<Z128> = (0..40)
+            .map(|i| Z128((i * 7919) % 1000 + (i << 50)))
+            .collect();
+        let sx = share_all(&x, 12);
+        // Honest: both widths keep the rows; the narrow one sends fewer bytes.
+        let cols = sx.clone();
+        let out = run3_secure(6, Security::Malicious, local_transports(), move |mut s| {
+            let col = cols[s.id()].clone();
+            async move {
+                let c0 = s.counters().bytes_sent;
+                let full = s.shuffle(std::slice::from_ref(&col)).await?;
+                let c1 = s.counters().bytes_sent;
+                let low = s.shuffle_low(&[col], 65).await?;
+                let c2 = s.counters().bytes_sent;
+                Ok((
+                    s.open(&full[0]).await?,
+                    s.open(&low[0]).await?,
+                    c1 - c0,
+                    c2 - c1,
+                ))
+            }
+        })
+        .await;
+        let mut want = x.clone();
+        want.sort_unstable();
+        for (mut full, mut low, b_full, b_low) in ok(out) {
+            full.sort_unstable();
+            low.sort_unstable();
+            assert_eq!((&full, &low), (&want, &want));
+            assert!(4 * b_low < 3 * b_full, "{b_low} vs {b_full} bytes");
+        }
+        // Pass 0's sender flips bit 64 of row 0's value (16 bytes per element now).
+        for pass in 0..2usize {
+            let sx = sx.clone();
+            let ts = local_transports().map(|t| {
+                let round = if t.id() == pass { pass + 2 } else { usize::MAX };
+                Cheater::new(t, round, Peer::Next, Tamper::Flip(64))
+            });
+            let out = run3_secure(7, Security::Malicious, ts, move |mut s| {
+                let col = sx[s.id()].clone();
+                async move {
+                    let sh = s.shuffle_low(&[col], 65).await?;
+                    s.open(&sh[0]).await
+                }
+            })
+            .await;
+            for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
+                match r {
+                    Err(EngineError::Verification { check, .. }) => {
+                        assert_eq!(*check, "shuffle: a shuffled row does not match its tag");
+                    }
+                    other => panic!("pass {pass}: party {id} must abort, got {other:?}"),
                 }
             }
         }
