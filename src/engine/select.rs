@@ -19,7 +19,9 @@ use super::transport::Transport;
 impl<T: Transport> Session<T> {
     /// The key and payload at each wanted rank (0-based, ascending key order), in the order
     /// of `ranks`. Quickselect after one shuffle: each level partitions, in one `lt_open`,
-    /// only the segments that still contain a wanted rank. A rank ≥ n is
+    /// only the segments that still contain a wanted rank; a segment of
+    /// [`SELECT_RULE`]`.bracket` or more elements is first bracketed around its wanted ranks
+    /// (`bracket`). Keys are returned correct mod 2^bits. A rank ≥ n is
     /// `EngineError::Invalid`.
     #[allow(clippy::type_complexity)] // (key, payload row) per rank is the documented API
     pub async fn select_ranks<R: Ring>(
