@@ -381,6 +381,45 @@ fn lorenz_points_are_limited_to_2_through_100() {
 /// plus those of an index, plus a sign). At that limit: maxima of 1, 2^20 − 1, 2^20 (one
 /// bit more) and 2^62 − 1 (the widest a dataset may have), values at 0, 1, max − 1 and
 /// max, and n at and just past a power of two (where the index takes one more bit).
+/// Histograms compare on the bits of the dataset's maximum: values at 0, 1, max − 1 and max
+/// against edges at, just below and just above the maximum and the power of two above it
+/// (where no comparison is made), in both modes and on both of malicious mode's paths
+/// (three edges compare x − e, four or more decompose x once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histogram_at_the_width_of_the_maximum() {
+    for max in [1u128, (1 << 20) - 1, 1 << 20, (1 << 62) - 1] {
+        let ds = unscaled(max);
+        let b = 128 - max.leading_zeros();
+        let mut edges: Vec<u128> = [1, max.saturating_sub(1), max, max + 1]
+            .into_iter()
+            .chain([(1 << b) - 1, 1 << b, (1 << b) + 1])
+            .filter(|e| (1..1 << 62).contains(e))
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        let n = 9;
+        let values: Vec<u128> = (0..n)
+            .map(|i| [max, 0, max.saturating_sub(1), 1.min(max)][(i * 7) % 4])
+            .collect();
+        for edges in [edges.clone(), edges[edges.len() - 3..].to_vec()] {
+            let spec = QuerySpec {
+                edges: edges.iter().map(|e| e.to_string()).collect(),
+                ..QuerySpec::new("d", "histogram")
+            };
+            let q = Query::new(&spec, &ds).unwrap();
+            let want = reference::answer(&q, &values).unwrap().text;
+            for security in [Security::SemiHonest, Security::Malicious] {
+                let got = mpc_answer_secure(&ds, &spec, &values, 7, security).await;
+                assert_eq!(
+                    got,
+                    Ok(want.clone()),
+                    "max {max}, edges {edges:?}, {security:?}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_statistics_at_the_width_of_the_maximum() {
     for max in [1u128, (1 << 20) - 1, 1 << 20, (1 << 62) - 1] {

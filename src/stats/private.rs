@@ -52,7 +52,7 @@ pub async fn run<T: Transport>(
         }
         Stat::Histogram => {
             let me = s.id();
-            let cum = cumulative_counts(s, x, &q.edges).await?;
+            let cum = cumulative_counts(s, x, &q.edges, domain_bits(q.max_scaled)).await?;
             let k = cum.len();
             let mut buckets = Vec::with_capacity(k + 1);
             buckets.push(cum[0]);
