@@ -22,6 +22,7 @@ pub mod gf64;
 pub mod gf64_wide;
 pub mod gfni;
 pub mod opening;
+pub mod pool;
 pub mod recursion;
 pub mod ring_proof;
 pub mod shuffle_check;
@@ -152,11 +153,16 @@ fn stream(seed: Seed, id: u64) -> Prg {
 
 impl Verifier {
     pub fn new(security: Security, own: Seed, next: Seed) -> Self {
+        // A malicious session reuses the proof buffers of an earlier one (`pool`).
+        let bufs = match security {
+            Security::Malicious => pool::POOL.take(),
+            Security::SemiHonest => pool::ProofBufs::default(),
+        };
         Verifier {
             security,
-            pending: Vec::new(),
-            spare: Default::default(),
-            groups: Default::default(),
+            pending: bufs.pending,
+            spare: bufs.spare,
+            groups: bufs.groups,
             ring64: RingPending::default(),
             ring128: RingPending::default(),
             ring256: RingPending::default(),
@@ -174,6 +180,19 @@ impl Verifier {
 
     pub fn malicious(&self) -> bool {
         self.security == Security::Malicious
+    }
+}
+
+impl Drop for Verifier {
+    /// Hands the proof buffers to the next session in this process (`pool`).
+    fn drop(&mut self) {
+        if self.malicious() {
+            pool::POOL.give(pool::ProofBufs {
+                pending: std::mem::take(&mut self.pending),
+                spare: std::mem::take(&mut self.spare),
+                groups: std::mem::take(&mut self.groups),
+            });
+        }
     }
 }
 
