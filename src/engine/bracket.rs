@@ -114,11 +114,6 @@ impl Partitioner {
         self.segments.iter().position(|g| g.len >= min)
     }
 
-    /// The number of elements still in unsorted segments.
-    pub(crate) fn live(&self) -> usize {
-        self.segments.iter().map(|g| g.len).sum()
-    }
-
     /// Brackets segment `i` around the positions of `wanted` (ascending) that fall in it:
     /// selects the pivots in its sample, sends every other element to its bucket and
     /// lays the segment out (the module documentation has the step and its cost). Counts
@@ -157,14 +152,10 @@ impl Partitioner {
                 len: m,
             }],
         );
-        let holds = |start: usize, len: usize| {
-            let j = pivots.partition_point(|&p| p < start);
-            j < pivots.len() && pivots[j] < start + len
-        };
-        self.retain(holds);
+        self.retain_holding(&pivots);
         while !self.done() {
             self.level(s, keys, bits, rule, m).await?;
-            self.retain(holds);
+            self.retain_holding(&pivots);
         }
         self.segments = others;
 

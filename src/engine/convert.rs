@@ -709,6 +709,24 @@ impl<T: Transport> Session<T> {
         Ok(e.into_iter().zip(df).map(|(e, p)| e + p).collect())
     }
 
+    /// The value Σ_j 2^j · plane_j of every element of bit planes (bit 0 first, all of one
+    /// length; at most 128 planes), arithmetically shared: B2A of every bit, then a local
+    /// weighted sum. Empty without planes.
+    pub async fn b2a_planes<R: Ring>(&mut self, planes: &[&BitShares]) -> Result<Vec<Share<R>>> {
+        let Some(len) = planes.first().map(|p| p.len) else {
+            return Ok(Vec::new());
+        };
+        let bits = self.b2a::<R>(&BitShares::concat(planes)).await?;
+        let mut out = vec![Share::<R>::default(); len];
+        for (j, plane) in bits.chunks(len.max(1)).enumerate() {
+            let weight = R::from_u128(1u128 << j);
+            for (o, b) in out.iter_mut().zip(plane) {
+                *o += b.mul_public(weight);
+            }
+        }
+        Ok(out)
+    }
+
     /// The number of ones in `x`, arithmetically shared. Two rounds; about 1/3 ring element
     /// per bit (input) plus one element in total (a dot product).
     pub async fn b2a_sum<R: Ring>(&mut self, x: &BitShares) -> Result<Share<R>> {
@@ -733,20 +751,7 @@ impl<T: Transport> Session<T> {
             // Count in the boolean domain, then convert only the totals' bits: proven AND
             // gates cost far less than a proven product per bit (see `popcount`).
             let planes = self.popcounts(x, group).await?;
-            let Some(groups) = planes.first().map(|p| p.len) else {
-                return Ok(Vec::new());
-            };
-            let bits = self
-                .b2a::<R>(&BitShares::concat(&planes.iter().collect::<Vec<_>>()))
-                .await?;
-            let mut out = vec![Share::<R>::default(); groups];
-            for (j, plane) in bits.chunks(groups).enumerate() {
-                let weight = R::from_u128(1u128 << j);
-                for (o, b) in out.iter_mut().zip(plane) {
-                    *o += b.mul_public(weight);
-                }
-            }
-            return Ok(out);
+            return self.b2a_planes(&planes.iter().collect::<Vec<_>>()).await;
         }
         // Semi-honest: c = e + d (1 − 2e), so Σ c = Σ e + <d, 1 − 2e> per group.
         let two = R::from_u64(2);

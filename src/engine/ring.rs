@@ -49,6 +49,42 @@ pub trait Ring:
     fn decode_vec(bytes: &[u8], expected_len: usize) -> Option<Vec<Self>>;
 }
 
+/// Decodes `expected_len` elements of `size` bytes each with `one`; `None` unless
+/// `bytes` holds exactly that many. The one length check every ring's `decode_vec` makes.
+pub(crate) fn decode_each<T>(
+    bytes: &[u8],
+    expected_len: usize,
+    size: usize,
+    one: impl Fn(&[u8]) -> Option<T>,
+) -> Option<Vec<T>> {
+    if Some(bytes.len()) != expected_len.checked_mul(size) {
+        return None;
+    }
+    bytes.chunks_exact(size).map(one).collect()
+}
+
+/// `+=`, `-=` and `*=` from `+`, `-` and `*`, for the wide rings.
+macro_rules! assign_ops {
+    ($t:ty) => {
+        impl std::ops::AddAssign for $t {
+            fn add_assign(&mut self, o: $t) {
+                *self = *self + o;
+            }
+        }
+        impl std::ops::SubAssign for $t {
+            fn sub_assign(&mut self, o: $t) {
+                *self = *self - o;
+            }
+        }
+        impl std::ops::MulAssign for $t {
+            fn mul_assign(&mut self, o: $t) {
+                *self = *self * o;
+            }
+        }
+    };
+}
+pub(crate) use assign_ops;
+
 /// An element of Z_2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Z64(pub u64);
@@ -141,14 +177,9 @@ impl Ring for Z64 {
         v.iter().flat_map(|x| x.0.to_le_bytes()).collect()
     }
     fn decode_vec(bytes: &[u8], expected_len: usize) -> Option<Vec<Self>> {
-        if Some(bytes.len()) != expected_len.checked_mul(Self::BYTES) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(expected_len);
-        for chunk in bytes.chunks_exact(Self::BYTES) {
-            out.push(Z64(u64::from_le_bytes(chunk.try_into().ok()?)));
-        }
-        Some(out)
+        decode_each(bytes, expected_len, Self::BYTES, |c| {
+            Some(Z64(u64::from_le_bytes(c.try_into().ok()?)))
+        })
     }
 }
 
@@ -180,14 +211,9 @@ impl Ring for Z128 {
         v.iter().flat_map(|x| x.0.to_le_bytes()).collect()
     }
     fn decode_vec(bytes: &[u8], expected_len: usize) -> Option<Vec<Self>> {
-        if Some(bytes.len()) != expected_len.checked_mul(Self::BYTES) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(expected_len);
-        for chunk in bytes.chunks_exact(Self::BYTES) {
-            out.push(Z128(u128::from_le_bytes(chunk.try_into().ok()?)));
-        }
-        Some(out)
+        decode_each(bytes, expected_len, Self::BYTES, |c| {
+            Some(Z128(u128::from_le_bytes(c.try_into().ok()?)))
+        })
     }
 }
 

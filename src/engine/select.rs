@@ -83,23 +83,18 @@ impl<T: Transport> Session<T> {
         let mut wanted: Vec<usize> = ranks.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
-        let relevant = |start: usize, len: usize| {
-            // Is some wanted rank in [start, start + len)?
-            let i = wanted.partition_point(|&r| r < start);
-            i < wanted.len() && wanted[i] < start + len
-        };
         let mut part = Partitioner::new(n);
-        part.retain(relevant);
+        part.retain_holding(&wanted);
         // The size the levels' budget refers to: the problem left after the last bracket.
         let mut base = n;
         while !part.done() {
             if let Some(i) = part.large_segment(rule) {
                 part.bracket(self, &cols[0], bits, i, &wanted, rule).await?;
-                part.retain(relevant);
+                part.retain_holding(&wanted);
                 base = part.live();
             } else {
                 part.level(self, &cols[0], bits, rule, base).await?;
-                part.retain(relevant);
+                part.retain_holding(&wanted);
             }
         }
         let out = ranks

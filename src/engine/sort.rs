@@ -169,6 +169,19 @@ impl Partitioner {
         self.segments.is_empty()
     }
 
+    /// The number of elements still in unsorted segments.
+    pub(crate) fn live(&self) -> usize {
+        self.segments.iter().map(|g| g.len).sum()
+    }
+
+    /// Keeps only the segments that hold one of `positions` (ascending).
+    pub(crate) fn retain_holding(&mut self, positions: &[usize]) {
+        self.retain(|start, len| {
+            let i = positions.partition_point(|&p| p < start);
+            i < positions.len() && positions[i] < start + len
+        });
+    }
+
     /// One level: compares in one `lt_open` and partitions every segment around the pivots
     /// `rule` gives it (its first elements). Segments of size ≤ 1 are dropped. `n` is the
     /// size of the problem the levels work on (the rule's budget is relative to it).
@@ -182,7 +195,7 @@ impl Partitioner {
     ) -> Result<()> {
         // Comparison pairs (x, y) asking x < y, segment by segment in a fixed layout:
         // first pivot-vs-pivot pairs (a < b in index), then each other element vs each pivot.
-        let live: usize = self.segments.iter().map(|s| s.len).sum();
+        let live = self.live();
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         for seg in &self.segments {
@@ -307,7 +320,7 @@ impl Partitioner {
         rule: PivotRule,
     ) -> Result<()> {
         let n = self.order.len();
-        let live: usize = self.segments.iter().map(|s| s.len).sum();
+        let live = self.live();
         let segments = std::mem::take(&mut self.segments);
         let ks: Vec<usize> = segments
             .iter()

@@ -2,11 +2,11 @@
 //! V = n·Σx² − (Σx)² is exact for every n and every value the datasets allow. Plain values
 //! only, with the same [`Ring`] interface as Z_2^64 and Z_2^128; no sharing, no networking.
 
-use std::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+use std::ops::{Add, Mul, Neg, Sub};
 
 use rand::RngCore;
 
-use super::ring::Ring;
+use super::ring::{assign_ops, decode_each, Ring};
 
 /// An element of Z_2^256 as two 128-bit halves: `lo + hi · 2^128`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -78,23 +78,7 @@ impl Mul for Z256 {
     }
 }
 
-impl AddAssign for Z256 {
-    fn add_assign(&mut self, o: Z256) {
-        *self = *self + o;
-    }
-}
-
-impl SubAssign for Z256 {
-    fn sub_assign(&mut self, o: Z256) {
-        *self = *self - o;
-    }
-}
-
-impl MulAssign for Z256 {
-    fn mul_assign(&mut self, o: Z256) {
-        *self = *self * o;
-    }
-}
+assign_ops!(Z256);
 
 impl Ring for Z256 {
     const BITS: u32 = 256;
@@ -127,17 +111,12 @@ impl Ring for Z256 {
             .collect()
     }
     fn decode_vec(bytes: &[u8], expected_len: usize) -> Option<Vec<Self>> {
-        if Some(bytes.len()) != expected_len.checked_mul(Self::BYTES) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(expected_len);
-        for c in bytes.chunks_exact(Self::BYTES) {
-            out.push(Z256::new(
+        decode_each(bytes, expected_len, Self::BYTES, |c| {
+            Some(Z256::new(
                 u128::from_le_bytes(c[..16].try_into().ok()?),
                 u128::from_le_bytes(c[16..].try_into().ok()?),
-            ));
-        }
-        Some(out)
+            ))
+        })
     }
 }
 

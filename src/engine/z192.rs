@@ -2,11 +2,11 @@
 //! wider than the values (`verify::shuffle_check` has why 64 bits suffice). Plain values
 //! only, with the same [`Ring`] interface as the other rings; no sharing, no networking.
 
-use std::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+use std::ops::{Add, Mul, Neg, Sub};
 
 use rand::RngCore;
 
-use super::ring::Ring;
+use super::ring::{assign_ops, decode_each, Ring};
 use super::wide::mul_wide;
 
 /// An element of Z_2^192 as `lo + hi · 2^128`.
@@ -66,23 +66,7 @@ impl Mul for Z192 {
     }
 }
 
-impl AddAssign for Z192 {
-    fn add_assign(&mut self, o: Z192) {
-        *self = *self + o;
-    }
-}
-
-impl SubAssign for Z192 {
-    fn sub_assign(&mut self, o: Z192) {
-        *self = *self - o;
-    }
-}
-
-impl MulAssign for Z192 {
-    fn mul_assign(&mut self, o: Z192) {
-        *self = *self * o;
-    }
-}
+assign_ops!(Z192);
 
 impl Ring for Z192 {
     const BITS: u32 = 192;
@@ -117,17 +101,12 @@ impl Ring for Z192 {
         out
     }
     fn decode_vec(bytes: &[u8], expected_len: usize) -> Option<Vec<Self>> {
-        if Some(bytes.len()) != expected_len.checked_mul(Self::BYTES) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(expected_len);
-        for c in bytes.chunks_exact(Self::BYTES) {
-            out.push(Z192::new(
+        decode_each(bytes, expected_len, Self::BYTES, |c| {
+            Some(Z192::new(
                 u128::from_le_bytes(c[..16].try_into().ok()?),
                 u64::from_le_bytes(c[16..].try_into().ok()?),
-            ));
-        }
-        Some(out)
+            ))
+        })
     }
 }
 

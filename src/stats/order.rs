@@ -43,8 +43,8 @@ pub async fn at_ranks<T: Transport>(
     values_of_keys(s, &picked, key_bits(x.len(), value_bits).0, value_bits).await
 }
 
-/// ⌊k / 2^ℓ⌋ for keys k below 2^(value_bits + ℓ): the bits ℓ.. of each key, converted to
-/// arithmetic shares and summed with their weights. Exact (no probabilistic truncation).
+/// ⌊k / 2^ℓ⌋ for keys k below 2^(value_bits + ℓ): the bits ℓ.. of each key, as a value.
+/// Exact (no probabilistic truncation).
 async fn values_of_keys<T: Transport>(
     s: &mut Session<T>,
     k: &[Share<Z128>],
@@ -53,14 +53,7 @@ async fn values_of_keys<T: Transport>(
 ) -> Result<Vec<Share<Z128>>> {
     let planes = s.a2b(k, value_bits + l).await?;
     let high: Vec<&BitShares> = planes.planes[l as usize..].iter().collect();
-    let bits = s.b2a::<Z128>(&BitShares::concat(&high)).await?;
-    let mut out = vec![Share::<Z128>::default(); k.len()];
-    for (t, plane) in bits.chunks(k.len().max(1)).enumerate() {
-        for (o, b) in out.iter_mut().zip(plane) {
-            *o += b.mul_public(Z128(1u128 << t));
-        }
-    }
-    Ok(out)
+    s.b2a_planes(&high).await
 }
 
 /// Shares of the values in ascending order.

@@ -58,6 +58,13 @@ enum Proto {
     Oracle(usize),
 }
 
+/// n distinct keys below 2^62: a random high part and the index.
+fn distinct_keys(n: usize, rng: &mut ChaCha20Rng) -> Vec<Z64> {
+    (0..n as u64)
+        .map(|i| Z64(((rng.gen::<u64>() >> 24) << 22) | i))
+        .collect()
+}
+
 async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Vec<u8>> {
     let me = s.id();
     match p {
@@ -143,10 +150,7 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
         }
         Proto::Sort(n) => {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            // Distinct keys below 2^62: a random high part and the index.
-            let k: Vec<Z64> = (0..n as u64)
-                .map(|i| Z64(((rng.gen::<u64>() >> 24) << 22) | i))
-                .collect();
+            let k = distinct_keys(n, &mut rng);
             let p: Vec<Z64> = (0..n).map(|_| Z64(rng.gen())).collect();
             let (sk, sp) = (
                 share_all(&k, seed)[me].clone(),
@@ -177,10 +181,7 @@ async fn run<T: Transport>(p: Proto, seed: u64, s: &mut Session<T>) -> Result<Ve
         }
         Proto::Bracketed(n) => {
             use crate::engine::sort::{PivotRule, SELECT_RULE};
-            let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            let k: Vec<Z64> = (0..n as u64)
-                .map(|i| Z64(((rng.gen::<u64>() >> 24) << 22) | i))
-                .collect();
+            let k = distinct_keys(n, &mut ChaCha20Rng::seed_from_u64(seed));
             let sk = share_all(&k, seed)[me].clone();
             let rule = PivotRule {
                 bracket: crate::engine::bracket::MIN_BRACKET,

@@ -209,6 +209,40 @@ mod tests {
         out.map(|r| r.expect("honest run"))
     }
 
+    /// One shuffle of the column `sx` (columns mattering on `bits` bits), opened, in which
+    /// the sender of pass `pass` tampers with its message to its partner as `how` says.
+    /// Rounds: 0 is the session setup; in malicious mode 1 holds the tags, so pass j is
+    /// round 2 + j; semi-honest passes are rounds 1 + j. The sender of pass j towards its
+    /// partner is party j (to Next).
+    async fn tampered<R: Ring>(
+        sx: &[Vec<crate::engine::Share<R>>; 3],
+        seed: u64,
+        security: Security,
+        pass: usize,
+        how: Tamper,
+        bits: u32,
+    ) -> [crate::engine::error::Result<Vec<R>>; 3] {
+        let at = pass
+            + if security == Security::Malicious {
+                2
+            } else {
+                1
+            };
+        let ts = local_transports().map(|t| {
+            let round = if t.id() == pass { at } else { usize::MAX };
+            Cheater::new(t, round, Peer::Next, how)
+        });
+        let sx = sx.clone();
+        run3_secure(seed, security, ts, move |mut s| {
+            let col = sx[s.id()].clone();
+            async move {
+                let sh = s.shuffle_low(&[col], bits).await?;
+                s.open(&sh[0]).await
+            }
+        })
+        .await
+    }
+
     /// Rows survive the shuffle intact, the order changes, and the check's cost is what the
     /// module doc says.
     async fn rows_intact<R: Ring + Ord>(n: usize, seed: u64) {
@@ -267,27 +301,9 @@ mod tests {
         let sx = share_all(&x, 11);
         for security in [Security::Malicious, Security::SemiHonest] {
             for pass in 0..2usize {
-                let sx = sx.clone();
-                let at = pass
-                    + if security == Security::Malicious {
-                        2
-                    } else {
-                        1
-                    };
-                let ts = local_transports().map(|t| {
-                    let round = if t.id() == pass { at } else { usize::MAX };
-                    // Bit 127 of the message is the top bit of row 0's value in both
-                    // encodings (16 bytes per element, or 24 with the value in the low 16).
-                    Cheater::new(t, round, Peer::Next, Tamper::Flip(127))
-                });
-                let out = run3_secure(5, security, ts, move |mut s| {
-                    let col = sx[s.id()].clone();
-                    async move {
-                        let sh = s.shuffle(&[col]).await?;
-                        s.open(&sh[0]).await
-                    }
-                })
-                .await;
+                // Bit 127 of the message is the top bit of row 0's value in both encodings
+                // (16 bytes per element, or 24 with the value in the low 16).
+                let out = tampered(&sx, 5, security, pass, Tamper::Flip(127), 128).await;
                 for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
                     match (security, r) {
                         (Security::Malicious, Err(EngineError::Verification { check, .. })) => {
@@ -309,8 +325,8 @@ mod tests {
 
     /// Z_2^128 keys that matter on 65 bits: the tags drop to Z_2^128 (the passes send 2/3
     /// of the bytes of the full-width shuffle, so under 3/4 with the constant rounds), rows
-    /// stay intact, and ±2^64, the top bit
-    /// that matters (valuation k − 1), still fails the tag check.
+    /// stay intact, and ±2^64, the top bit that matters (valuation k − 1), still fails the
+    /// tag check.
     #[tokio::test]
     async fn keys_on_65_bits_are_tagged_in_z128_and_checked_at_their_top_bit() {
         let x: Vec<Z128> = (0..40)
@@ -346,19 +362,7 @@ mod tests {
         }
         // Pass 0's sender flips bit 64 of row 0's value (16 bytes per element now).
         for pass in 0..2usize {
-            let sx = sx.clone();
-            let ts = local_transports().map(|t| {
-                let round = if t.id() == pass { pass + 2 } else { usize::MAX };
-                Cheater::new(t, round, Peer::Next, Tamper::Flip(64))
-            });
-            let out = run3_secure(7, Security::Malicious, ts, move |mut s| {
-                let col = sx[s.id()].clone();
-                async move {
-                    let sh = s.shuffle_low(&[col], 65).await?;
-                    s.open(&sh[0]).await
-                }
-            })
-            .await;
+            let out = tampered(&sx, 7, Security::Malicious, pass, Tamper::Flip(64), 65).await;
             for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
                 match r {
                     Err(EngineError::Verification { check, .. }) => {
@@ -379,28 +383,7 @@ mod tests {
         let mut tag_checks = 0;
         for security in [Security::Malicious, Security::SemiHonest] {
             for pass in 0..3usize {
-                let sx = sx.clone();
-                // Rounds: 0 is the session setup; in malicious mode 1 holds the tags, so
-                // pass j is round 2 + j; semi-honest passes are rounds 1 + j. The sender
-                // of pass j towards its partner is party j (to Next).
-                let at = pass
-                    + if security == Security::Malicious {
-                        2
-                    } else {
-                        1
-                    };
-                let ts = local_transports().map(|t| {
-                    let round = if t.id() == pass { at } else { usize::MAX };
-                    Cheater::new(t, round, Peer::Next, Tamper::Add(5, 1))
-                });
-                let out = run3_secure(3, security, ts, move |mut s| {
-                    let col = sx[s.id()].clone();
-                    async move {
-                        let sh = s.shuffle(&[col]).await?;
-                        s.open(&sh[0]).await
-                    }
-                })
-                .await;
+                let out = tampered(&sx, 3, security, pass, Tamper::Add(5, 1), 64).await;
                 for (id, r) in out.iter().enumerate() {
                     if id == pass {
                         continue;
