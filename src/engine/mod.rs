@@ -10,7 +10,7 @@
 //! * [`transport`] — the abstract per-round transport, party ids and neighbours.
 //! * [`ring`] — Z_2^64 and Z_2^128 behind the [`Ring`] trait, wire encoding.
 //! * [`wide`] — Z_2^256, for exact second moments.
-//! * [`z192`] — Z_2^192, the malicious shuffle's tag ring for Z_2^128 columns.
+//! * [`tag_ring`] — Z_2^136 and Z_2^192, the malicious shuffle's tag rings for Z_2^128 columns.
 //! * [`share`] — replicated shares, local operations, client-side split and reconstruct.
 //! * [`prf`] — correlated randomness (zero shares, random shares) from pairwise seeds.
 //! * [`prg`] — the AES-128-CTR generator behind every seeded stream.
@@ -51,10 +51,10 @@ pub mod session;
 pub mod share;
 pub mod shuffle;
 pub mod sort;
+pub mod tag_ring;
 pub mod transport;
 pub mod verify;
 pub mod wide;
-pub mod z192;
 
 pub use arith::local_cross;
 pub use binary::{pack, unpack, BitPlanes, BitShares};

@@ -16,8 +16,9 @@
 //!
 //! k is the number of low bits of the values that matter: 64 for Z_2^64 columns (W =
 //! Z_2^128), 128 for Z_2^128 columns (W = Z_2^192), or fewer when the caller says so
-//! (`Session::shuffle_low`: keys compared on k ≤ 65 bits take W = Z_2^128 even in a
-//! Z_2^128 column, whose bits above k are then not guaranteed).
+//! (`Session::shuffle_low`: keys compared on k ≤ 65 bits take W = Z_2^128 and on k ≤ 73
+//! bits W = Z_2^136, even in a Z_2^128 column, whose bits above k are then not guaranteed).
+//! W is always the narrowest of Z_2^128, Z_2^136 and Z_2^192 with K ≥ k + 63.
 //!
 //! 1. Widen: every component is read as an integer in W. Both holders of a component widen
 //!    it alike, so x' = Σ components (in W) is a sharing of a W value with x' ≡ x mod 2^k.
@@ -70,8 +71,9 @@
 //! Per row and party: one W element for the tag, and the passes move (columns + 1) W
 //! elements instead of columns Z_2^k elements: for one column 1 + 2·2 W elements against
 //! 2 ring elements, i.e. 5× the semi-honest shuffle's bytes for Z_2^64 columns (W = 16
-//! bytes), 3.75× for Z_2^128 columns (W = 24 bytes) and 2.5× for Z_2^128 columns that
-//! matter on at most 65 bits (W = 16 bytes). Rounds: 1 (tags) + 3
+//! bytes), 3.75× for Z_2^128 columns (W = 24 bytes), 2.66× for Z_2^128 columns that
+//! matter on 66–73 bits (W = 17 bytes) and 2.5× on at most 65 bits (W = 16 bytes).
+//! Rounds: 1 (tags) + 3
 //! (passes) + 1 (coin) + 1 (E's gate) + 1 (E's opening), and no proof.
 
 use crate::engine::prf::Prg;
@@ -81,8 +83,8 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::ring::{Ring, Z128};
 use crate::engine::session::Session;
 use crate::engine::share::Share;
+use crate::engine::tag_ring::{Z136, Z192};
 use crate::engine::transport::Transport;
-use crate::engine::z192::Z192;
 
 use super::ring_proof::Gate;
 
@@ -105,8 +107,8 @@ fn widen_share<R: Ring, W: Ring>(s: &Share<R>) -> Share<W> {
 
 impl<T: Transport> Session<T> {
     /// The malicious-mode shuffle of `engine::shuffle`, for rings of 64 or 128 bits whose
-    /// values matter mod 2^bits: tags in Z_2^128 while bits ≤ 65 (K − k ≥ 63), else in
-    /// Z_2^192. Other rings are refused.
+    /// values matter mod 2^bits: tags in the narrowest of Z_2^128 (bits ≤ 65), Z_2^136
+    /// (bits ≤ 73) and Z_2^192 with K − k ≥ 63. Other rings are refused.
     pub(crate) async fn tagged_shuffle<R: Ring>(
         &mut self,
         columns: &[Vec<Share<R>>],
@@ -116,6 +118,7 @@ impl<T: Transport> Session<T> {
         match R::BITS {
             64 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
             128 if bits <= 65 => self.tagged_shuffle_in::<R, Z128>(columns, n).await,
+            128 if bits <= 73 => self.tagged_shuffle_in::<R, Z136>(columns, n).await,
             128 => self.tagged_shuffle_in::<R, Z192>(columns, n).await,
             _ => Err(super::unproven("the shuffle of this ring")),
         }
@@ -323,52 +326,63 @@ mod tests {
         }
     }
 
-    /// Z_2^128 keys that matter on 65 bits: the tags drop to Z_2^128 (the passes send 2/3
-    /// of the bytes of the full-width shuffle, so under 3/4 with the constant rounds), rows
-    /// stay intact, and ±2^64, the top bit that matters (valuation k − 1), still fails the
-    /// tag check.
+    /// Z_2^128 keys that matter on fewer bits: the tags drop to Z_2^128 for 65 bits and
+    /// to Z_2^136 for 73 (the passes send 2/3 and 17/24 of the full-width bytes, so under
+    /// 3/4 with the constant rounds), while 74 bits keep Z_2^192; rows stay intact at every
+    /// width, and a flip of the top bit that matters (±2^(k−1), valuation k − 1: bit 64,
+    /// bit 72) still fails the tag check.
     #[tokio::test]
-    async fn keys_on_65_bits_are_tagged_in_z128_and_checked_at_their_top_bit() {
+    async fn narrow_keys_are_tagged_in_narrow_rings_and_checked_at_their_top_bit() {
         let x: Vec<Z128> = (0..40)
             .map(|i| Z128((i * 7919) % 1000 + (i << 50)))
             .collect();
         let sx = share_all(&x, 12);
-        // Honest: both widths keep the rows; the narrow one sends fewer bytes.
+        // Honest: every width keeps the rows; the narrow ones send fewer bytes.
         let cols = sx.clone();
         let out = run3_secure(6, Security::Malicious, local_transports(), move |mut s| {
             let col = cols[s.id()].clone();
             async move {
-                let c0 = s.counters().bytes_sent;
-                let full = s.shuffle(std::slice::from_ref(&col)).await?;
-                let c1 = s.counters().bytes_sent;
-                let low = s.shuffle_low(&[col], 65).await?;
-                let c2 = s.counters().bytes_sent;
-                Ok((
-                    s.open(&full[0]).await?,
-                    s.open(&low[0]).await?,
-                    c1 - c0,
-                    c2 - c1,
-                ))
+                let mut rows = Vec::new();
+                let mut bytes = Vec::new();
+                for bits in [128, 74, 73, 65] {
+                    let c0 = s.counters().bytes_sent;
+                    let sh = s.shuffle_low(std::slice::from_ref(&col), bits).await?;
+                    bytes.push(s.counters().bytes_sent - c0);
+                    rows.push(s.open(&sh[0]).await?);
+                }
+                Ok((rows, bytes))
             }
         })
         .await;
         let mut want = x.clone();
         want.sort_unstable();
-        for (mut full, mut low, b_full, b_low) in ok(out) {
-            full.sort_unstable();
-            low.sort_unstable();
-            assert_eq!((&full, &low), (&want, &want));
-            assert!(4 * b_low < 3 * b_full, "{b_low} vs {b_full} bytes");
+        for (rows, bytes) in ok(out) {
+            for mut r in rows {
+                r.sort_unstable();
+                assert_eq!(r, want);
+            }
+            let [full, b74, b73, b65] = bytes[..] else {
+                panic!("four shuffles")
+            };
+            assert_eq!(b74, full, "74 bits need Z_2^192");
+            assert!(4 * b73 < 3 * full, "Z_2^136: {b73} vs {full} bytes");
+            assert!(b65 < b73, "Z_2^128 below Z_2^136: {b65} vs {b73} bytes");
         }
-        // Pass 0's sender flips bit 64 of row 0's value (16 bytes per element now).
-        for pass in 0..2usize {
-            let out = tampered(&sx, 7, Security::Malicious, pass, Tamper::Flip(64), 65).await;
-            for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
-                match r {
-                    Err(EngineError::Verification { check, .. }) => {
-                        assert_eq!(*check, "shuffle: a shuffled row does not match its tag");
+        // A pass's sender flips the top bit that matters of row 0's value (the value's low
+        // 16 bytes come first in both encodings).
+        for (bits, flip) in [(65, 64), (73, 72)] {
+            for pass in 0..2usize {
+                let out =
+                    tampered(&sx, 7, Security::Malicious, pass, Tamper::Flip(flip), bits).await;
+                for (id, r) in out.iter().enumerate().filter(|(id, _)| *id != pass) {
+                    match r {
+                        Err(EngineError::Verification { check, .. }) => {
+                            assert_eq!(*check, "shuffle: a shuffled row does not match its tag");
+                        }
+                        other => {
+                            panic!("{bits} bits, pass {pass}: party {id} must abort, got {other:?}")
+                        }
                     }
-                    other => panic!("pass {pass}: party {id} must abort, got {other:?}"),
                 }
             }
         }
