@@ -7,7 +7,7 @@
 //! zero test of (x − y) mod 2^bits, exact for any x, y ∈ [0, 2^bits).
 //!
 //! Costs per element and party, k = bits: LT / LTZ is [`super::convert::msb_rounds`]`(k)`
-//! rounds (8 for k = 64) and [`super::convert::msb_and_gates`]`(k)` ANDs (181 for k = 64)
+//! rounds (8 for k = 64) and [`super::convert::msb_and_gates`]`(k)` ANDs (150 for k = 64)
 //! of one bit each plus k/3 input bits (≈ 25 bytes for k = 64); EQ is 1 + ⌈log2 k⌉ rounds
 //! and k − 1 ANDs plus k/3 input bits (≈ 11 bytes for k = 64). The results are boolean
 //! shares; see `convert` for B2A and bit injection.
@@ -427,11 +427,11 @@ mod tests {
         let k = 3;
         let n = 64 * k;
         let cost = lt_cost::<Z64>(n, 64).await;
-        // Input round: 64 planes of the own 64-element block (8 bytes each); then 181 ANDs
+        // Input round: 64 planes of the own 64-element block (8 bytes each); then 150 ANDs
         // of n bits each. Every round sends one frame, to the previous party.
-        assert_eq!(msb_and_gates(64), 181);
-        let payload = 64 * 8 + 181 * n / 8;
-        assert_eq!(payload, 4856);
+        assert_eq!(msb_and_gates(64), 150);
+        let payload = 64 * 8 + 150 * n / 8;
+        assert_eq!(payload, 4112);
         let expect_bytes = (payload + 8 * FRAME_HEADER) as u64;
         for c in cost {
             assert_eq!(c.rounds, 8);

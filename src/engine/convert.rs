@@ -14,7 +14,7 @@
 //! product.
 //!
 //! Costs (per element, per party, `k` = bits): [`Session::msb`] is 2 + ⌈log2(k − 1)⌉
-//! rounds and [`msb_and_gates`]`(k)` ≈ 3k AND gates, one bit each, plus ≈ k/3 input bits;
+//! rounds and [`msb_and_gates`]`(k)` ≈ 2.4k AND gates, one bit each, plus ≈ k/3 input bits;
 //! [`Session::a2b`] the same rounds with a Sklansky prefix adder; [`Session::b2a`] 2 rounds
 //! and 4/3 ring elements.
 
@@ -172,17 +172,19 @@ fn ring_bit<R: Ring>(b: bool) -> R {
     }
 }
 
-/// Number of AND gates of [`Session::msb`] on `bits` bits, per element: `bits − 1`
-/// generate bits, then a binary generate/propagate tree over them that skips the propagate
-/// ANDs of the blocks containing bit 0.
+/// Number of AND gates of [`Session::msb`] on `bits` bits, per element: m = `bits − 1`
+/// carry bits in blocks of two (the highest block has one bit when m is odd), one AND per
+/// bit to ripple each block's carry from a carry in of zero, one per two-bit block above
+/// the lowest for its propagate, then a binary generate/propagate tree over the blocks that
+/// skips the propagate ANDs of the blocks containing bit 0.
 pub fn msb_and_gates(bits: u32) -> usize {
     let m = bits.saturating_sub(1) as usize;
     if m == 0 {
         return 0;
     }
+    let mut ands = m + (m / 2).saturating_sub(1);
     // (number of blocks, the lowest block has no P)
-    let mut ands = m;
-    let mut blocks = m;
+    let mut blocks = m.div_ceil(2);
     while blocks > 1 {
         let pairs = blocks / 2;
         ands += pairs + (pairs - 1);
@@ -436,19 +438,62 @@ impl<T: Transport> Session<T> {
         Ok((v, w, carry))
     }
 
-    /// The carry out of V + W over the given planes (bit 0 first): generate bits in one
-    /// round, then a generate/propagate tree, one round per level.
+    /// The carry out of V + W over the given planes (bit 0 first), in 1 + ⌈log2 m⌉ rounds
+    /// for m planes, [`msb_and_gates`]`(m + 1)` ANDs per element. The planes go in blocks of
+    /// two bits (bits 2i, 2i + 1; the highest block is bit m − 1 alone when m is odd), and
+    /// each block's carry out from a carry in of zero ripples in two rounds at one AND per
+    /// bit: c = v_{2i} ∧ w_{2i}, then G = maj(v_{2i+1}, w_{2i+1}, c) = c ⊕ (v ⊕ c)(w ⊕ c).
+    /// Its propagate P = p_{2i} ∧ p_{2i+1} (p = v ⊕ w) takes the first of those rounds. A
+    /// generate/propagate tree over the blocks follows. Two bits per block cost 3 ANDs here
+    /// against 4 as two leaves of the tree (two generates and one merge), in the same two
+    /// rounds.
     async fn carry_out(&mut self, v: &[BitShares], w: &[BitShares], n: usize) -> Result<BitShares> {
         let m = v.len();
         if m == 0 {
             return Ok(BitShares::zeros(n));
         }
-        let pairs: Vec<(&BitShares, &BitShares)> = v.iter().zip(w).collect();
-        let g = self.and_many(&pairs).await?;
-        let blocks: Vec<(BitShares, Option<BitShares>)> = g
-            .into_iter()
-            .enumerate()
-            .map(|(j, g)| (g, (j > 0).then(|| v[j].xor_same(&w[j]))))
+        let p: Vec<BitShares> = v.iter().zip(w).map(|(a, b)| a.xor_same(b)).collect();
+        // Round 1: every block's low generate, and the propagate of every two-bit block
+        // above the lowest (whose carry in is zero, so its P is never needed).
+        let lows: Vec<usize> = (0..m).step_by(2).collect();
+        let mut pairs: Vec<(&BitShares, &BitShares)> =
+            lows.iter().map(|&i| (&v[i], &w[i])).collect();
+        pairs.extend(
+            lows.iter()
+                .filter(|&&i| i > 0 && i + 1 < m)
+                .map(|&i| (&p[i], &p[i + 1])),
+        );
+        let mut first = self.and_many(&pairs).await?.into_iter();
+        let c: Vec<BitShares> = first.by_ref().take(lows.len()).collect();
+        let props: Vec<BitShares> = first.collect();
+        // Round 2: the ripple into each two-bit block's high bit.
+        let diffs: Vec<(BitShares, BitShares)> = lows
+            .iter()
+            .zip(&c)
+            .filter(|(&i, _)| i + 1 < m)
+            .map(|(&i, c)| (v[i + 1].xor_same(c), w[i + 1].xor_same(c)))
+            .collect();
+        let pairs: Vec<(&BitShares, &BitShares)> = diffs.iter().map(|(a, b)| (a, b)).collect();
+        let mut ripple = if pairs.is_empty() {
+            Vec::new()
+        } else {
+            self.and_many(&pairs).await?
+        }
+        .into_iter();
+        let mut props = props.into_iter();
+        let blocks: Vec<(BitShares, Option<BitShares>)> = lows
+            .iter()
+            .zip(c)
+            .map(|(&i, mut g)| {
+                if i + 1 < m {
+                    g.xor_assign_same(&ripple.next().expect("one ripple per two-bit block"));
+                    let prop = (i > 0).then(|| props.next().expect("one P per upper block"));
+                    (g, prop)
+                } else {
+                    // The one-bit top block (m odd): its P is p itself.
+                    (g, (i > 0).then(|| p[i].clone()))
+                }
+            })
             .collect();
         self.carry_tree(blocks, n).await
     }
@@ -1008,6 +1053,11 @@ pub(crate) mod tests {
         check_a2b_msb::<Z64>(10, 1, 4).await;
         check_a2b_msb::<Z64>(10, 2, 5).await;
         check_a2b_msb::<Z64>(10, 3, 5).await;
+        // The carry's blocks: odd and even counts of carry bits, with and without a
+        // one-bit top block.
+        for bits in 4..=9 {
+            check_a2b_msb::<Z64>(70, bits, 20 + u64::from(bits)).await;
+        }
         check_a2b_msb::<Z128>(200, 84, 6).await;
         check_a2b_msb::<Z128>(130, 128, 7).await;
         check_a2b_msb::<Z128>(8, 65, 8).await;
@@ -1104,8 +1154,14 @@ pub(crate) mod tests {
     fn gate_counts() {
         assert_eq!(msb_and_gates(1), 0);
         assert_eq!(msb_and_gates(2), 1);
-        assert_eq!(msb_and_gates(3), 2 + 1);
-        assert_eq!(msb_and_gates(64), 63 + 62 + 56);
+        // One two-bit block: its generate, then the ripple; no tree.
+        assert_eq!(msb_and_gates(3), 2);
+        // A two-bit block and a one-bit block: 3 bits, no P (the lowest needs none, the
+        // one-bit block's is free), one merge of the lowest (1 AND).
+        assert_eq!(msb_and_gates(4), 3 + 1);
+        // 31 two-bit blocks and a one-bit one: 63 bits, 30 Ps, a tree over 32 blocks.
+        assert_eq!(msb_and_gates(64), 63 + 30 + (31 + 15 + 7 + 3 + 1));
+        assert_eq!(msb_and_gates(65), 64 + 31 + (31 + 15 + 7 + 3 + 1));
         assert_eq!(msb_rounds(64), 8);
         assert_eq!(msb_rounds(84), 9);
         assert_eq!(msb_rounds(2), 2);
