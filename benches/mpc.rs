@@ -1,10 +1,10 @@
 //! Engine benchmark over real QUIC on loopback (three parties in one process). Prints time,
-//! rounds and bytes per party for vectorised products and comparisons.
+//! rounds and bytes per party for vectorised products, comparisons, shuffles and AND gates.
 //!
 //! Run: `cargo bench --bench mpc` (optionally `-- 100000` for another vector length, and
 //! `--reps N` for the repetitions each figure is the median of, 3 by default; `products`,
-//! `comparisons` or `and` to run only those sections; `semi-honest` or `malicious` to run
-//! only that mode).
+//! `comparisons`, `shuffle` or `and` to run only those sections; `semi-honest` or
+//! `malicious` to run only that mode).
 
 mod common;
 
@@ -16,7 +16,7 @@ fn main() {
         .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    // Sections by name (`products`, `comparisons`, `and`); all when none is named. A mode
+    // Sections by name (`products`, `comparisons`, `shuffle`, `and`); all when none is named. A mode
     // named (`semi-honest`, `malicious`) runs only that mode.
     let all: Vec<String> = common::positional()
         .into_iter()
@@ -87,6 +87,33 @@ fn main() {
                 let (t, _, b) = report_reps(&label, &r);
                 println!(
                     "  {:.2} M comparisons/s, {:.1} bytes per comparison per party",
+                    n as f64 / t.as_secs_f64() / 1e6,
+                    b as f64 / n as f64
+                );
+                ratio(&mut semi, t, b);
+            }
+        }
+        // The shuffle of one key column, as selection shuffles it: Z_2^128 keys compared on
+        // 65 bits (tags in Z_2^128 in malicious mode), then the same column at full width
+        // (tags in Z_2^192).
+        for bits in [65u32, 128] {
+            let mut semi = None;
+            for security in modes("shuffle") {
+                let seed = [11 + bits as u8 + security as u8; 16];
+                let r = run3_reps(&m, seed, security, move |_, mut s| async move {
+                    let x: Vec<Share<Z128>> = s.correlated().random_shares(n);
+                    let z = s.shuffle_low(&[x], bits).await.unwrap();
+                    s.verify().await.unwrap();
+                    (s, z[0].len())
+                })
+                .await;
+                let label = format!(
+                    "shuffle of Z_2^128 keys on {bits} bits, {}",
+                    security.name()
+                );
+                let (t, _, b) = report_reps(&label, &r);
+                println!(
+                    "  {:.2} M rows/s, {:.1} bytes per row per party",
                     n as f64 / t.as_secs_f64() / 1e6,
                     b as f64 / n as f64
                 );

@@ -236,6 +236,15 @@ impl<T: Transport> Session<T> {
         self.products_recorded(gates, false).await
     }
 
+    /// [`Session::products_checked_by_caller`] for gates from any [`GateSource`], with no
+    /// gate list built.
+    pub(crate) async fn products_of_source_checked_by_caller<R: Ring, G: GateSource<R> + ?Sized>(
+        &mut self,
+        gates: &G,
+    ) -> Result<Vec<Share<R>>> {
+        self.product_round(gates, false).await
+    }
+
     async fn products_recorded<R: Ring>(
         &mut self,
         gates: &[Gate<'_, R>],

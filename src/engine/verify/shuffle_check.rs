@@ -86,7 +86,36 @@ use crate::engine::share::Share;
 use crate::engine::tag_ring::{Z136, Z192};
 use crate::engine::transport::Transport;
 
-use super::ring_proof::Gate;
+use super::ring_proof::{Gate, GateSource};
+
+/// The tag products of step 2: gate j is Σ_c α_c x'_{c,j} over the column-major widened
+/// columns `flat` (c columns of `n` rows).
+struct TagRows<'a, W> {
+    alpha: &'a [Share<W>],
+    flat: &'a [Share<W>],
+    n: usize,
+}
+
+impl<W: Ring> GateSource<W> for TagRows<'_, W> {
+    fn len(&self) -> usize {
+        self.n
+    }
+    fn local(&self, j: usize) -> W {
+        self.alpha
+            .iter()
+            .enumerate()
+            .fold(W::zero(), |acc, (c, a)| {
+                acc + crate::engine::arith::local_cross(a, &self.flat[c * self.n + j])
+            })
+    }
+    fn record(&self, j: usize, pairs: &mut Vec<[W; 4]>) -> (usize, W) {
+        for (c, a) in self.alpha.iter().enumerate() {
+            let y = self.flat[c * self.n + j];
+            pairs.push([a.a, a.b, y.a, y.b]);
+        }
+        (self.alpha.len(), W::zero())
+    }
+}
 
 /// Reads a Z_2^k element as an integer in W (k ≤ 128 < W's width).
 fn widen<R: Ring, W: Ring>(x: R) -> W {
@@ -133,27 +162,21 @@ impl<T: Transport> Session<T> {
         if n == 0 || c == 0 {
             return Ok(vec![Vec::new(); c]);
         }
-        // 1–2. Widen row by row and tag each row with one dot product.
+        // 1–2. Widen column by column (column-major, as the passes take them) and tag each
+        // row with one dot product.
         let alpha: Vec<Share<W>> = self.correlated().random_shares(c);
-        let rows: Vec<Vec<Share<W>>> = (0..n)
-            .map(|j| columns.iter().map(|col| widen_share(&col[j])).collect())
-            .collect();
-        let gates: Vec<Gate<'_, W>> = rows
-            .iter()
-            .map(|row| Gate {
-                x: &alpha,
-                y: row,
-                linear: Share::zero(),
-            })
-            .collect();
-        let tags = self.products_checked_by_caller(&gates).await?;
-        drop(gates);
-        // 3. The passes over the widened columns and the tag column, column-major.
         let mut flat: Vec<Share<W>> = Vec::with_capacity((c + 1) * n);
-        for k in 0..c {
-            flat.extend(rows.iter().map(|row| row[k]));
+        for col in columns {
+            flat.extend(col.iter().map(widen_share::<R, W>));
         }
-        drop(rows);
+        let tags = self
+            .products_of_source_checked_by_caller(&TagRows {
+                alpha: &alpha,
+                flat: &flat,
+                n,
+            })
+            .await?;
+        // 3. The passes over the widened columns and the tag column.
         flat.extend(tags);
         for j in 0..3 {
             flat = self.shuffle_pass(j, flat, n).await?;
