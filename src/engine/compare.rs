@@ -83,52 +83,6 @@ impl<T: Transport> Session<T> {
         Ok(self.gt_public(x, c, bits).await?.not(me))
     }
 
-    /// [x ≥ e] for every public e of `edges` and every element of the bit-decomposed x
-    /// (planes from [`Session::a2b`], bit 0 first), edge-major: the carry out of
-    /// x + ¬e + 1 on `x.planes.len()` bits, with every edge below 2^bits. With e public,
-    /// generate x_j ∧ ¬e_j and propagate x_j ⊕ ¬e_j cost nothing, so each edge costs only
-    /// the carry tree: about 2·bits ANDs in ⌈log2 bits⌉ rounds, where [`Session::lt_public`]
-    /// pays its own conversion per edge (about 4·bits ANDs in malicious mode). Cheaper from
-    /// about four edges on, counting the one [`Session::a2b`].
-    pub async fn ge_public_planes(
-        &mut self,
-        x: &super::binary::BitPlanes,
-        edges: &[u128],
-    ) -> Result<BitShares> {
-        let me = self.id();
-        let k = x.planes.len();
-        let n = x.len;
-        if k == 0 || k > 127 || edges.iter().any(|&e| e >> k != 0) {
-            return Err(EngineError::Invalid(format!(
-                "ge_public_planes: {} edges on {k} bits, each must be below 2^{k}",
-                edges.len()
-            )));
-        }
-        let one = BitShares::zeros(n).not(me);
-        let zero = BitShares::zeros(n);
-        // Per bit j, the edges' generate and propagate planes concatenated edge by edge.
-        let mut blocks = Vec::with_capacity(k);
-        for (j, xj) in x.planes.iter().enumerate() {
-            let not_xj = xj.not(me);
-            // Per edge, the plane for e_j = 0 (¬e_j = 1) or for e_j = 1.
-            let pick = |if_zero: &BitShares, if_one: &BitShares| {
-                let parts: Vec<&BitShares> = edges
-                    .iter()
-                    .map(|e| if e >> j & 1 == 0 { if_zero } else { if_one })
-                    .collect();
-                BitShares::concat(&parts)
-            };
-            let block = if j == 0 {
-                // The carry in of 1 joins bit 0: G = g_0 ⊕ p_0 = x_0 ∨ ¬e_0.
-                (pick(&one, xj), None)
-            } else {
-                (pick(xj, &zero), Some(pick(&not_xj, xj)))
-            };
-            blocks.push(block);
-        }
-        self.carry_tree(blocks, n * edges.len()).await
-    }
-
     /// `[x < 0]` for x a two's-complement number on `bits` bits: its msb.
     pub async fn ltz<R: Ring>(&mut self, x: &[Share<R>], bits: u32) -> Result<BitShares> {
         self.msb(x, bits).await
@@ -250,55 +204,6 @@ mod tests {
             ys.push(y);
         }
         (xs, ys)
-    }
-
-    /// Decomposed values against public edges, in both modes: every pair equals its
-    /// plaintext comparison, at 0, at the top value, and at e − 1, e, e + 1 of each edge.
-    #[tokio::test]
-    async fn public_edges_against_decomposed_values() {
-        use crate::engine::local::{local_transports, run3_secure};
-        use crate::engine::Security;
-        let top = (1u64 << 62) - 1;
-        let edges: Vec<u128> = vec![0, 1, 5, 1 << 40, u128::from(top) - 1, u128::from(top)];
-        let mut xs: Vec<u64> = vec![0, 1, 2, 4, 5, 6, top, top - 1, top - 2];
-        xs.extend([(1 << 40) - 1, 1 << 40, (1 << 40) + 1]);
-        let mut rng = ChaCha20Rng::seed_from_u64(31);
-        // 77 values: not a whole number of words, so the edges' blocks do not align.
-        while xs.len() < 77 {
-            xs.push(rng.gen::<u64>() & top);
-        }
-        for security in [Security::SemiHonest, Security::Malicious] {
-            let vals: Vec<Z64> = xs.iter().map(|&v| Z64(v)).collect();
-            let sx = Arc::new(share_all(&vals, 3));
-            let e2 = edges.clone();
-            let out = ok(run3_secure(3, security, local_transports(), move |mut s| {
-                let (sx, e2) = (sx.clone(), e2.clone());
-                async move {
-                    let planes = s.a2b(&sx[s.id()], 63).await?;
-                    s.ge_public_planes(&planes, &e2).await
-                }
-            })
-            .await);
-            let got = recon_bits(&out);
-            let want: Vec<bool> = edges
-                .iter()
-                .flat_map(|&e| xs.iter().map(move |&x| u128::from(x) >= e))
-                .collect();
-            assert_eq!(got, want, "{security:?}");
-        }
-        // An edge that does not fit the planes is refused.
-        let sx = Arc::new(share_all(&[Z64(1)], 4));
-        let out = run3(4, move |mut s| {
-            let sx = sx.clone();
-            async move {
-                let planes = s.a2b(&sx[s.id()], 8).await?;
-                s.ge_public_planes(&planes, &[256]).await
-            }
-        })
-        .await;
-        assert!(out
-            .iter()
-            .all(|r| matches!(r, Err(EngineError::Invalid(_)))));
     }
 
     async fn check_compare<R: Ring>(n: usize, bits: u32, seed: u64) {

@@ -21,6 +21,7 @@
 //! * [`circuits`] — boolean circuits: AES-128 (S-box, key schedule, encryption), GF(2^128).
 //! * [`convert`] — A2B, msb, B2A, bit injection, bit-plane transposition.
 //! * [`compare`] — LT, LTZ, EQ and their public-constant variants.
+//! * [`edge_tree`] — bit-decomposed values against many public edges, shared subtrees once.
 //! * [`lift`] — shares of small values from Z_2^128 to Z_2^256.
 //! * [`popcount`] — the number of ones per group of shared bits, as a boolean circuit.
 //! * [`shuffle`] — the oblivious shuffle of rows of shares.
@@ -38,6 +39,7 @@ pub mod bracket;
 pub mod circuits;
 pub mod compare;
 pub mod convert;
+pub mod edge_tree;
 pub mod error;
 pub mod lift;
 pub mod local;

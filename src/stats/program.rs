@@ -273,10 +273,12 @@ pub fn widen64(x: &[Share<Z64>]) -> Vec<Share<Z128>> {
         .collect()
 }
 
-/// Edges from which malicious-mode counts decompose x once ([`Session::a2b`], about 8 b
-/// proven ANDs per value on b bits) and compare the bits with each public edge (about 2 b
-/// each), instead of one comparison of x − e per edge (about 4 b each). At b = 47 and ten
-/// edges: 1.17 × 10^8 proven ANDs for 10^5 values (`cargo bench --bench stats`).
+/// Edges from which malicious-mode counts decompose x once ([`Session::a2b`], about 10 b
+/// proven ANDs per value on b bits) and compare the bits with every public edge in one
+/// tree that computes the blocks edges share once (at most about 2 b per edge), instead of
+/// one comparison of x − e per edge (about 4.5 b each). At b = 47 and the bench's ten edges
+/// (1 to 3·10^4): 181 ANDs per value for the edges, 6.7 × 10^7 proven ANDs for 10^5 values
+/// (1.17 × 10^8 with one tree per edge; `cargo bench --bench stats`).
 const PLANES_FROM_EDGES: usize = 4;
 
 /// Shares of the cumulative counts #{x < e_k} in Z_2^64, one comparison batch. Every stored
