@@ -383,8 +383,9 @@ fn lorenz_points_are_limited_to_2_through_100() {
 /// max, and n at and just past a power of two (where the index takes one more bit).
 /// Histograms compare on the bits of the dataset's maximum: values at 0, 1, max − 1 and max
 /// against edges at, just below and just above the maximum and the power of two above it
-/// (where no comparison is made), in both modes and on both of malicious mode's paths
-/// (three edges compare x − e, four or more decompose x once).
+/// (where no comparison is made), in both modes and on both of malicious mode's paths (one
+/// edge compares x − e; twelve small edges, which share their high bits, decompose x once:
+/// `stats::program`'s path test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histogram_at_the_width_of_the_maximum() {
     for max in [1u128, (1 << 20) - 1, 1 << 20, (1 << 62) - 1] {
@@ -401,7 +402,9 @@ async fn histogram_at_the_width_of_the_maximum() {
         let values: Vec<u128> = (0..n)
             .map(|i| [max, 0, max.saturating_sub(1), 1.min(max)][(i * 7) % 4])
             .collect();
-        for edges in [edges.clone(), edges[edges.len() - 3..].to_vec()] {
+        let small: Vec<u128> = (1..=12).collect();
+        let one = vec![(max / 3).max(1)];
+        for edges in [edges.clone(), edges[edges.len() - 3..].to_vec(), small, one] {
             let spec = QuerySpec {
                 edges: edges.iter().map(|e| e.to_string()).collect(),
                 ..QuerySpec::new("d", "histogram")

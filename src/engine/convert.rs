@@ -193,6 +193,24 @@ pub fn msb_and_gates(bits: u32) -> usize {
     ands
 }
 
+/// Number of AND gates of [`Session::a2b`]'s adder on `bits` bits, per element: `bits − 1`
+/// generate bits, then the Sklansky prefix tree (2 ANDs per merge, 1 where the range
+/// starts at bit 0). Malicious mode adds `bits − 1` for its carry-save layer.
+pub fn a2b_and_gates(bits: u32) -> usize {
+    let m = bits.saturating_sub(1) as usize;
+    let mut ands = m;
+    let mut level = 0;
+    while (1usize << level) < m {
+        let half = 1usize << level;
+        ands += (0..m)
+            .filter(|j| j & half != 0)
+            .map(|j| 1 + usize::from(j >> (level + 1) << (level + 1) > 0))
+            .sum::<usize>();
+        level += 1;
+    }
+    ands
+}
+
 /// Rounds of [`Session::msb`] and [`Session::a2b`] on `bits` bits: the input round, the
 /// generate round and ⌈log2(bits − 1)⌉ tree levels.
 pub fn msb_rounds(bits: u32) -> u64 {
@@ -1150,8 +1168,52 @@ pub(crate) mod tests {
         }
     }
 
+    /// The proven ANDs of a malicious A2B and msb are what the counts say: the carry-save
+    /// layer's bits − 1, then the adder or the carry.
+    #[tokio::test]
+    async fn malicious_gate_counts_are_exact() {
+        use crate::engine::local::{local_transports, run3_secure};
+        use crate::engine::Security;
+        for bits in [2u32, 3, 5, 47, 64] {
+            let vals = edge_values::<Z64>(bits as u64, 128, bits);
+            let shares = Arc::new(share_all(&vals, 3));
+            let out = run3_secure(3, Security::Malicious, local_transports(), move |mut s| {
+                let shares = shares.clone();
+                async move {
+                    let x = &shares[s.id()];
+                    s.a2b(x, bits).await?;
+                    s.verify().await?;
+                    let a2b = s.proven().and_words;
+                    s.msb(x, bits).await?;
+                    s.verify().await?;
+                    Ok((a2b, s.proven().and_words - a2b))
+                }
+            })
+            .await;
+            for r in out {
+                let (a2b, msb) = r.expect("honest run");
+                let csa = bits as usize - 1;
+                assert_eq!(
+                    a2b as usize * 64 / 128,
+                    csa + a2b_and_gates(bits),
+                    "a2b, {bits}"
+                );
+                assert_eq!(
+                    msb as usize * 64 / 128,
+                    csa + msb_and_gates(bits),
+                    "msb, {bits}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn gate_counts() {
+        assert_eq!(a2b_and_gates(1), 0);
+        assert_eq!(a2b_and_gates(2), 1);
+        // Generates of bits 0–2, then one merge per level, each into a range starting at
+        // bit 0 (G only): bit 1 from bit 0, then bit 2 from bits 0–1.
+        assert_eq!(a2b_and_gates(4), 3 + 1 + 1);
         assert_eq!(msb_and_gates(1), 0);
         assert_eq!(msb_and_gates(2), 1);
         // One two-bit block: its generate, then the ripple; no tree.

@@ -4,8 +4,9 @@
 //! bits depends only on the edge's bits in that block: edges that agree there share the
 //! block's node, which is computed once, and constants fold (an AND with 0 is 0, with 1 is
 //! the other operand, and costs no gate). Which gates run depends on the public edges and
-//! the bit width alone, never on the values. This module holds the tree; the planes come
-//! from `convert`, the ANDs (and their proof in malicious mode) from `binary`.
+//! the bit width alone, never on the values; [`edge_tree_gates`] counts them without any
+//! shares, from the same plan. This module holds the tree; the planes come from
+//! `convert`, the ANDs (and their proof in malicious mode) from `binary`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,38 +16,59 @@ use super::error::{EngineError, Result};
 use super::session::Session;
 use super::transport::{PartyId, Transport};
 
+/// What a shared bit of the tree is: the shares themselves when running it, nothing when
+/// only counting its gates.
+trait Wire: Clone {
+    fn not(&self, me: PartyId) -> Self;
+    fn xor(&self, o: &Self) -> Self;
+}
+
+impl Wire for Arc<BitShares> {
+    fn not(&self, me: PartyId) -> Self {
+        Arc::new(self.as_ref().not(me))
+    }
+    fn xor(&self, o: &Self) -> Self {
+        Arc::new(self.xor_same(o))
+    }
+}
+
+impl Wire for () {
+    fn not(&self, _: PartyId) -> Self {}
+    fn xor(&self, _: &Self) -> Self {}
+}
+
 /// A node's bit: a constant, or a shared vector (one bit per value).
 #[derive(Clone)]
-enum Bit {
+enum Bit<V> {
     Zero,
     One,
-    Var(Arc<BitShares>),
+    Var(V),
 }
 
 /// The (generate, propagate) of a block; the block that holds bit 0 takes the carry in of
 /// 1 into its generate and needs no propagate.
 #[derive(Clone)]
-struct Node {
-    g: Bit,
-    p: Option<Bit>,
+struct Node<V> {
+    g: Bit<V>,
+    p: Option<Bit<V>>,
 }
 
 /// An AND of two nodes' bits, folded when either is a constant, else a gate of the round.
-enum And {
-    Known(Bit),
+enum And<V> {
+    Known(Bit<V>),
     Gate(usize),
 }
 
-fn xor(a: &Bit, b: &Bit, me: PartyId) -> Bit {
+fn xor<V: Wire>(a: &Bit<V>, b: &Bit<V>, me: PartyId) -> Bit<V> {
     match (a, b) {
         (Bit::Zero, x) | (x, Bit::Zero) => x.clone(),
         (Bit::One, Bit::One) => Bit::Zero,
-        (Bit::One, Bit::Var(v)) | (Bit::Var(v), Bit::One) => Bit::Var(Arc::new(v.not(me))),
-        (Bit::Var(u), Bit::Var(v)) => Bit::Var(Arc::new(u.xor_same(v))),
+        (Bit::One, Bit::Var(v)) | (Bit::Var(v), Bit::One) => Bit::Var(v.not(me)),
+        (Bit::Var(u), Bit::Var(v)) => Bit::Var(u.xor(v)),
     }
 }
 
-fn and(a: &Bit, b: &Bit, gates: &mut Vec<(Arc<BitShares>, Arc<BitShares>)>) -> And {
+fn and<V: Wire>(a: &Bit<V>, b: &Bit<V>, gates: &mut Vec<(V, V)>) -> And<V> {
     match (a, b) {
         (Bit::Zero, _) | (_, Bit::Zero) => And::Known(Bit::Zero),
         (Bit::One, x) | (x, Bit::One) => And::Known(x.clone()),
@@ -71,48 +93,131 @@ fn pattern(e: u128, i: usize, width: usize) -> u128 {
     }
 }
 
-/// The leaf of bit j for an edge bit `e_j`: bit 0 joins the carry in, G = x_0 ∨ ¬e_0; above
-/// it, G = x_j ∧ ¬e_j and P = x_j ⊕ ¬e_j.
-fn leaf(j: usize, e_j: u128, x: &Arc<BitShares>, not_x: &Arc<BitShares>) -> Node {
-    match (j, e_j) {
-        (0, 0) => Node {
-            g: Bit::One,
-            p: None,
-        },
-        (0, _) => Node {
-            g: Bit::Var(x.clone()),
-            p: None,
-        },
-        (_, 0) => Node {
-            g: Bit::Var(x.clone()),
-            p: Some(Bit::Var(not_x.clone())),
-        },
-        _ => Node {
-            g: Bit::Zero,
-            p: Some(Bit::Var(x.clone())),
-        },
+type Level<V> = HashMap<(usize, u128), Node<V>>;
+
+/// The leaves of every edge: bit 0 joins the carry in, G = x_0 ∨ ¬e_0; above it,
+/// G = x_j ∧ ¬e_j and P = x_j ⊕ ¬e_j, with x_j = `xs[j]`, ¬x_j = `nots[j]`.
+fn leaves<V: Wire>(edges: &[u128], xs: &[V], nots: &[V]) -> Level<V> {
+    let mut level = HashMap::new();
+    for &e in edges {
+        for (j, (x, not_x)) in xs.iter().zip(nots).enumerate() {
+            let bit = e >> j & 1;
+            level.entry((j, bit)).or_insert_with(|| match (j, bit) {
+                (0, 0) => Node {
+                    g: Bit::One,
+                    p: None,
+                },
+                (0, _) => Node {
+                    g: Bit::Var(x.clone()),
+                    p: None,
+                },
+                (_, 0) => Node {
+                    g: Bit::Var(x.clone()),
+                    p: Some(Bit::Var(not_x.clone())),
+                },
+                _ => Node {
+                    g: Bit::Zero,
+                    p: Some(Bit::Var(x.clone())),
+                },
+            });
+        }
     }
+    level
 }
 
-/// One merge of a level: the new block's key, its two children's nodes, and its ANDs.
-struct Merge {
+/// A merge of a plan: the new block's key, its high child, and the ANDs that
+/// G = G_hi ⊕ P_hi G_lo and P = P_hi P_lo (above the lowest block) need.
+struct Merge<V> {
     key: (usize, u128),
-    hi: Node,
-    lo_is_lowest: bool,
-    t: And,
-    u: Option<And>,
+    hi: Node<V>,
+    t: And<V>,
+    u: Option<And<V>>,
+}
+
+/// One level's plan: the nodes that pass up unchanged, the merges, and the gates of its
+/// round.
+struct Plan<V> {
+    next: Level<V>,
+    merges: Vec<Merge<V>>,
+    gates: Vec<(V, V)>,
+}
+
+/// Plans the level above `level` (`blocks` blocks of `width` bits): block i joins blocks
+/// 2i (low) and 2i + 1 (high); a last block without a partner passes up unchanged. Each
+/// distinct (block, edge bits) is planned once.
+fn plan<V: Wire>(level: &Level<V>, edges: &[u128], blocks: usize, width: usize) -> Plan<V> {
+    let mut out = Plan {
+        next: HashMap::new(),
+        merges: Vec::new(),
+        gates: Vec::new(),
+    };
+    let mut planned: HashSet<(usize, u128)> = HashSet::new();
+    for &e in edges {
+        for i in 0..blocks.div_ceil(2) {
+            let key = (i, pattern(e, i, 2 * width));
+            if !planned.insert(key) {
+                continue;
+            }
+            let lo = &level[&(2 * i, pattern(e, 2 * i, width))];
+            if 2 * i + 1 == blocks {
+                out.next.insert(key, lo.clone());
+                continue;
+            }
+            let hi = level[&(2 * i + 1, pattern(e, 2 * i + 1, width))].clone();
+            let p_hi = hi.p.clone().expect("only the lowest block lacks P");
+            let t = and(&p_hi, &lo.g, &mut out.gates);
+            let u = lo.p.as_ref().map(|p_lo| and(&p_hi, p_lo, &mut out.gates));
+            out.merges.push(Merge { key, hi, t, u });
+        }
+    }
+    out
+}
+
+/// The level a plan makes, given its gates' results.
+fn finish<V: Wire>(plan: Plan<V>, done: &[V], me: PartyId) -> Level<V> {
+    let resolve = |a: And<V>| match a {
+        And::Known(b) => b,
+        And::Gate(i) => Bit::Var(done[i].clone()),
+    };
+    let mut next = plan.next;
+    for m in plan.merges {
+        let g = xor(&m.hi.g, &resolve(m.t), me);
+        next.insert(
+            m.key,
+            Node {
+                g,
+                p: m.u.map(resolve),
+            },
+        );
+    }
+    next
+}
+
+/// The AND gates per value of [`Session::ge_public_planes`] for these edges on `bits`
+/// bits: the same plan, run on no shares.
+pub fn edge_tree_gates(edges: &[u128], bits: usize) -> usize {
+    let unit = vec![(); bits];
+    let mut level = leaves(edges, &unit, &unit);
+    let (mut width, mut blocks, mut gates) = (1usize, bits, 0);
+    while blocks > 1 {
+        let p = plan(&level, edges, blocks, width);
+        gates += p.gates.len();
+        let done = vec![(); p.gates.len()];
+        level = finish(p, &done, 0);
+        width *= 2;
+        blocks = blocks.div_ceil(2);
+    }
+    gates
 }
 
 impl<T: Transport> Session<T> {
     /// [x ≥ e] for every public e of `edges` and every element of the bit-decomposed x
     /// (planes from [`Session::a2b`], bit 0 first), edge-major: the carry out of
-    /// x + ¬e + 1 on `x.planes.len()` bits, with every edge below 2^bits. With e public,
-    /// generate and propagate cost nothing, and edges that agree on a block of bits share
-    /// its node (module doc): at most about 2·bits ANDs per edge in ⌈log2 bits⌉ rounds,
-    /// fewer where edges share bits or have zeros or ones in a row (ten edges from 1 to
-    /// 3·10^4 on 47 bits: 181 in all), where [`Session::lt_public`] pays its own conversion
-    /// per edge (about 4·bits ANDs in malicious mode). Cheaper from about four edges on,
-    /// counting the one [`Session::a2b`].
+    /// x + ¬e + 1 on `x.planes.len()` bits, with every edge below 2^bits, in at most
+    /// ⌈log2 bits⌉ rounds. With e public, generate and propagate cost nothing, and edges
+    /// that agree on a block of bits share its node (module doc): at most about 2·bits
+    /// ANDs per edge, fewer where edges share bits or have zeros or ones in a row (ten
+    /// edges from 1 to 3·10^4 on 47 bits: 181 in all); [`edge_tree_gates`] has the count.
     pub async fn ge_public_planes(&mut self, x: &BitPlanes, edges: &[u128]) -> Result<BitShares> {
         let me = self.id();
         let k = x.planes.len();
@@ -124,85 +229,38 @@ impl<T: Transport> Session<T> {
             )));
         }
         let xs: Vec<Arc<BitShares>> = x.planes.iter().map(|p| Arc::new(p.clone())).collect();
-        let nots: Vec<Arc<BitShares>> = x.planes.iter().map(|p| Arc::new(p.not(me))).collect();
-        let mut level: HashMap<(usize, u128), Node> = HashMap::new();
-        for &e in edges {
-            for j in 0..k {
-                let bit = e >> j & 1;
-                level
-                    .entry((j, bit))
-                    .or_insert_with(|| leaf(j, bit, &xs[j], &nots[j]));
-            }
-        }
+        let nots: Vec<Arc<BitShares>> = xs.iter().map(|p| p.not(me)).collect();
+        let mut level = leaves(edges, &xs, &nots);
         drop((xs, nots));
         let (mut width, mut blocks) = (1usize, k);
         while blocks > 1 {
-            // Block i of the next level joins blocks 2i (low) and 2i + 1 (high) of this one;
-            // a last block without a partner passes up unchanged.
-            let mut next: HashMap<(usize, u128), Node> = HashMap::new();
-            let mut merges: Vec<Merge> = Vec::new();
-            let mut planned: HashSet<(usize, u128)> = HashSet::new();
-            let mut gates: Vec<(Arc<BitShares>, Arc<BitShares>)> = Vec::new();
-            for &e in edges {
-                for i in 0..blocks.div_ceil(2) {
-                    let key = (i, pattern(e, i, 2 * width));
-                    if !planned.insert(key) {
-                        continue;
-                    }
-                    let lo = &level[&(2 * i, pattern(e, 2 * i, width))];
-                    if 2 * i + 1 == blocks {
-                        next.insert(key, lo.clone());
-                        continue;
-                    }
-                    let hi = level[&(2 * i + 1, pattern(e, 2 * i + 1, width))].clone();
-                    let p_hi = hi.p.clone().expect("only the lowest block lacks P");
-                    // G = G_hi ⊕ P_hi G_lo; P = P_hi P_lo above the lowest block.
-                    let t = and(&p_hi, &lo.g, &mut gates);
-                    let u = lo.p.as_ref().map(|p_lo| and(&p_hi, p_lo, &mut gates));
-                    merges.push(Merge {
-                        key,
-                        hi,
-                        lo_is_lowest: lo.p.is_none(),
-                        t,
-                        u,
-                    });
-                }
-            }
+            let mut p = plan(&level, edges, blocks, width);
             // Every gate of the level in one round (none when all folded: every party
             // derives the same plan from the public edges).
-            let done = if gates.is_empty() {
+            let done = if p.gates.is_empty() {
                 Vec::new()
             } else {
-                let pairs: Vec<(&BitShares, &BitShares)> = gates
+                let pairs: Vec<(&BitShares, &BitShares)> = p
+                    .gates
                     .iter()
                     .map(|(a, b)| (a.as_ref(), b.as_ref()))
                     .collect();
                 self.and_many(&pairs).await?
             };
-            drop(gates);
+            p.gates.clear();
             let done: Vec<Arc<BitShares>> = done.into_iter().map(Arc::new).collect();
-            let resolve = |a: And| match a {
-                And::Known(b) => b,
-                And::Gate(i) => Bit::Var(done[i].clone()),
-            };
-            for m in merges {
-                let g = xor(&m.hi.g, &resolve(m.t), me);
-                let p = m.u.map(resolve);
-                debug_assert_eq!(p.is_none(), m.lo_is_lowest);
-                next.insert(m.key, Node { g, p });
-            }
-            level = next;
+            level = finish(p, &done, me);
             width *= 2;
             blocks = blocks.div_ceil(2);
         }
-        let constant = |b: &Bit| match b {
+        let value = |b: &Bit<Arc<BitShares>>| match b {
             Bit::Zero => BitShares::zeros(n),
             Bit::One => BitShares::zeros(n).not(me),
             Bit::Var(v) => v.as_ref().clone(),
         };
         let roots: Vec<BitShares> = edges
             .iter()
-            .map(|&e| constant(&level[&(0, pattern(e, 0, width))].g))
+            .map(|&e| value(&level[&(0, pattern(e, 0, width))].g))
             .collect();
         Ok(BitShares::concat(&roots.iter().collect::<Vec<_>>()))
     }
@@ -329,7 +387,7 @@ mod tests {
                 let e = e as u64;
                 xs.extend([e, e.saturating_sub(1), (e + 1).min(top)]);
             }
-            while xs.len() % 64 != 0 {
+            while !xs.len().is_multiple_of(64) {
                 xs.push(rng.gen::<u64>() & top);
             }
             let (got, _) = run_edges(Security::SemiHonest, &xs, bits, &edges, 5).await;
@@ -366,5 +424,12 @@ mod tests {
         let (got_ten, words_ten) = run_edges(Security::Malicious, &a, bits, &[one[0]; 10], 4).await;
         assert_eq!(got_ten, plaintext(&a, &[one[0]; 10]));
         assert_eq!(words_ten, words_one, "ten copies of an edge cost one");
+        assert_eq!((words_one * 64 / 128) as usize, edge_tree_gates(&one, 47));
+        // Random edges share little: the count stays below the unshared trees' 2·bits each.
+        let random: Vec<u128> = (0..6).map(|_| u128::from(rng.gen::<u64>() & top)).collect();
+        let (got_r, words_r) = run_edges(Security::Malicious, &a, bits, &random, 6).await;
+        assert_eq!(got_r, plaintext(&a, &random));
+        assert_eq!((words_r * 64 / 128) as usize, edge_tree_gates(&random, 47));
+        assert!(edge_tree_gates(&random, 47) < 6 * 2 * 47);
     }
 }

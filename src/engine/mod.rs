@@ -61,7 +61,10 @@ pub mod wide;
 pub use arith::local_cross;
 pub use binary::{pack, unpack, BitPlanes, BitShares};
 pub use compare::eq_rounds;
-pub use convert::{msb_and_gates, msb_rounds, planes_to_values, transpose_to_planes};
+pub use convert::{
+    a2b_and_gates, msb_and_gates, msb_rounds, planes_to_values, transpose_to_planes,
+};
+pub use edge_tree::edge_tree_gates;
 pub use error::{EngineError, Result};
 pub use prf::Correlated;
 pub use ring::{z128_to_z64, Ring, Z128, Z64};

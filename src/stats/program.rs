@@ -22,7 +22,10 @@ use anyhow::{bail, Result};
 
 use super::order::{at_ranks, quantile_ranks, sorted};
 use super::{division, filter, index_bits, Query, Stat, GINI_DIGITS};
-use crate::engine::{share, unpack, BitShares, Ring, Session, Share, Transport, Z128, Z256, Z64};
+use crate::engine::{
+    a2b_and_gates, edge_tree_gates, msb_and_gates, share, unpack, BitShares, Ring, Session, Share,
+    Transport, Z128, Z256, Z64,
+};
 
 /// The value a Gini result carries when every value is 0 (the coefficient is undefined).
 pub const GINI_UNDEFINED: u128 = u128::MAX;
@@ -273,13 +276,18 @@ pub fn widen64(x: &[Share<Z64>]) -> Vec<Share<Z128>> {
         .collect()
 }
 
-/// Edges from which malicious-mode counts decompose x once ([`Session::a2b`], about 10 b
-/// proven ANDs per value on b bits) and compare the bits with every public edge in one
-/// tree that computes the blocks edges share once (at most about 2 b per edge), instead of
-/// one comparison of x − e per edge (about 4.5 b each). At b = 47 and the bench's ten edges
-/// (1 to 3·10^4): 181 ANDs per value for the edges, 6.7 × 10^7 proven ANDs for 10^5 values
-/// (1.17 × 10^8 with one tree per edge; `cargo bench --bench stats`).
-const PLANES_FROM_EDGES: usize = 4;
+/// Whether malicious-mode counts should decompose x once ([`Session::a2b`]) and compare
+/// its bits with every public edge in one tree that computes the blocks edges share once
+/// (`engine::edge_tree`), rather than compare x − e with 0 per edge: whichever proves fewer
+/// AND gates, counted exactly from the public edges and the bit width `b`. Both pay the
+/// carry-save layer of malicious mode (b − 1 ANDs per conversion on b bits, b per edge on
+/// b + 1). At b = 47 and the bench's ten edges (1 to 3·10^4): 46 + 239 + 181 = 466 ANDs per
+/// value against 10 × (47 + 110) = 1,570.
+fn planes_prove_fewer(edges: &[u128], b: u32) -> bool {
+    let planes = (b as usize - 1) + a2b_and_gates(b) + edge_tree_gates(edges, b as usize);
+    let per_edge = edges.len() * (b as usize + msb_and_gates(b + 1));
+    planes < per_edge
+}
 
 /// Shares of the cumulative counts #{x < e_k} in Z_2^64, one comparison batch. Every stored
 /// value lies in [0, max] (range-checked at intake), so values are compared on the bits of
@@ -300,8 +308,8 @@ pub async fn cumulative_counts<T: Transport>(
         vec![Share::default(); inside.len()]
     } else {
         let x64 = share::low64(x);
-        let below = if s.malicious() && inside.len() >= PLANES_FROM_EDGES {
-            // One bit decomposition, then a carry tree per edge: fewer proven ANDs.
+        let below = if s.malicious() && planes_prove_fewer(&inside, b) {
+            // One bit decomposition, then the edges' shared carry tree: fewer proven ANDs.
             let planes = s.a2b(&x64, b).await?;
             s.ge_public_planes(&planes, &inside).await?.not(me)
         } else {
@@ -318,4 +326,34 @@ pub async fn cumulative_counts<T: Transport>(
     // Edges sorted: those at or above 2^b come last, each with every value below it.
     counts.resize(edges.len(), Share::zero().add_public(me, Z64(n as u64)));
     Ok(counts)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::planes_prove_fewer;
+
+    /// Malicious counts take the planes where they prove fewer ANDs: many edges sharing
+    /// their high bits do, and three neighbours near the top share nearly every bit; one
+    /// edge on 20 bits or more does not (the decomposition alone costs more than its
+    /// comparison), while on 1 or 2 bits, where the decomposition costs next to nothing,
+    /// the planes win even for one.
+    #[test]
+    fn the_cheaper_path_is_chosen_from_the_edges() {
+        let bench: Vec<u128> = (0..10u32)
+            .map(|k| u128::from(10u64.pow(k / 2) * if k % 2 == 0 { 1 } else { 3 }))
+            .collect();
+        assert!(planes_prove_fewer(&bench, 47));
+        let small: Vec<u128> = (1..=12).collect();
+        let near = [(1u128 << 61) - 2, (1 << 61) - 1, 1 << 61];
+        assert!(planes_prove_fewer(&near, 62));
+        for b in [20u32, 47, 62] {
+            assert!(!planes_prove_fewer(&[1], b), "one edge, {b} bits");
+            assert!(
+                !planes_prove_fewer(&[(1 << b) - 1], b),
+                "one edge, {b} bits"
+            );
+            assert!(planes_prove_fewer(&small, b), "small edges, {b} bits");
+        }
+        assert!(planes_prove_fewer(&[1], 1) && planes_prove_fewer(&[3], 2));
+    }
 }
