@@ -15,7 +15,8 @@
 //!
 //! Costs (per element, per party, `k` = bits): [`Session::msb`] is 2 + ⌈log2(k − 1)⌉
 //! rounds and [`msb_and_gates`]`(k)` ≈ 2.4k AND gates, one bit each, plus ≈ k/3 input bits;
-//! [`Session::a2b`] the same rounds with a Sklansky prefix adder; [`Session::b2a`] 2 rounds
+//! [`Session::a2b`] [`a2b_rounds`]`(k)` (one more) with two-bit blocks and a Sklansky
+//! prefix adder over them, [`a2b_and_gates`]`(k)` ≈ 3.5k ANDs for k = 47; [`Session::b2a`] 2 rounds
 //! and 4/3 ring elements.
 
 use std::ops::Range;
@@ -193,12 +194,10 @@ pub fn msb_and_gates(bits: u32) -> usize {
     ands
 }
 
-/// Number of AND gates of [`Session::a2b`]'s adder on `bits` bits, per element: `bits − 1`
-/// generate bits, then the Sklansky prefix tree (2 ANDs per merge, 1 where the range
-/// starts at bit 0). Malicious mode adds `bits − 1` for its carry-save layer.
-pub fn a2b_and_gates(bits: u32) -> usize {
-    let m = bits.saturating_sub(1) as usize;
-    let mut ands = m;
+/// The merges of a Sklansky prefix tree over `m` positions: 2 ANDs per merge, 1 where
+/// the range starts at position 0.
+fn sklansky_ands(m: usize) -> usize {
+    let mut ands = 0;
     let mut level = 0;
     while (1usize << level) < m {
         let half = 1usize << level;
@@ -211,7 +210,33 @@ pub fn a2b_and_gates(bits: u32) -> usize {
     ands
 }
 
-/// Rounds of [`Session::msb`] and [`Session::a2b`] on `bits` bits: the input round, the
+/// Number of AND gates of [`Session::a2b`]'s adder on `bits` bits, per element, for its
+/// m = `bits − 1` carries in blocks of two bits (the last alone when m is odd): one
+/// generate per block, one propagate and one ripple AND per two-bit block (no propagate
+/// for the lowest), a Sklansky prefix tree over the blocks, and one AND per two-bit block
+/// above the lowest for the carry inside it. Malicious mode adds `bits − 1` for its
+/// carry-save layer.
+pub fn a2b_and_gates(bits: u32) -> usize {
+    let m = bits.saturating_sub(1) as usize;
+    let (blocks, twos) = (m.div_ceil(2), m / 2);
+    blocks + 2 * twos.saturating_sub(1) + twos + sklansky_ands(blocks)
+}
+
+/// Rounds of [`Session::a2b`] on `bits` bits: the input round, the generates, the ripple
+/// (with two-bit blocks), ⌈log2⌉ of the blocks for the prefix tree, and the carries inside
+/// the blocks (with two-bit blocks above the lowest).
+pub fn a2b_rounds(bits: u32) -> u64 {
+    let m = bits.saturating_sub(1) as usize;
+    if m == 0 {
+        return 1;
+    }
+    let (blocks, twos) = (m.div_ceil(2), m / 2);
+    2 + u64::from(twos >= 1)
+        + u64::from(blocks.next_power_of_two().trailing_zeros())
+        + u64::from(twos >= 2)
+}
+
+/// Rounds of [`Session::msb`] on `bits` bits: the input round, the
 /// generate round and ⌈log2(bits − 1)⌉ tree levels.
 pub fn msb_rounds(bits: u32) -> u64 {
     match bits {
@@ -581,17 +606,53 @@ impl<T: Transport> Session<T> {
         if m == 0 {
             return Ok(BitPlanes { planes: p, len: n });
         }
-        let pairs: Vec<(&BitShares, &BitShares)> = v[..m].iter().zip(&w[..m]).collect();
-        // gs[j], ps[j]: generate and propagate of the range [start, j]; no P when start = 0.
-        let mut gs = self.and_many(&pairs).await?;
-        let mut ps: Vec<Option<BitShares>> =
-            (0..m).map(|j| (j > 0).then(|| p[j].clone())).collect();
+        // Blocks of two bits (2i, 2i + 1), the last one bit alone when m is odd, as in
+        // `carry_out`: round 1 the low generates and the propagates of the two-bit blocks
+        // above the lowest, round 2 the ripple into each two-bit block's high bit.
+        let lows: Vec<usize> = (0..m).step_by(2).collect();
+        let two = |i: usize| i + 1 < m;
+        let mut pairs: Vec<(&BitShares, &BitShares)> =
+            lows.iter().map(|&i| (&v[i], &w[i])).collect();
+        pairs.extend(
+            lows.iter()
+                .filter(|&&i| i > 0 && two(i))
+                .map(|&i| (&p[i], &p[i + 1])),
+        );
+        let mut first = self.and_many(&pairs).await?.into_iter();
+        let g_low: Vec<BitShares> = first.by_ref().take(lows.len()).collect();
+        let mut props = first;
+        let diffs: Vec<(BitShares, BitShares)> = lows
+            .iter()
+            .zip(&g_low)
+            .filter(|(&i, _)| two(i))
+            .map(|(&i, c)| (v[i + 1].xor_same(c), w[i + 1].xor_same(c)))
+            .collect();
+        let pairs: Vec<(&BitShares, &BitShares)> = diffs.iter().map(|(a, b)| (a, b)).collect();
+        let mut ripple = if pairs.is_empty() {
+            Vec::new()
+        } else {
+            self.and_many(&pairs).await?
+        }
+        .into_iter();
+        // gs[b], ps[b]: generate and propagate of blocks [start, b]; no P when start = 0.
+        let mut gs: Vec<BitShares> = Vec::with_capacity(lows.len());
+        let mut ps: Vec<Option<BitShares>> = Vec::with_capacity(lows.len());
+        for (&i, g) in lows.iter().zip(&g_low) {
+            if two(i) {
+                gs.push(g.xor_same(&ripple.next().expect("one ripple per two-bit block")));
+                ps.push((i > 0).then(|| props.next().expect("one P per upper block")));
+            } else {
+                gs.push(g.clone());
+                ps.push((i > 0).then(|| p[i].clone()));
+            }
+        }
+        let blocks = lows.len();
         let mut level = 0;
-        while (1usize << level) < m {
+        while (1usize << level) < blocks {
             let half = 1usize << level;
             let mut ands: Vec<(&BitShares, &BitShares)> = Vec::new();
             let mut targets: Vec<(usize, bool)> = Vec::new();
-            for j in (0..m).filter(|j| j & half != 0) {
+            for j in (0..blocks).filter(|j| j & half != 0) {
                 let src = (j >> level << level) - 1;
                 let start = j >> (level + 1) << (level + 1);
                 let p_j = ps[j].as_ref().expect("upper half ranges start above 0");
@@ -612,16 +673,35 @@ impl<T: Transport> Session<T> {
             }
             level += 1;
         }
-        let planes = p
+        // The carry into bit 2i + 2 is gs[i]; into bit 2i + 1 of a two-bit block it is
+        // g_{2i} ⊕ p_{2i} c_{2i}, one more round (c_0 = 0: block 0's is g_0).
+        let fix: Vec<(&BitShares, &BitShares)> = lows
             .iter()
             .enumerate()
-            .map(|(j, pj)| {
-                if j == 0 {
-                    pj.clone()
-                } else {
-                    pj.xor_same(&gs[j - 1])
+            .filter(|&(b, &i)| b > 0 && two(i))
+            .map(|(b, &i)| (&p[i], &gs[b - 1]))
+            .collect();
+        let mut fixed = if fix.is_empty() {
+            Vec::new()
+        } else {
+            self.and_many(&fix).await?
+        }
+        .into_iter();
+        let mut carry: Vec<BitShares> = vec![BitShares::zeros(n)];
+        for (b, &i) in lows.iter().enumerate() {
+            if two(i) {
+                let mut c = g_low[b].clone();
+                if b > 0 {
+                    c.xor_assign_same(&fixed.next().expect("one fix per upper two-bit block"));
                 }
-            })
+                carry.push(c);
+            }
+            carry.push(gs[b].clone());
+        }
+        let planes = p
+            .iter()
+            .zip(&carry)
+            .map(|(pj, cj)| pj.xor_same(cj))
             .collect();
         Ok(BitPlanes { planes, len: n })
     }
@@ -1035,11 +1115,17 @@ pub(crate) mod tests {
             let shares = shares.clone();
             async move {
                 let x = &shares[s.id()];
+                let start = s.counters().rounds;
                 let planes = s.a2b(x, bits).await?;
                 let before = s.counters();
                 let msb = s.msb(x, bits).await?;
                 let after = s.counters();
-                Ok((planes, msb, after.rounds - before.rounds))
+                Ok((
+                    planes,
+                    msb,
+                    after.rounds - before.rounds,
+                    before.rounds - start,
+                ))
             }
         })
         .await);
@@ -1061,6 +1147,7 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(recon_bits(&msb), expect, "msb of {bits}");
         assert_eq!(out[0].2, msb_rounds(bits));
+        assert_eq!(out[0].3, a2b_rounds(bits), "a2b rounds, {bits} bits");
     }
 
     #[tokio::test]
@@ -1211,9 +1298,15 @@ pub(crate) mod tests {
     fn gate_counts() {
         assert_eq!(a2b_and_gates(1), 0);
         assert_eq!(a2b_and_gates(2), 1);
-        // Generates of bits 0–2, then one merge per level, each into a range starting at
-        // bit 0 (G only): bit 1 from bit 0, then bit 2 from bits 0–1.
-        assert_eq!(a2b_and_gates(4), 3 + 1 + 1);
+        // Blocks (0, 1) and (2): two generates, one ripple, one merge of the lowest.
+        assert_eq!(a2b_and_gates(4), 2 + 1 + 1);
+        // 23 blocks of two bits: 23 generates, 22 propagates, 23 ripples, the prefix tree
+        // over 23 blocks, 22 carries inside the blocks.
+        assert_eq!(a2b_and_gates(47), 23 + 22 + 23 + sklansky_ands(23) + 22);
+        assert_eq!(a2b_rounds(1), 1);
+        assert_eq!(a2b_rounds(2), 2);
+        assert_eq!(a2b_rounds(3), 3);
+        assert_eq!(a2b_rounds(64), 9);
         assert_eq!(msb_and_gates(1), 0);
         assert_eq!(msb_and_gates(2), 1);
         // One two-bit block: its generate, then the ripple; no tree.

@@ -281,7 +281,7 @@ pub fn widen64(x: &[Share<Z64>]) -> Vec<Share<Z128>> {
 /// (`engine::edge_tree`), rather than compare x − e with 0 per edge: whichever proves fewer
 /// AND gates, counted exactly from the public edges and the bit width `b`. Both pay the
 /// carry-save layer of malicious mode (b − 1 ANDs per conversion on b bits, b per edge on
-/// b + 1). At b = 47 and the bench's ten edges (1 to 3·10^4): 46 + 239 + 181 = 466 ANDs per
+/// b + 1). At b = 47 and the bench's ten edges (1 to 3·10^4): 46 + 164 + 181 = 391 ANDs per
 /// value against 10 × (47 + 110) = 1,570.
 fn planes_prove_fewer(edges: &[u128], b: u32) -> bool {
     let planes = (b as usize - 1) + a2b_and_gates(b) + edge_tree_gates(edges, b as usize);
