@@ -491,29 +491,44 @@ impl<T: Transport> Session<T> {
     /// against 4 as two leaves of the tree (two generates and one merge), in the same two
     /// rounds.
     async fn carry_out(&mut self, v: &[BitShares], w: &[BitShares], n: usize) -> Result<BitShares> {
-        let m = v.len();
-        if m == 0 {
+        if v.is_empty() {
             return Ok(BitShares::zeros(n));
         }
         let p: Vec<BitShares> = v.iter().zip(w).map(|(a, b)| a.xor_same(b)).collect();
-        // Round 1: every block's low generate, and the propagate of every two-bit block
-        // above the lowest (whose carry in is zero, so its P is never needed).
+        let (_, blocks) = self.two_bit_blocks(v, w, &p).await?;
+        self.carry_tree(blocks, n).await
+    }
+
+    /// The (generate, propagate) of every two-bit block (bits 2i, 2i + 1; the highest block
+    /// is bit m − 1 alone when m = `v.len()` is odd) from a carry in of zero, with the low
+    /// bits' generates v_{2i} ∧ w_{2i}, in two rounds: round 1 the low generates and the
+    /// propagate p_{2i} ∧ p_{2i+1} of every two-bit block above the lowest (whose carry in
+    /// is zero, so its P is never needed), round 2 the ripple G = maj(v_{2i+1}, w_{2i+1},
+    /// c) = c ⊕ (v ⊕ c)(w ⊕ c) with c the low generate. `p` is v ⊕ w; `v` is not empty.
+    #[allow(clippy::type_complexity)] // (low generates, blocks) as the callers take them
+    async fn two_bit_blocks(
+        &mut self,
+        v: &[BitShares],
+        w: &[BitShares],
+        p: &[BitShares],
+    ) -> Result<(Vec<BitShares>, Vec<(BitShares, Option<BitShares>)>)> {
+        let m = v.len();
         let lows: Vec<usize> = (0..m).step_by(2).collect();
+        let two = |i: usize| i + 1 < m;
         let mut pairs: Vec<(&BitShares, &BitShares)> =
             lows.iter().map(|&i| (&v[i], &w[i])).collect();
         pairs.extend(
             lows.iter()
-                .filter(|&&i| i > 0 && i + 1 < m)
+                .filter(|&&i| i > 0 && two(i))
                 .map(|&i| (&p[i], &p[i + 1])),
         );
         let mut first = self.and_many(&pairs).await?.into_iter();
-        let c: Vec<BitShares> = first.by_ref().take(lows.len()).collect();
-        let props: Vec<BitShares> = first.collect();
-        // Round 2: the ripple into each two-bit block's high bit.
+        let g_low: Vec<BitShares> = first.by_ref().take(lows.len()).collect();
+        let mut props = first;
         let diffs: Vec<(BitShares, BitShares)> = lows
             .iter()
-            .zip(&c)
-            .filter(|(&i, _)| i + 1 < m)
+            .zip(&g_low)
+            .filter(|(&i, _)| two(i))
             .map(|(&i, c)| (v[i + 1].xor_same(c), w[i + 1].xor_same(c)))
             .collect();
         let pairs: Vec<(&BitShares, &BitShares)> = diffs.iter().map(|(a, b)| (a, b)).collect();
@@ -523,22 +538,23 @@ impl<T: Transport> Session<T> {
             self.and_many(&pairs).await?
         }
         .into_iter();
-        let mut props = props.into_iter();
-        let blocks: Vec<(BitShares, Option<BitShares>)> = lows
+        let blocks = lows
             .iter()
-            .zip(c)
-            .map(|(&i, mut g)| {
-                if i + 1 < m {
-                    g.xor_assign_same(&ripple.next().expect("one ripple per two-bit block"));
-                    let prop = (i > 0).then(|| props.next().expect("one P per upper block"));
-                    (g, prop)
+            .zip(&g_low)
+            .map(|(&i, g)| {
+                if two(i) {
+                    let g = g.xor_same(&ripple.next().expect("one ripple per two-bit block"));
+                    (
+                        g,
+                        (i > 0).then(|| props.next().expect("one P per upper block")),
+                    )
                 } else {
                     // The one-bit top block (m odd): its P is p itself.
-                    (g, (i > 0).then(|| p[i].clone()))
+                    (g.clone(), (i > 0).then(|| p[i].clone()))
                 }
             })
             .collect();
-        self.carry_tree(blocks, n).await
+        Ok((g_low, blocks))
     }
 
     /// The carry out of the top block, from (generate, propagate) per bit, low to high; the
@@ -595,7 +611,8 @@ impl<T: Transport> Session<T> {
     }
 
     /// Bit decomposition of x mod 2^bits: `planes[j]` is bit j of every element. Two
-    /// summands, then a Sklansky parallel-prefix adder: [`msb_rounds`]`(bits)` rounds.
+    /// summands, two-bit blocks, a Sklansky parallel-prefix adder over the blocks, then the
+    /// carries inside them: [`a2b_rounds`]`(bits)` rounds, [`a2b_and_gates`]`(bits)` ANDs.
     pub async fn a2b<R: Ring>(&mut self, x: &[Share<R>], bits: u32) -> Result<BitPlanes> {
         check_bits::<R>("a2b", bits)?;
         let n = x.len();
@@ -606,46 +623,12 @@ impl<T: Transport> Session<T> {
         if m == 0 {
             return Ok(BitPlanes { planes: p, len: n });
         }
-        // Blocks of two bits (2i, 2i + 1), the last one bit alone when m is odd, as in
-        // `carry_out`: round 1 the low generates and the propagates of the two-bit blocks
-        // above the lowest, round 2 the ripple into each two-bit block's high bit.
+        // Two-bit blocks as in `carry_out`; gs[b], ps[b] become the generate and propagate
+        // of blocks [start, b] (no P when start = 0).
+        let (g_low, blocks) = self.two_bit_blocks(&v[..m], &w[..m], &p[..m]).await?;
+        let (mut gs, mut ps): (Vec<BitShares>, Vec<Option<BitShares>>) = blocks.into_iter().unzip();
         let lows: Vec<usize> = (0..m).step_by(2).collect();
         let two = |i: usize| i + 1 < m;
-        let mut pairs: Vec<(&BitShares, &BitShares)> =
-            lows.iter().map(|&i| (&v[i], &w[i])).collect();
-        pairs.extend(
-            lows.iter()
-                .filter(|&&i| i > 0 && two(i))
-                .map(|&i| (&p[i], &p[i + 1])),
-        );
-        let mut first = self.and_many(&pairs).await?.into_iter();
-        let g_low: Vec<BitShares> = first.by_ref().take(lows.len()).collect();
-        let mut props = first;
-        let diffs: Vec<(BitShares, BitShares)> = lows
-            .iter()
-            .zip(&g_low)
-            .filter(|(&i, _)| two(i))
-            .map(|(&i, c)| (v[i + 1].xor_same(c), w[i + 1].xor_same(c)))
-            .collect();
-        let pairs: Vec<(&BitShares, &BitShares)> = diffs.iter().map(|(a, b)| (a, b)).collect();
-        let mut ripple = if pairs.is_empty() {
-            Vec::new()
-        } else {
-            self.and_many(&pairs).await?
-        }
-        .into_iter();
-        // gs[b], ps[b]: generate and propagate of blocks [start, b]; no P when start = 0.
-        let mut gs: Vec<BitShares> = Vec::with_capacity(lows.len());
-        let mut ps: Vec<Option<BitShares>> = Vec::with_capacity(lows.len());
-        for (&i, g) in lows.iter().zip(&g_low) {
-            if two(i) {
-                gs.push(g.xor_same(&ripple.next().expect("one ripple per two-bit block")));
-                ps.push((i > 0).then(|| props.next().expect("one P per upper block")));
-            } else {
-                gs.push(g.clone());
-                ps.push((i > 0).then(|| p[i].clone()));
-            }
-        }
         let blocks = lows.len();
         let mut level = 0;
         while (1usize << level) < blocks {
