@@ -16,6 +16,10 @@ fn main() {
         .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    if n == 0 {
+        eprintln!("mpc bench: vectors need at least one element (got 0)");
+        std::process::exit(2);
+    }
     // Sections by name (`products`, `comparisons`, `shuffle`, `and`); all when none is named. A mode
     // named (`semi-honest`, `malicious`) runs only that mode.
     let all: Vec<String> = common::positional()
@@ -129,7 +133,8 @@ fn main() {
                 [7 + security as u8; 16],
                 security,
                 move |i, mut s| async move {
-                    let x = BitShares::from_public(i, &vec![u64::MAX; gates / 64], gates).unwrap();
+                    let x = BitShares::from_public(i, &vec![u64::MAX; gates.div_ceil(64)], gates)
+                        .unwrap();
                     let y = x.not(i).not(i);
                     let mut z = s.and(&x, &y).await.unwrap();
                     for _ in 0..3 {
