@@ -65,6 +65,29 @@ fn sum_range<T: Send>(
     add(x, y)
 }
 
+/// `f(scratch, k, piece)` for every piece k of `out` of `size` elements (the last may be
+/// shorter), the pieces side by side when `out` is large; each worker thread makes its
+/// own scratch with `init` and keeps it from piece to piece.
+pub fn each_piece<T: Send, S>(
+    out: &mut [T],
+    size: usize,
+    init: impl Fn() -> S + Send + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) + Send + Sync,
+) {
+    use rayon::prelude::*;
+    let size = size.max(1);
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(size)
+            .enumerate()
+            .for_each_init(init, |s, (k, piece)| f(s, k, piece));
+    } else {
+        let mut s = init();
+        for (k, piece) in out.chunks_mut(size).enumerate() {
+            f(&mut s, k, piece);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +120,24 @@ mod tests {
         }
         let (a, b, c, d) = join4(PAR_MIN, || 1, || 2, || 3, || 4);
         assert_eq!((a, b, c, d), (1, 2, 3, 4));
+    }
+
+    /// Every piece is visited once, with its index, on one thread or many; the last piece
+    /// is the short one.
+    #[test]
+    fn pieces_are_each_visited_once_with_their_index() {
+        for len in [0usize, 1, 7, PAR_MIN - 1, PAR_MIN, 3 * PAR_MIN + 5] {
+            for size in [1usize, 3, 4096] {
+                let mut out = vec![usize::MAX; len];
+                each_piece(&mut out, size, Vec::<u8>::new, |_, k, piece| {
+                    assert!(piece.len() == size || (k + 1) * size >= len);
+                    for (j, x) in piece.iter_mut().enumerate() {
+                        assert_eq!(*x, usize::MAX, "visited twice");
+                        *x = k * size + j;
+                    }
+                });
+                assert!(out.iter().enumerate().all(|(i, x)| *x == i), "len {len}");
+            }
+        }
     }
 }

@@ -99,29 +99,35 @@ impl USide {
     /// every fold unchanged and makes each entry a sum of lookups in tables of subset
     /// sums, one table per [`CHUNK`] terms. Writes into `out`, reusing its allocation.
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
-        let q = self.q;
-        assert!(q <= MAX_TERMS, "group form with {q} terms");
-        if super::gfni::materialise_u(q, &self.coef, &self.bits, out).is_some() {
-            return;
-        }
-        self.materialise_portable(out);
+        self.materialise_groups(0, self.groups(), out);
     }
 
-    /// [`USide::materialise_into`] by tables of subset sums, on any CPU.
-    fn materialise_portable(&self, out: &mut Vec<Gf64>) {
+    /// The entries of groups g0..g1 (as [`USide::materialise_into`]), into `out`.
+    pub fn materialise_groups(&self, g0: usize, g1: usize, out: &mut Vec<Gf64>) {
         let q = self.q;
+        assert!(q <= MAX_TERMS, "group form with {q} terms");
+        let (coef, bits) = (&self.coef[g0 * q..g1 * q], &self.bits[g0 * q..g1 * q]);
+        if super::gfni::materialise_u(q, coef, bits, out).is_some() {
+            return;
+        }
+        materialise_u_portable(q, coef, bits, out);
+    }
+}
+
+/// [`USide::materialise_groups`] by tables of subset sums, on any CPU.
+fn materialise_u_portable(q: usize, coef: &[Gf64], bits: &[u64], out: &mut Vec<Gf64>) {
+    {
         // Indices come 8 bits (terms) at a time; the tables here are per group, so they
         // take 4 terms each (16 entries) rather than 8 (256 entries for 64 lookups).
         let k = q.min(CHUNK);
         let nib = k.min(4);
         let mask = (1usize << nib) - 1;
         out.clear();
-        out.resize(self.groups() * 64, Gf64::ZERO);
+        out.resize(bits.len() / q * 64, Gf64::ZERO);
         let mut tables = vec![Gf64::ZERO; (q / nib) << nib];
-        for ((c, b), dst) in self
-            .coef
+        for ((c, b), dst) in coef
             .chunks_exact(q)
-            .zip(self.bits.chunks_exact(q))
+            .zip(bits.chunks_exact(q))
             .zip(out.chunks_exact_mut(64))
         {
             for (cc, t) in c.chunks_exact(nib).zip(tables.chunks_exact_mut(1 << nib)) {
@@ -185,23 +191,30 @@ impl VSide {
 
     /// The entries, group-major, 64 per group, times X^s (see `USide::materialise_into`).
     pub fn materialise_into(&self, out: &mut Vec<Gf64>) {
-        let q = self.q;
-        assert!(q <= MAX_TERMS, "group form with {q} terms");
-        if super::gfni::materialise_v(q, &self.coef, &self.bits, out).is_some() {
-            return;
-        }
-        self.materialise_portable(out);
+        self.materialise_groups(0, self.groups(), out);
     }
 
-    /// [`VSide::materialise_into`] by tables of subset sums, on any CPU.
-    fn materialise_portable(&self, out: &mut Vec<Gf64>) {
+    /// The entries of groups g0..g1 (as [`VSide::materialise_into`]), into `out`.
+    pub fn materialise_groups(&self, g0: usize, g1: usize, out: &mut Vec<Gf64>) {
         let q = self.q;
+        assert!(q <= MAX_TERMS, "group form with {q} terms");
+        let bits = &self.bits[g0 * q..g1 * q];
+        if super::gfni::materialise_v(q, &self.coef, bits, out).is_some() {
+            return;
+        }
+        materialise_v_portable(q, &self.coef, bits, out);
+    }
+}
+
+/// [`VSide::materialise_groups`] by tables of subset sums, on any CPU.
+fn materialise_v_portable(q: usize, coef: &[Gf64], bits: &[u64], out: &mut Vec<Gf64>) {
+    {
         let k = q.min(CHUNK);
         let chunks = q / k;
         // tables[((c · 64 + s) << k) | i] = X^s · (subset sum i of chunk c).
         let mut tables = Vec::with_capacity((chunks * 64) << k);
         let mut row = vec![Gf64::ZERO; 1 << k];
-        for cc in self.coef.chunks_exact(k) {
+        for cc in coef.chunks_exact(k) {
             subset_sums(cc, &mut row);
             for _ in 0..64 {
                 tables.extend_from_slice(&row);
@@ -209,9 +222,9 @@ impl VSide {
             }
         }
         out.clear();
-        out.resize(self.groups() * 64, Gf64::ZERO);
+        out.resize(bits.len() / q * 64, Gf64::ZERO);
         let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
-        for (b, dst) in self.bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
+        for (b, dst) in bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
             for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
                 indices(bb, ix);
             }
@@ -496,9 +509,9 @@ mod tests {
                 bits: u.bits.iter().map(|b| !b).collect(),
             };
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            u.materialise_portable(&mut a);
+            materialise_u_portable(q, &u.coef, &u.bits, &mut a);
             assert_eq!(a, mat_u(&u), "U, q {q}");
-            v.materialise_portable(&mut b);
+            materialise_v_portable(q, &v.coef, &v.bits, &mut b);
             assert_eq!(b, mat_v(&v), "V, q {q}");
         }
     }

@@ -50,6 +50,7 @@ use rand::SeedableRng;
 use super::and_levels::{
     group_coeffs, level1, taus, vec_coeffs, vec_fold, GroupBufs, USide, VSide, MAX_TERMS,
 };
+use super::deferred::Deferred;
 use super::gf64::Gf64;
 use super::recursion::{Ledger, ProofElem};
 use super::{AndWord, MAX_PENDING_WORDS};
@@ -170,24 +171,26 @@ impl<T: Transport> Session<T> {
                 )
             });
         }
-        // The plain vectors reuse the allocations of the previous proof (no fresh pages).
+        // The prover's plain vectors reuse the allocations of the previous proof (no fresh
+        // pages). The verifiers' sides stay in group form (`deferred`).
         let mut bufs = std::mem::take(&mut self.verifier_mut().spare);
-        let [b0, b1, b2, b3] = &mut bufs;
+        let [b0, b1] = &mut bufs;
         super::heavy(|| {
-            join4(
+            join(
                 64 * gu.groups(),
                 || gu.materialise_into(b0),
                 || gv.materialise_into(b1),
-                || gl.materialise_into(b2),
-                || gr.materialise_into(b3),
             )
         });
+        let (bufs, lu, rv) = self
+            .finish_proof("and", bufs, Deferred::new(gl), Deferred::new(gr), ledger)
+            .await?;
+        let (gl, gr) = (lu.side, rv.side);
         self.verifier_mut().groups = GroupBufs {
             u: [(gu.coef, gu.bits), (gl.coef, gl.bits)],
             v: [gv.bits, gr.bits],
             thetas: [th_p, th_l, th_r],
         };
-        let bufs = self.finish_proof("and", bufs, ledger).await?;
         let v = self.verifier_mut();
         v.spare = bufs;
         v.proven_words += n as u64;

@@ -17,6 +17,7 @@
 
 pub mod and_levels;
 pub mod and_proof;
+pub mod deferred;
 pub mod galois;
 pub mod gf64;
 pub mod gf64_wide;
@@ -114,7 +115,7 @@ pub(crate) struct AndWord {
 }
 
 /// The most AND words kept before a proof runs on its own, and the most one proof covers
-/// (2^18 words, 16.8 M gates): a proof's vectors then take about 424 bytes per word, 106
+/// (2^18 words, 16.8 M gates): a proof's vectors then take about 296 bytes per word, 74
 /// MiB per party, whatever the size of the round that recorded them. Larger rounds are
 /// proven in chunks, one proof (about 30 rounds) after another: at n = 10^5 the sort's and
 /// the selection's rounds fit one proof (a histogram's widest round over 10 edges takes
@@ -125,9 +126,9 @@ pub(crate) const MAX_PENDING_WORDS: usize = 1 << 18;
 pub(crate) struct Verifier {
     pub security: Security,
     pub pending: Vec<AndWord>,
-    /// The AND proof's four plain vectors, kept between proofs so that each proof reuses
-    /// the previous one's allocations.
-    pub spare: [Vec<gf64::Gf64>; 4],
+    /// The AND proof's two plain vectors (the prover's), kept between proofs so that each
+    /// proof reuses the previous one's allocations.
+    pub spare: [Vec<gf64::Gf64>; 2],
     /// The AND proof's group-form and weight vectors, kept likewise.
     pub groups: and_levels::GroupBufs,
     pub ring64: RingPending<Z64>,

@@ -16,7 +16,7 @@ use super::AndWord;
 #[derive(Default)]
 pub(crate) struct ProofBufs {
     pub pending: Vec<AndWord>,
-    pub spare: [Vec<Gf64>; 4],
+    pub spare: [Vec<Gf64>; 2],
     pub groups: GroupBufs,
 }
 
@@ -69,11 +69,11 @@ mod tests {
         assert_eq!(a.pending.capacity(), 0);
         a.pending = Vec::with_capacity(1000);
         a.pending.push(AndWord::default());
-        a.spare[2] = vec![Gf64::ZERO; 500];
+        a.spare[1] = vec![Gf64::ZERO; 500];
         pool.give(a);
         let b = pool.take();
         assert!(b.pending.is_empty() && b.pending.capacity() >= 1000);
-        assert_eq!(b.spare[2].capacity(), 500);
+        assert_eq!(b.spare[1].capacity(), 500);
         assert_eq!(pool.take().pending.capacity(), 0, "only one set was given");
         for _ in 0..POOLED + 2 {
             pool.give(ProofBufs::default());

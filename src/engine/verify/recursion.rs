@@ -69,6 +69,38 @@ pub(crate) trait ProofElem:
 
 pub(crate) type Coeffs<E> = [E; 3];
 
+/// A verifier's vector of a proof (the U side of the next party's, or the V side of the
+/// previous party's), which the verifier needs only at the end: folded at every plain
+/// level, then read once. A plain vector folds at once ([`Vec`]); a side may instead
+/// record the challenges and compute its last entries in one pass (`deferred`).
+pub(crate) trait VerifierSide<E>: Send {
+    /// A plain level's fold at r, after padding an odd length with a zero.
+    fn fold(&mut self, r: E);
+    /// Makes [`VerifierSide::entries`] the entries after every fold; a side that is
+    /// empty becomes one zero entry, as the prover's vectors do.
+    fn finish(&mut self);
+    fn entries(&self) -> &[E];
+}
+
+impl<E: ProofElem> VerifierSide<E> for Vec<E> {
+    fn fold(&mut self, r: E) {
+        if self.len() % 2 == 1 {
+            self.push(E::zero());
+        }
+        E::fold(self, r);
+    }
+
+    fn finish(&mut self) {
+        if self.is_empty() {
+            self.push(E::zero());
+        }
+    }
+
+    fn entries(&self) -> &[E] {
+        self
+    }
+}
+
 /// The sum of two coefficient triples (of parts of one sum).
 pub(crate) fn add3<E: ProofElem>(a: Coeffs<E>, b: Coeffs<E>) -> Coeffs<E> {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
@@ -266,24 +298,31 @@ impl<T: Transport> Session<T> {
     }
 
     /// Halves plain vectors down to at most [`final_len`] entries, then runs the masked last
-    /// step and the
-    /// final check. The vectors are `[pu, pv, lu, rv]`: the prover's two, the U side of
-    /// the next party's proof and the V side of the previous party's, all of the same
-    /// length. Returns them emptied, so that their allocations can be reused.
-    pub(crate) async fn finish_proof<E: ProofElem>(
+    /// step and the final check. The prover's two vectors are `[pu, pv]`; `lu` is the U
+    /// side of the next party's proof and `rv` the V side of the previous party's, all of
+    /// the same length. Returns the prover's vectors emptied (their allocations can be
+    /// reused) and the two sides.
+    pub(crate) async fn finish_proof<E, L, R>(
         &mut self,
         what: &'static str,
-        vectors: [Vec<E>; 4],
+        vectors: [Vec<E>; 2],
+        mut lu: L,
+        mut rv: R,
         mut ledger: Ledger<E>,
-    ) -> Result<[Vec<E>; 4]> {
-        let [mut pu, mut pv, mut lu, mut rv] = vectors;
+    ) -> Result<([Vec<E>; 2], L, R)>
+    where
+        E: ProofElem,
+        L: VerifierSide<E>,
+        R: VerifierSide<E>,
+    {
+        let [mut pu, mut pv] = vectors;
         if pu.is_empty() {
-            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
-                x.push(E::zero());
-            }
+            pu.push(E::zero());
+            pv.push(E::zero());
         }
+        let start_len = pu.len();
         while pu.len() > final_len::<E>() {
-            for x in [&mut pu, &mut pv, &mut lu, &mut rv] {
+            for x in [&mut pu, &mut pv] {
                 if x.len() % 2 == 1 {
                     x.push(E::zero());
                 }
@@ -304,14 +343,18 @@ impl<T: Transport> Session<T> {
                     len,
                     || E::fold(&mut pu, step.r_p),
                     || E::fold(&mut pv, step.r_p),
-                    || E::fold(&mut lu, step.r_l),
-                    || E::fold(&mut rv, step.r_r),
+                    || lu.fold(step.r_l),
+                    || rv.fold(step.r_r),
                 )
             });
         }
-        let levels = ledger.ds_l.len();
-
         let len = pu.len();
+        super::heavy(|| crate::engine::par::join(start_len, || lu.finish(), || rv.finish()));
+        assert!(
+            lu.entries().len() == len && rv.entries().len() == len,
+            "a verifier's side ends with as many entries as the prover's"
+        );
+        let levels = ledger.ds_l.len();
 
         // The masked last step: per entry j the lines through (0, ρ_j) and (1, entry_j);
         // p(X) = Σ_j u_j(X) v_j(X), claim p(1) = τ.
@@ -338,7 +381,7 @@ impl<T: Transport> Session<T> {
             let mut ds_l = std::mem::take(&mut ledger.ds_l);
             ds_l.push(c_l[0] + c_l[1] + c_l[2] - ledger.tau_l);
             let reveal_l = Reveal {
-                entries: line_at(&rho_u, &lu, r_l),
+                entries: line_at(&rho_u, lu.entries(), r_l),
                 p_at_r: eval(&c_l, r_l),
                 ds: ds_l,
             };
@@ -348,7 +391,7 @@ impl<T: Transport> Session<T> {
             let mut ds_r = std::mem::take(&mut ledger.ds_r);
             ds_r.push(c_r[0] + c_r[1] + c_r[2] - ledger.tau_r);
             let reveal_r = Reveal {
-                entries: line_at(&rho_v, &rv, r_r),
+                entries: line_at(&rho_v, rv.entries(), r_r),
                 p_at_r: eval(&c_r, r_r),
                 ds: ds_r,
             };
@@ -389,9 +432,9 @@ impl<T: Transport> Session<T> {
             prev,
             next,
         )?;
-        let mut vectors = [pu, pv, lu, rv];
-        vectors.iter_mut().for_each(Vec::clear);
-        Ok(vectors)
+        pu.clear();
+        pv.clear();
+        Ok(([pu, pv], lu, rv))
     }
 }
 

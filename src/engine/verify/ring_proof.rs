@@ -383,7 +383,7 @@ impl<T: Transport> Session<T> {
             )
         });
         drop(rec);
-        self.finish_proof("ring", [pu, pv, lu, rv], ledger).await?;
+        self.finish_proof("ring", [pu, pv], lu, rv, ledger).await?;
         let v = self.verifier_mut();
         v.proven_gates += n as u64;
         v.proofs += 1;
