@@ -106,7 +106,9 @@ impl<T: Transport> Session<T> {
     pub(crate) async fn prove_ands(&mut self) -> Result<()> {
         let mut words = std::mem::take(&mut self.verifier_mut().pending);
         for chunk in words.chunks(MAX_PENDING_WORDS) {
+            let start = std::time::Instant::now();
             self.prove_words(chunk).await?;
+            self.verifier_mut().proof_time += start.elapsed();
         }
         // Keep the record's allocation for the next batch.
         words.clear();

@@ -138,6 +138,8 @@ pub(crate) struct Verifier {
     pub proven_words: u64,
     pub proven_gates: u64,
     pub proofs: u64,
+    /// Wall time spent in proofs (waiting for the other parties included).
+    pub proof_time: std::time::Duration,
     pub mask_own: Prg,
     pub mask_next: Prg,
     pub chal_own: Prg,
@@ -170,6 +172,7 @@ impl Verifier {
             proven_words: 0,
             proven_gates: 0,
             proofs: 0,
+            proof_time: std::time::Duration::ZERO,
             mask_own: stream(own, 2),
             mask_next: stream(next, 2),
             chal_own: stream(own, 3),
@@ -206,6 +209,9 @@ pub struct Proven {
     pub product_gates: u64,
     /// Proofs run.
     pub proofs: u64,
+    /// Wall time this party spent in them, from its first local step to its verdict
+    /// (the time it waited for the other parties included).
+    pub proof_time: std::time::Duration,
 }
 
 impl<T: Transport> Session<T> {
@@ -251,6 +257,7 @@ impl<T: Transport> Session<T> {
             and_words: v.proven_words,
             product_gates: v.proven_gates,
             proofs: v.proofs,
+            proof_time: v.proof_time,
         }
     }
 

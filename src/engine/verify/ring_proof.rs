@@ -328,7 +328,9 @@ impl<T: Transport> Session<T> {
             return Ok(());
         };
         for chunk in rec.chunks(MAX_PROOF_PAIRS) {
+            let start = std::time::Instant::now();
             self.prove_product_chunk(chunk).await?;
+            self.verifier_mut().proof_time += start.elapsed();
         }
         Ok(())
     }

@@ -38,6 +38,10 @@ async fn honest_ands_are_proven_and_open_correctly() {
             assert_eq!(unpack(opened, len), want, "len {len}");
             assert_eq!(proven.and_words, 2 * len.div_ceil(64) as u64);
             assert_eq!(proven.proofs, 1);
+            assert!(
+                proven.proof_time > std::time::Duration::ZERO,
+                "the proof is timed"
+            );
         }
     }
 }
