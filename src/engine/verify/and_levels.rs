@@ -116,38 +116,36 @@ impl USide {
 
 /// [`USide::materialise_groups`] by tables of subset sums, on any CPU.
 fn materialise_u_portable(q: usize, coef: &[Gf64], bits: &[u64], out: &mut Vec<Gf64>) {
+    // Indices come 8 bits (terms) at a time; the tables here are per group, so they
+    // take 4 terms each (16 entries) rather than 8 (256 entries for 64 lookups).
+    let k = q.min(CHUNK);
+    let nib = k.min(4);
+    let mask = (1usize << nib) - 1;
+    out.clear();
+    out.resize(bits.len() / q * 64, Gf64::ZERO);
+    let mut tables = vec![Gf64::ZERO; (q / nib) << nib];
+    for ((c, b), dst) in coef
+        .chunks_exact(q)
+        .zip(bits.chunks_exact(q))
+        .zip(out.chunks_exact_mut(64))
     {
-        // Indices come 8 bits (terms) at a time; the tables here are per group, so they
-        // take 4 terms each (16 entries) rather than 8 (256 entries for 64 lookups).
-        let k = q.min(CHUNK);
-        let nib = k.min(4);
-        let mask = (1usize << nib) - 1;
-        out.clear();
-        out.resize(bits.len() / q * 64, Gf64::ZERO);
-        let mut tables = vec![Gf64::ZERO; (q / nib) << nib];
-        for ((c, b), dst) in coef
-            .chunks_exact(q)
-            .zip(bits.chunks_exact(q))
-            .zip(out.chunks_exact_mut(64))
-        {
-            for (cc, t) in c.chunks_exact(nib).zip(tables.chunks_exact_mut(1 << nib)) {
-                subset_sums(cc, t);
-            }
-            let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
-            for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
-                indices(bb, ix);
-            }
-            // Table j holds terms nib·j …: its index is nibble j % (k / nib) of idx[j / (k / nib)].
-            let per = k / nib;
-            for (s, d) in dst.iter_mut().enumerate() {
-                *d = tables
-                    .chunks_exact(1 << nib)
-                    .enumerate()
-                    .fold(Gf64::ZERO, |acc, (j, t)| {
-                        let i = idx[j / per][s] as usize >> (nib * (j % per));
-                        acc + t[i & mask]
-                    });
-            }
+        for (cc, t) in c.chunks_exact(nib).zip(tables.chunks_exact_mut(1 << nib)) {
+            subset_sums(cc, t);
+        }
+        let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
+        for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
+            indices(bb, ix);
+        }
+        // Table j holds terms nib·j …: its index is nibble j % (k / nib) of idx[j / (k / nib)].
+        let per = k / nib;
+        for (s, d) in dst.iter_mut().enumerate() {
+            *d = tables
+                .chunks_exact(1 << nib)
+                .enumerate()
+                .fold(Gf64::ZERO, |acc, (j, t)| {
+                    let i = idx[j / per][s] as usize >> (nib * (j % per));
+                    acc + t[i & mask]
+                });
         }
     }
 }
@@ -208,34 +206,32 @@ impl VSide {
 
 /// [`VSide::materialise_groups`] by tables of subset sums, on any CPU.
 fn materialise_v_portable(q: usize, coef: &[Gf64], bits: &[u64], out: &mut Vec<Gf64>) {
-    {
-        let k = q.min(CHUNK);
-        let chunks = q / k;
-        // tables[((c · 64 + s) << k) | i] = X^s · (subset sum i of chunk c).
-        let mut tables = Vec::with_capacity((chunks * 64) << k);
-        let mut row = vec![Gf64::ZERO; 1 << k];
-        for cc in coef.chunks_exact(k) {
-            subset_sums(cc, &mut row);
-            for _ in 0..64 {
-                tables.extend_from_slice(&row);
-                row.iter_mut().for_each(|e| *e = e.mul_x());
-            }
+    let k = q.min(CHUNK);
+    let chunks = q / k;
+    // tables[((c · 64 + s) << k) | i] = X^s · (subset sum i of chunk c).
+    let mut tables = Vec::with_capacity((chunks * 64) << k);
+    let mut row = vec![Gf64::ZERO; 1 << k];
+    for cc in coef.chunks_exact(k) {
+        subset_sums(cc, &mut row);
+        for _ in 0..64 {
+            tables.extend_from_slice(&row);
+            row.iter_mut().for_each(|e| *e = e.mul_x());
         }
-        out.clear();
-        out.resize(bits.len() / q * 64, Gf64::ZERO);
-        let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
-        for (b, dst) in bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
-            for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
-                indices(bb, ix);
-            }
-            for (s, d) in dst.iter_mut().enumerate() {
-                *d = idx[..chunks]
-                    .iter()
-                    .enumerate()
-                    .fold(Gf64::ZERO, |acc, (c, ix)| {
-                        acc + tables[((c * 64 + s) << k) | ix[s] as usize]
-                    });
-            }
+    }
+    out.clear();
+    out.resize(bits.len() / q * 64, Gf64::ZERO);
+    let mut idx = [[0u8; 64]; MAX_TERMS / CHUNK];
+    for (b, dst) in bits.chunks_exact(q).zip(out.chunks_exact_mut(64)) {
+        for (bb, ix) in b.chunks_exact(k).zip(idx.iter_mut()) {
+            indices(bb, ix);
+        }
+        for (s, d) in dst.iter_mut().enumerate() {
+            *d = idx[..chunks]
+                .iter()
+                .enumerate()
+                .fold(Gf64::ZERO, |acc, (c, ix)| {
+                    acc + tables[((c * 64 + s) << k) | ix[s] as usize]
+                });
         }
     }
 }

@@ -10,7 +10,7 @@
 //! and re-read at every level from memory. This module holds the arithmetic only: no
 //! rounds, no randomness.
 
-use super::and_levels::{vec_fold, USide, VSide};
+use super::and_levels::{USide, VSide};
 use super::gf64::Gf64;
 use super::recursion::VerifierSide;
 
@@ -60,14 +60,6 @@ impl<S: Groups> Deferred<S> {
     }
 }
 
-/// Pads `x` to even length with a zero and folds it at r, as a plain level does.
-fn level(x: &mut Vec<Gf64>, r: Gf64) {
-    if x.len() % 2 == 1 {
-        x.push(Gf64::ZERO);
-    }
-    vec_fold(x, r);
-}
-
 impl<S: Groups> VerifierSide<Gf64> for Deferred<S> {
     fn fold(&mut self, r: Gf64) {
         self.challenges.push(r);
@@ -95,13 +87,13 @@ impl<S: Groups> VerifierSide<Gf64> for Deferred<S> {
                 let g0 = k * PIECE_GROUPS;
                 side.materialise_groups(g0, (g0 + PIECE_GROUPS).min(groups), buf);
                 for r in first {
-                    level(buf, *r);
+                    buf.fold(*r);
                 }
                 dst.copy_from_slice(buf);
             },
         );
         for r in rest {
-            level(&mut self.entries, *r);
+            self.entries.fold(*r);
         }
         if self.entries.is_empty() {
             self.entries.push(Gf64::ZERO);
