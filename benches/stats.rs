@@ -86,17 +86,15 @@ fn main() {
                 let p = runs[0][0].out.1;
                 if security == Security::Malicious {
                     // Party 0's time in proofs, the median over the runs.
-                    let mut in_proofs: Vec<f64> = runs
-                        .iter()
-                        .map(|r| r[0].out.1.proof_time.as_secs_f64())
-                        .collect();
-                    in_proofs.sort_by(f64::total_cmp);
+                    let mut in_proofs: Vec<_> =
+                        runs.iter().map(|r| r[0].out.1.proof_time).collect();
+                    in_proofs.sort();
                     println!(
                         "    proven: {} AND gates, {} ring products, in {} proofs taking {:.1} ms",
                         p.and_words * 64,
                         p.product_gates,
                         p.proofs,
-                        in_proofs[in_proofs.len() / 2] * 1e3
+                        common::median(&in_proofs).as_secs_f64() * 1e3
                     );
                 }
                 ratio(&mut semi, t, b);

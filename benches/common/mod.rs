@@ -209,7 +209,7 @@ pub fn report_reps<O>(label: &str, runs: &[Vec<Measured<O>>]) -> (Duration, u64,
     let slowest = |m: &[Measured<O>]| m.iter().map(|x| x.time).max().unwrap_or_default();
     let mut times: Vec<Duration> = runs.iter().map(|m| slowest(m)).collect();
     times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let median = median(&times);
     let most = |f: &dyn Fn(&Measured<O>) -> u64| runs.iter().flatten().map(f).max().unwrap_or(0);
     let rounds = most(&|x| x.cost.rounds);
     let bytes = most(&|x| x.cost.bytes_sent);
@@ -225,6 +225,12 @@ pub fn report_reps<O>(label: &str, runs: &[Vec<Measured<O>>]) -> (Duration, u64,
         udp as f64 / 1e6
     );
     (median, rounds, bytes)
+}
+
+/// The middle element of sorted `times` (zero when empty).
+#[allow(dead_code)] // not every bench repeats
+pub fn median(times: &[Duration]) -> Duration {
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 /// Prints the malicious / semi-honest ratio on the second call of a pair.
